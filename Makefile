@@ -1,0 +1,80 @@
+# Newsdesk — the two commands a new user types are `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+DEV_ENV := DJANGO_DEBUG=1 DJANGO_HTTPS=0
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint format check seed load-data dump-data reset-db bench demo browser-deps clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(DEV_ENV) $(PY) manage.py migrate --noinput
+	$(DEV_ENV) $(PY) manage.py prepare_site
+	@echo "Serving Newsdesk on http://127.0.0.1:$(PORT)/ (admin: http://127.0.0.1:$(PORT)/admin/)"
+	$(DEV_ENV) $(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+# Browser tests drive Debian's chromium (Playwright cannot download browsers here) and axe-core.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Debian's chromium for the browser tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@test -f var/axe/node_modules/axe-core/axe.min.js || { \
+		mkdir -p var/axe && npm install --silent --no-audit --no-fund --prefix var/axe axe-core@4 >/dev/null; }
+
+test: $(STAMP) browser-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(DEV_ENV) $(PY) manage.py check
+	$(DEV_ENV) $(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/pytest -n auto --dist loadfile -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# Rebuild fixtures/seed.json from the wire copy beside it, in a throwaway database.
+seed: $(STAMP)
+	@mkdir -p var
+	rm -f var/seed-build.sqlite3*
+	$(DEV_ENV) DATABASE_URL=sqlite:///var/seed-build.sqlite3 $(PY) manage.py migrate --noinput -v0
+	$(DEV_ENV) DATABASE_URL=sqlite:///var/seed-build.sqlite3 $(PY) manage.py import_articles fixtures/
+	$(DEV_ENV) DATABASE_URL=sqlite:///var/seed-build.sqlite3 $(PY) manage.py dumpdata \
+		articles.author articles.category articles.tag articles.article articles.byline \
+		--indent 2 --output fixtures/seed.json
+	rm -f var/seed-build.sqlite3*
+
+load-data: $(STAMP)
+	$(DEV_ENV) $(PY) manage.py loaddata seed
+
+dump-data: $(STAMP)
+	@mkdir -p var
+	$(DEV_ENV) $(PY) manage.py dumpdata articles --indent 2 --output var/dump.json
+	@echo "Wrote var/dump.json"
+
+reset-db:
+	rm -f var/newsdesk.sqlite3 var/newsdesk.sqlite3-wal var/newsdesk.sqlite3-shm
+	@echo "Removed the local SQLite database; the next \`make run\` starts fresh with the seed."
+
+demo: $(STAMP)
+	$(DEV_ENV) $(PY) manage.py migrate --noinput
+	$(DEV_ENV) $(PY) manage.py generate_demo_content --articles $${ARTICLES:-2000}
+
+bench: $(STAMP)
+	$(DEV_ENV) $(PY) manage.py run_bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,338 @@
+"""Wire copy: parse the agency's plain-text format and turn it into articles.
+
+`parse_wire_copy(text)` is pure and raises `WireCopyError(line, message)` for anything it cannot
+read; `import_wire_copy(parsed, status=...)` writes one article in one transaction;
+`import_paths(paths, ...)` is what both the command and the admin upload page call.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Article, Author, Byline, Category, Tag
+
+MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
+DATE_LINE = re.compile(
+    r"^(?P<month>[A-Za-z]+)\s+(?P<day>\d{1,2}),\s*(?P<year>\d{4})\s*-\s*(?P<hour>\d{1,2}):(?P<minute>\d{2})$"
+)
+POSTED_IN = re.compile(r"^posted\s+in\s*:(?P<value>.*)$", re.IGNORECASE)
+WRITTEN_BY = re.compile(r"^written\s+by\s*:(?P<value>.*)$", re.IGNORECASE)
+AUTHOR_SEPARATOR = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+", re.IGNORECASE)
+HEADLINE_MAX = 255
+NAME_MAX = 100
+
+
+class WireCopyError(ValueError):
+    """A wire file that does not follow the format; `line` is 1-based."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+        self.message = message
+
+
+@dataclass(frozen=True)
+class WireArticle:
+    headline: str
+    published_at: dt.datetime
+    categories: list[str] = field(default_factory=list)
+    authors: list[str] = field(default_factory=list)
+    paragraphs: list[str] = field(default_factory=list)
+
+    @property
+    def category(self) -> str | None:
+        return self.categories[0] if self.categories else None
+
+    @property
+    def tags(self) -> list[str]:
+        return self.categories[1:]
+
+    @property
+    def body(self) -> str:
+        return "\n\n".join(self.paragraphs)
+
+    @property
+    def key(self) -> str:
+        """What identifies this story across re-sends: headline and filing time."""
+        raw = f"{_fold(self.headline)}|{self.published_at.astimezone(dt.UTC).isoformat()}"
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @property
+    def checksum(self) -> str:
+        """Changes whenever anything in the copy changes."""
+        raw = json.dumps(
+            [
+                self.headline,
+                self.published_at.isoformat(),
+                self.categories,
+                self.authors,
+                self.paragraphs,
+            ]
+        )
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+    articles: list[Article] = field(default_factory=list)
+
+    def add(self, outcome: str) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+    def summary(self) -> str:
+        return (
+            f"{self.created} created, {self.updated} updated, "
+            f"{self.unchanged} unchanged, {self.failed} failed"
+        )
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _clean(line: str) -> str:
+    # str.split()/strip() treat NBSP and other Unicode spaces as whitespace.
+    return " ".join(line.split())
+
+
+def decode_wire_bytes(data: bytes) -> str:
+    """UTF-8 with or without BOM; undecodable bytes are an error on the line they sit on."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise WireCopyError(line, f"not valid UTF-8 (byte 0x{data[exc.start]:02x})") from None
+
+
+def parse_date_line(text: str, line: int) -> dt.datetime:
+    match = DATE_LINE.match(text)
+    if not match:
+        raise WireCopyError(
+            line,
+            f"expected the date line, e.g. 'January 04, 2020 - 20:39', found {text[:80]!r}",
+        )
+    month = MONTHS.get(match["month"].lower())
+    if month is None:
+        raise WireCopyError(line, f"unknown month {match['month']!r}")
+    try:
+        # Times in wire copy are in the site's time zone.
+        return dt.datetime(
+            int(match["year"]),
+            month,
+            int(match["day"]),
+            int(match["hour"]),
+            int(match["minute"]),
+            tzinfo=timezone.get_default_timezone(),
+        )
+    except ValueError as exc:
+        raise WireCopyError(line, f"impossible date or time {text!r} ({exc})") from None
+
+
+def split_names(value: str, pattern: re.Pattern) -> list[str]:
+    names, seen = [], set()
+    for raw in pattern.split(value):
+        name = _clean(raw)
+        if name and name.casefold() not in seen:
+            seen.add(name.casefold())
+            names.append(name)
+    return names
+
+
+def parse_wire_copy(text: str) -> WireArticle:
+    """Parse one wire file. Raises WireCopyError naming the line of the first problem."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    numbered = [(i + 1, _clean(line)) for i, line in enumerate(lines)]
+    if not any(content for _, content in numbered):
+        raise WireCopyError(1, "the file is empty")
+
+    pos = 0
+
+    def next_nonblank():
+        nonlocal pos
+        while pos < len(numbered) and not numbered[pos][1]:
+            pos += 1
+        if pos >= len(numbered):
+            return None, None
+        number, content = numbered[pos]
+        pos += 1
+        return number, content
+
+    headline_line, headline = next_nonblank()
+    if "\x00" in headline:
+        raise WireCopyError(headline_line, "the headline contains a NUL character")
+    if len(headline) > HEADLINE_MAX:
+        raise WireCopyError(headline_line, f"the headline is longer than {HEADLINE_MAX} characters")
+
+    number, content = next_nonblank()
+    if number is None:
+        raise WireCopyError(len(lines), "the file ends after the headline; expected the date line")
+    if _fold(content) == _fold(headline):
+        number, content = next_nonblank()
+        if number is None:
+            raise WireCopyError(
+                len(lines), "the file ends after the headline; expected the date line"
+            )
+    published_at = parse_date_line(content, number)
+
+    def header(pattern, label):
+        nonlocal pos
+        if pos >= len(numbered):
+            raise WireCopyError(len(lines), f"the file ends before the '{label}:' line")
+        number, content = numbered[pos]
+        match = pattern.match(content)
+        if not match:
+            raise WireCopyError(number, f"expected '{label}:' here, found {content[:80]!r}")
+        pos += 1
+        return number, match["value"]
+
+    posted_line, posted = header(POSTED_IN, "Posted in")
+    categories = split_names(posted, re.compile(r"\s*,\s*"))
+    written_line, written = header(WRITTEN_BY, "Written By")
+    authors = split_names(written, AUTHOR_SEPARATOR)
+    for names, line in ((categories, posted_line), (authors, written_line)):
+        for name in names:
+            if len(name) > NAME_MAX:
+                raise WireCopyError(
+                    line, f"the name {name[:30]!r}… is longer than {NAME_MAX} characters"
+                )
+
+    paragraphs, current = [], []
+    for _, content in numbered[pos:]:
+        if content:
+            current.append(content)
+        elif current:
+            paragraphs.append("\n".join(current))
+            current = []
+    if current:
+        paragraphs.append("\n".join(current))
+    if not paragraphs:
+        raise WireCopyError(len(lines), "the article has no body text")
+    if any("\x00" in p for p in paragraphs):
+        raise WireCopyError(written_line + 1, "the body contains a NUL character")
+
+    return WireArticle(
+        headline=headline,
+        published_at=published_at,
+        categories=categories,
+        authors=authors,
+        paragraphs=paragraphs,
+    )
+
+
+def _get_or_create_named(model, name: str):
+    existing = model.objects.filter(name__iexact=name).order_by("pk").first()
+    if existing:
+        return existing
+    return model.objects.create(name=name)
+
+
+@transaction.atomic
+def import_wire_copy(parsed: WireArticle, *, status: str = Article.Status.PUBLISHED, user=None):
+    """Create or update the article for `parsed`. Returns (article, 'created'|'updated'|'unchanged')."""
+    article = Article.objects.select_for_update().filter(wire_key=parsed.key).first()
+    if article is not None and article.wire_checksum == parsed.checksum:
+        # The same copy again: nothing changes, and editors' later edits are kept.
+        return article, "unchanged"
+
+    outcome = "updated" if article else "created"
+    if article is None:
+        article = Article(wire_key=parsed.key, status=status, created_by=user)
+    article.headline = parsed.headline
+    article.published_at = parsed.published_at
+    article.body = parsed.body
+    article.body_format = Article.BodyFormat.PLAIN
+    article.standfirst = article.standfirst or _standfirst(parsed.paragraphs[0])
+    article.category = _get_or_create_named(Category, parsed.category) if parsed.category else None
+    article.wire_checksum = parsed.checksum
+    article.source = article.source or "Wire"
+    if outcome == "created":
+        article.status = status
+    article.save()
+
+    authors = [_get_or_create_named(Author, name) for name in parsed.authors]
+    Byline.objects.filter(article=article).delete()
+    Byline.objects.bulk_create(
+        Byline(article=article, author=author, position=i) for i, author in enumerate(authors)
+    )
+    article.tags.set([_get_or_create_named(Tag, name) for name in parsed.tags])
+    return article, outcome
+
+
+def _standfirst(paragraph: str, limit: int = 300) -> str:
+    text = " ".join(paragraph.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:") + "…"
+
+
+def wire_files(paths) -> list[Path]:
+    """Expand files and folders into the wire files to read, in a stable order.
+
+    A folder contributes its `*.txt` files (recursively); a file named explicitly is always read.
+    """
+    files = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(
+                sorted(p for p in path.rglob("*.txt") if p.is_file() and not p.name.startswith("."))
+            )
+        else:
+            files.append(path)
+    return files
+
+
+def import_file_bytes(
+    name: str, data: bytes, *, status: str, result: ImportResult, dry_run: bool = False, user=None
+):
+    try:
+        parsed = parse_wire_copy(decode_wire_bytes(data))
+    except WireCopyError as exc:
+        result.failed += 1
+        result.errors.append(f"{name}:{exc.line}: {exc.message}")
+        return None
+    if dry_run:
+        existing = Article.objects.filter(wire_key=parsed.key).only("wire_checksum").first()
+        if existing is None:
+            result.add("created")
+        elif existing.wire_checksum == parsed.checksum:
+            result.add("unchanged")
+        else:
+            result.add("updated")
+        return None
+    article, outcome = import_wire_copy(parsed, status=status, user=user)
+    result.add(outcome)
+    result.articles.append(article)
+    return article
+
+
+def import_paths(
+    paths, *, status: str = Article.Status.PUBLISHED, dry_run: bool = False, user=None
+) -> ImportResult:
+    result = ImportResult()
+    for path in wire_files(paths):
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            result.failed += 1
+            result.errors.append(f"{path}:0: cannot read the file ({exc.strerror or exc})")
+            continue
+        import_file_bytes(str(path), data, status=status, result=result, dry_run=dry_run, user=user)
+    return result

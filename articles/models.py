@@ -1,0 +1,296 @@
+"""The newsroom's content: authors, categories, tags and articles."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Prefetch, Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.utils.text import slugify
+
+from .rendering import render_body
+
+
+def unique_slug(model, text, *, exclude_pk=None, max_length=200, field="slug"):
+    """A slug for `text` that no other row of `model` uses (appends -2, -3, … when taken)."""
+    base = slugify(text)[:max_length].strip("-") or "item"
+    candidate = base
+    n = 2
+    qs = model._base_manager.all()
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
+    while qs.filter(**{field: candidate}).exists():
+        suffix = f"-{n}"
+        candidate = base[: max_length - len(suffix)] + suffix
+        n += 1
+    return candidate
+
+
+class Author(models.Model):
+    name = models.CharField("display name", max_length=200)
+    slug = models.SlugField(max_length=200, unique=True, blank=True)
+    bio = models.TextField(blank=True)
+    photo = models.ImageField(upload_to="authors/%Y/", blank=True)
+    photo_alt = models.CharField("photo alt text", max_length=250, blank=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="author_profile",
+        help_text="The staff account that writes as this author, if any.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["name"])]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = unique_slug(Author, self.name, exclude_pk=self.pk)
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self):
+        return reverse("articles:author", args=[self.slug])
+
+
+class Category(models.Model):
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=100, unique=True, blank=True)
+    description = models.TextField(blank=True)
+    order = models.PositiveIntegerField(default=0, help_text="Lower numbers come first in menus.")
+
+    class Meta:
+        ordering = ["order", "name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = unique_slug(Category, self.name, exclude_pk=self.pk, max_length=100)
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self):
+        return reverse("articles:category", args=[self.slug])
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=100, unique=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = unique_slug(Tag, self.name, exclude_pk=self.pk, max_length=100)
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self):
+        return reverse("articles:tag", args=[self.slug])
+
+
+class ArticleQuerySet(models.QuerySet):
+    def published(self, *, now=None):
+        """The one definition of what a reader may see."""
+        now = now or timezone.now()
+        return self.filter(
+            Q(unpublish_at__isnull=True) | Q(unpublish_at__gt=now),
+            status=Article.Status.PUBLISHED,
+            published_at__lte=now,
+        )
+
+    def for_listing(self):
+        """Everything a list or card shows, fetched in a fixed number of queries."""
+        return self.select_related("category").prefetch_related(
+            Prefetch(
+                "bylines",
+                queryset=Byline.objects.select_related("author").order_by("position", "pk"),
+            ),
+            "tags",
+        )
+
+    def in_category(self, category):
+        return self.filter(category=category)
+
+    def by_author(self, author):
+        return self.filter(authors=author)
+
+    def tagged(self, tag):
+        return self.filter(tags=tag)
+
+    def newest_first(self):
+        return self.order_by("-published_at", "-pk")
+
+
+class Article(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        REVIEW = "review", "In review"
+        PUBLISHED = "published", "Published"
+
+    class BodyFormat(models.TextChoices):
+        MARKDOWN = "markdown", "Markdown (CommonMark)"
+        PLAIN = "plain", "Plain text (wire copy)"
+
+    headline = models.CharField(max_length=255)
+    slug = models.SlugField(
+        max_length=200,
+        unique=True,
+        blank=True,
+        help_text="The address of the article. Filled from the headline; editors may change it.",
+    )
+    standfirst = models.TextField(
+        blank=True, help_text="The summary shown under the headline, in lists and in previews."
+    )
+    body = models.TextField(blank=True)
+    body_format = models.CharField(
+        max_length=10, choices=BodyFormat.choices, default=BodyFormat.MARKDOWN
+    )
+    body_html = models.TextField(editable=False, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    published_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When readers may see it; a future time schedules it.",
+    )
+    unpublish_at = models.DateTimeField(
+        null=True, blank=True, help_text="Optional: the article is taken down at this time."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    authors = models.ManyToManyField(Author, through="Byline", related_name="articles", blank=True)
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.PROTECT, related_name="articles"
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="articles")
+    featured = models.BooleanField(default=False)
+    lead_image = models.ImageField(upload_to="articles/%Y/%m/", blank=True)
+    lead_image_caption = models.CharField(max_length=500, blank=True)
+    lead_image_credit = models.CharField(max_length=200, blank=True)
+    lead_image_alt = models.CharField("lead image alt text", max_length=250, blank=True)
+    dateline = models.CharField(max_length=100, blank=True, help_text="e.g. TRIPOLI")
+    source = models.CharField(max_length=200, blank=True, help_text="Wire service or origin.")
+    wire_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    wire_checksum = models.CharField(max_length=64, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+
+    objects = ArticleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-published_at", "-pk"]
+        indexes = [
+            models.Index(fields=["status", "published_at"]),
+            models.Index(fields=["-published_at", "-id"]),
+            models.Index(fields=["category", "-published_at"]),
+            models.Index(fields=["featured", "-published_at"]),
+            models.Index(fields=["-updated_at"]),
+        ]
+        permissions = [("preview_article", "Can preview unpublished articles")]
+
+    def __str__(self):
+        return self.headline
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = unique_slug(Article, self.headline, exclude_pk=self.pk)
+        old_slug = None
+        if self.pk:
+            old_slug = (
+                Article._base_manager.filter(pk=self.pk).values_list("slug", flat=True).first()
+            )
+        self.body_html = render_body(self.body, self.body_format)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "body" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "body_html"}
+        super().save(*args, **kwargs)
+        if old_slug and old_slug != self.slug:
+            # Every address the article ever had keeps answering, with a 301 to the current one.
+            SlugRedirect.objects.filter(old_slug=self.slug).delete()
+            SlugRedirect.objects.update_or_create(old_slug=old_slug, defaults={"article": self})
+
+    def get_absolute_url(self):
+        return reverse("articles:detail", args=[self.slug])
+
+    @property
+    def is_published(self):
+        now = timezone.now()
+        return (
+            self.status == self.Status.PUBLISHED
+            and self.published_at is not None
+            and self.published_at <= now
+            and (self.unpublish_at is None or self.unpublish_at > now)
+        )
+
+    @property
+    def is_scheduled(self):
+        return (
+            self.status == self.Status.PUBLISHED
+            and self.published_at is not None
+            and self.published_at > timezone.now()
+        )
+
+    @property
+    def rendered_body(self):
+        """The body as HTML. Safe to output: `body_html` is only ever written by `render_body`,
+        whose last step is the sanitiser."""
+        return mark_safe(self.body_html)  # noqa: S308
+
+    @property
+    def byline_authors(self):
+        """Authors in byline order (uses the prefetch from `for_listing()` when present)."""
+        return [b.author for b in self.bylines.all()]
+
+
+class Byline(models.Model):
+    """An author's place in an article's byline."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="bylines")
+    author = models.ForeignKey(Author, on_delete=models.PROTECT, related_name="bylines")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["article", "author"], name="unique_author_per_article")
+        ]
+
+    def __str__(self):
+        return f"{self.author} on {self.article}"
+
+
+class SlugRedirect(models.Model):
+    """An address an article used to have."""
+
+    old_slug = models.SlugField(max_length=200, unique=True)
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="old_slugs")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.old_slug} → {self.article.slug}"
+
+
+class SiteFlag(models.Model):
+    """One-off facts about this database, e.g. that the seed has been loaded once."""
+
+    name = models.CharField(max_length=100, unique=True)
+    set_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.name

@@ -1,0 +1,29 @@
+import os
+import shutil
+import tempfile
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings):
+    """Every test writes uploads into its own throwaway folder."""
+    path = tempfile.mkdtemp(prefix="newsdesk-media-")
+    settings.MEDIA_ROOT = path
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def pytest_report_header(config):
+    db = "PostgreSQL" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
+    cache = "Redis" if os.environ.get("REDIS_URL") else "local memory"
+    return f"newsdesk: database={db}, cache={cache}"

@@ -1,0 +1,94 @@
+"""Builders for tests: small functions with sensible defaults."""
+
+import datetime as dt
+import io
+import itertools
+
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+from PIL import Image
+
+from articles.models import Article, Author, Byline, Category, Tag
+
+_counter = itertools.count(1)
+
+
+def make_author(name=None, **kwargs):
+    return Author.objects.create(name=name or f"Author {next(_counter)}", **kwargs)
+
+
+def make_category(name=None, **kwargs):
+    return Category.objects.create(name=name or f"Section {next(_counter)}", **kwargs)
+
+
+def make_tag(name=None, **kwargs):
+    return Tag.objects.create(name=name or f"Topic {next(_counter)}", **kwargs)
+
+
+def make_article(
+    headline=None,
+    *,
+    authors=(),
+    tags=(),
+    status=Article.Status.PUBLISHED,
+    published_at=None,
+    ago=None,
+    **kwargs,
+):
+    n = next(_counter)
+    if published_at is None and status == Article.Status.PUBLISHED:
+        published_at = timezone.now() - (ago if ago is not None else dt.timedelta(hours=n))
+    article = Article.objects.create(
+        headline=headline or f"Headline number {n}",
+        standfirst=kwargs.pop("standfirst", f"Standfirst of story {n}."),
+        body=kwargs.pop("body", f"First paragraph of story {n}.\n\nSecond paragraph."),
+        status=status,
+        published_at=published_at,
+        **kwargs,
+    )
+    for position, author in enumerate(authors):
+        Byline.objects.create(article=article, author=author, position=position)
+    if tags:
+        article.tags.set(tags)
+    return article
+
+
+def make_user(
+    username=None, *, staff=True, superuser=False, groups=(), perms=(), password="pw-Newsdesk-1"
+):
+    User = get_user_model()
+    user = User.objects.create_user(
+        username=username or f"user{next(_counter)}",
+        password=password,
+        is_staff=staff,
+        is_superuser=superuser,
+    )
+    for group in groups:
+        user.groups.add(group)
+    if perms:
+        from django.contrib.auth.models import Permission
+
+        for codename in perms:
+            app_label, code = codename.split(".")
+            user.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=code)
+            )
+    return user
+
+
+def image_bytes(fmt="JPEG", size=(64, 48), color=(200, 30, 30), **save_kwargs):
+    buffer = io.BytesIO()
+    mode = "RGBA" if fmt == "PNG" else "RGB"
+    Image.new(mode, size, color).save(buffer, format=fmt, **save_kwargs)
+    return buffer.getvalue()
+
+
+def image_upload(name="photo.jpg", fmt="JPEG", **kwargs):
+    content_type = {
+        "JPEG": "image/jpeg",
+        "PNG": "image/png",
+        "WEBP": "image/webp",
+        "GIF": "image/gif",
+    }[fmt]
+    return SimpleUploadedFile(name, image_bytes(fmt, **kwargs), content_type=content_type)

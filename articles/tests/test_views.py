@@ -1,0 +1,208 @@
+"""Public pages: what readers see, what they never see, and how many queries it costs."""
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from articles.models import Article
+
+from .factories import make_article, make_author, make_category, make_tag
+
+pytestmark = pytest.mark.django_db
+
+
+def test_article_page_shows_everything_a_reader_needs(client):
+    category = make_category("World")
+    authors = [make_author("Ann Lee"), make_author("Bo Chen")]
+    tag = make_tag("Libya")
+    article = make_article(
+        "Talks resume in Tripoli",
+        authors=authors,
+        tags=[tag],
+        category=category,
+        standfirst="Both sides return to the table.",
+        body="First *paragraph*.\n\nSecond paragraph.",
+        published_at=dt.datetime(2020, 1, 4, 20, 39, tzinfo=dt.UTC),
+    )
+    response = client.get(article.get_absolute_url())
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<h1" in html and "Talks resume in Tripoli" in html
+    assert "Both sides return to the table." in html
+    assert f'href="{authors[0].get_absolute_url()}"' in html
+    assert f'href="{authors[1].get_absolute_url()}"' in html
+    assert html.index("Ann Lee") < html.index("Bo Chen")
+    assert '<time datetime="2020-01-04T20:39:00+00:00">' in html
+    assert f'href="{category.get_absolute_url()}"' in html
+    assert f'href="{tag.get_absolute_url()}"' in html
+    assert "<p>First <em>paragraph</em>.</p>" in html and "<p>Second paragraph.</p>" in html
+    assert '<html lang="en">' in html and "<main" in html and "<article" in html
+
+
+def test_time_carries_the_site_zone_offset(client, settings):
+    settings.TIME_ZONE = "Africa/Tripoli"
+    article = make_article(published_at=dt.datetime(2020, 1, 4, 18, 39, tzinfo=dt.UTC))
+    html = client.get(article.get_absolute_url()).content.decode()
+    assert '<time datetime="2020-01-04T20:39:00+02:00">' in html
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"status": Article.Status.DRAFT},
+        {"status": Article.Status.REVIEW},
+        {"published_at": timezone.now() + dt.timedelta(hours=1)},
+        {"unpublish_at": timezone.now() - dt.timedelta(minutes=1)},
+    ],
+    ids=["draft", "review", "scheduled", "unpublished-at"],
+)
+def test_unpublished_articles_are_404_and_absent_from_lists(client, kwargs):
+    category = make_category()
+    author = make_author()
+    tag = make_tag()
+    hidden = make_article("Secret story", category=category, authors=[author], tags=[tag], **kwargs)
+    assert client.get(reverse("articles:detail", args=[hidden.slug])).status_code == 404
+    for url in [
+        "/",
+        "/articles/",
+        category.get_absolute_url(),
+        author.get_absolute_url(),
+        tag.get_absolute_url(),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert "Secret story" not in response.content.decode(), url
+
+
+@pytest.mark.parametrize("prefix", ["articles", "categories", "authors", "tags"])
+def test_unknown_slugs_are_404_with_a_styled_page(client, prefix):
+    response = client.get(f"/{prefix}/no-such-thing/")
+    assert response.status_code == 404
+    assert "Page not found" in response.content.decode()
+
+
+def test_scheduled_article_appears_by_itself_at_its_time(client):
+    article = make_article("Embargoed", published_at=timezone.now() + dt.timedelta(seconds=2))
+    assert client.get(article.get_absolute_url()).status_code == 404
+    Article.objects.filter(pk=article.pk).update(
+        published_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    assert client.get(article.get_absolute_url()).status_code == 200
+
+
+def test_archive_is_newest_first_and_paginated(client, settings):
+    settings.ARTICLES_PER_PAGE = 3
+    for i in range(7):
+        make_article(f"Story {i}", ago=dt.timedelta(days=i))
+    page1 = client.get("/articles/").content.decode()
+    assert page1.index("Story 0") < page1.index("Story 1") < page1.index("Story 2")
+    assert "Story 3" not in page1 and "Page 1 of 3" in page1
+    page3 = client.get("/articles/?page=3").content.decode()
+    assert "Story 6" in page3
+    assert client.get("/articles/?page=99").status_code == 404
+    assert client.get("/articles/?page=abc").status_code == 404
+
+
+def test_section_author_and_tag_pages_list_only_their_articles(client):
+    world, sport = make_category("World"), make_category("Sport")
+    ann, bo = make_author("Ann"), make_author("Bo")
+    tag = make_tag("Elections")
+    make_article("World story", category=world, authors=[ann], tags=[tag])
+    make_article("Sport story", category=sport, authors=[bo])
+    cases = [
+        (world.get_absolute_url(), "World story", "Sport story"),
+        (sport.get_absolute_url(), "Sport story", "World story"),
+        (ann.get_absolute_url(), "World story", "Sport story"),
+        (bo.get_absolute_url(), "Sport story", "World story"),
+        (tag.get_absolute_url(), "World story", "Sport story"),
+    ]
+    for url, present, absent in cases:
+        html = client.get(url).content.decode()
+        assert present in html and absent not in html, url
+
+
+def test_front_page_has_lead_latest_and_sections(client):
+    world = make_category("World")
+    make_article("Big featured story", featured=True, category=world)
+    make_article("Plain story", category=world)
+    html = client.get("/").content.decode()
+    assert "Big featured story" in html and "Plain story" in html
+    assert 'id="section-world"' in html
+
+
+def test_body_is_sanitised_markdown_without_raw_html(client):
+    article = make_article(
+        body="Hello <script>alert(1)</script> [x](javascript:alert(1)) <img src=x onerror=alert(1)>"
+    )
+    html = client.get(article.get_absolute_url()).content.decode()
+    assert (
+        "<script>alert" not in html and "<img src=x" not in html and 'href="javascript' not in html
+    )
+    assert "&lt;script&gt;" in html
+
+
+def test_headline_is_autoescaped(client):
+    article = make_article("<b>Bold</b> & brave")
+    html = client.get(article.get_absolute_url()).content.decode()
+    assert "&lt;b&gt;Bold&lt;/b&gt; &amp; brave" in html
+
+
+def test_renamed_slug_redirects_permanently(client):
+    article = make_article("Original headline")
+    old_url = article.get_absolute_url()
+    article.slug = "better-headline"
+    article.save()
+    article.slug = "best-headline"
+    article.save()
+    for url in [old_url, "/articles/better-headline/"]:
+        response = client.get(url)
+        assert response.status_code == 301
+        assert response["Location"] == "/articles/best-headline/"
+
+
+def test_public_pages_set_no_cookies(client):
+    article = make_article()
+    for url in ["/", "/articles/", article.get_absolute_url()]:
+        response = client.get(url)
+        assert not response.cookies, url
+        assert "ETag" in response, url
+
+
+def _populate(n):
+    categories = [make_category() for _ in range(3)]
+    authors = [make_author() for _ in range(4)]
+    tags = [make_tag() for _ in range(4)]
+    for i in range(n):
+        make_article(
+            category=categories[i % 3],
+            authors=authors[: 1 + i % 3],
+            tags=tags[: i % 4],
+            featured=i % 5 == 0,
+        )
+    return categories[0], authors[0], tags[1]
+
+
+@pytest.mark.parametrize("n", [3, 15])
+def test_query_counts_are_fixed(client, django_assert_num_queries, n):
+    """Each public page costs the same number of queries whatever it shows."""
+    category, author, tag = _populate(n)
+    article = Article.objects.published().first()
+    expected = {
+        "/": 10,
+        "/articles/": 5,
+        article.get_absolute_url(): 4,
+        category.get_absolute_url(): 6,
+        author.get_absolute_url(): 6,
+        tag.get_absolute_url(): 6,
+    }
+    for url, count in expected.items():
+        with django_assert_num_queries(count):
+            assert client.get(url).status_code == 200
+
+
+def test_healthz_answers(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import views
+
+app_name = "articles"
+
+urlpatterns = [
+    path("", views.HomeView.as_view(), name="home"),
+    path("articles/", views.ArticleListView.as_view(), name="list"),
+    path("articles/<slug:slug>/", views.ArticleDetailView.as_view(), name="detail"),
+    path("categories/<slug:slug>/", views.CategoryView.as_view(), name="category"),
+    path("authors/<slug:slug>/", views.AuthorView.as_view(), name="author"),
+    path("tags/<slug:slug>/", views.TagView.as_view(), name="tag"),
+]

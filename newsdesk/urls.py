@@ -1,0 +1,23 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.static import serve
+
+from articles import views as article_views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", article_views.healthz, name="healthz"),
+    path("robots.txt", article_views.robots_txt, name="robots"),
+    path("", include("articles.urls")),
+]
+
+if settings.SERVE_MEDIA:
+    # Uploaded images; behind a reverse proxy set NEWSDESK_SERVE_MEDIA=0 and serve MEDIA_ROOT there.
+    urlpatterns += [
+        re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+    ]
+
+admin.site.site_header = f"{settings.SITE_NAME} desk"
+admin.site.site_title = f"{settings.SITE_NAME} desk"
+admin.site.index_title = "Newsroom"
