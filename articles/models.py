@@ -30,7 +30,11 @@ class Author(models.Model):
     name = models.CharField("display name", max_length=200)
     slug = models.SlugField(max_length=200, unique=True, blank=True)
     bio = models.TextField(blank=True)
-    photo = models.ImageField(upload_to="authors/%Y/", blank=True)
+    photo = models.ImageField(
+        upload_to="authors/%Y/", blank=True, width_field="photo_width", height_field="photo_height"
+    )
+    photo_width = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    photo_height = models.PositiveIntegerField(null=True, blank=True, editable=False)
     photo_alt = models.CharField("photo alt text", max_length=250, blank=True)
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
@@ -107,6 +111,8 @@ class ArticleQuerySet(models.QuerySet):
             Q(unpublish_at__isnull=True) | Q(unpublish_at__gt=now),
             status=Article.Status.PUBLISHED,
             published_at__lte=now,
+            withdrawn_at__isnull=True,
+            deleted_at__isnull=True,
         )
 
     def for_listing(self):
@@ -174,12 +180,42 @@ class Article(models.Model):
     )
     tags = models.ManyToManyField(Tag, blank=True, related_name="articles")
     featured = models.BooleanField(default=False)
-    lead_image = models.ImageField(upload_to="articles/%Y/%m/", blank=True)
+    lead_image = models.ImageField(
+        upload_to="articles/%Y/%m/",
+        blank=True,
+        width_field="lead_image_width",
+        height_field="lead_image_height",
+    )
+    lead_image_width = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    lead_image_height = models.PositiveIntegerField(null=True, blank=True, editable=False)
     lead_image_caption = models.CharField(max_length=500, blank=True)
     lead_image_credit = models.CharField(max_length=200, blank=True)
     lead_image_alt = models.CharField("lead image alt text", max_length=250, blank=True)
     dateline = models.CharField(max_length=100, blank=True, help_text="e.g. TRIPOLI")
     source = models.CharField(max_length=200, blank=True, help_text="Wire service or origin.")
+    seo_title = models.CharField(
+        "SEO title",
+        max_length=70,
+        blank=True,
+        help_text="Overrides the headline in search results.",
+    )
+    seo_description = models.CharField(
+        "SEO description",
+        max_length=160,
+        blank=True,
+        help_text="Overrides the standfirst in search results and link previews (160 characters).",
+    )
+    first_published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revised_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Time of the last substantive update readers are told about.",
+    )
+    withdrawn_at = models.DateTimeField(null=True, blank=True, editable=False)
+    withdrawal_reason = models.TextField(blank=True, editable=False)
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+    version = models.PositiveIntegerField(default=1, editable=False)
     wire_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
     wire_checksum = models.CharField(max_length=64, blank=True, editable=False)
     created_by = models.ForeignKey(
@@ -215,6 +251,8 @@ class Article(models.Model):
             old_slug = (
                 Article._base_manager.filter(pk=self.pk).values_list("slug", flat=True).first()
             )
+        if self.status == self.Status.PUBLISHED and self.first_published_at is None:
+            self.first_published_at = self.published_at or timezone.now()
         self.body_html = render_body(self.body, self.body_format)
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "body" in update_fields:
@@ -237,6 +275,26 @@ class Article(models.Model):
             and self.published_at <= now
             and (self.unpublish_at is None or self.unpublish_at > now)
         )
+
+    @property
+    def modified_at(self):
+        """When readers were last told the story changed: `dateModified`, sitemap `lastmod`,
+        feed update times. Silent fixes do not move it; substantive updates set `revised_at`."""
+        if self.revised_at and (self.published_at is None or self.revised_at > self.published_at):
+            return self.revised_at
+        return self.published_at
+
+    @property
+    def is_revised(self):
+        return self.modified_at != self.published_at
+
+    @property
+    def seo_headline(self):
+        return self.seo_title or self.headline
+
+    @property
+    def description(self):
+        return self.seo_description or self.standfirst
 
     @property
     def is_scheduled(self):
