@@ -184,7 +184,8 @@ if REDIS_URL and TESTING:
     # or another worker's keys.
     _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
     _parts = urlsplit(REDIS_URL)
-    REDIS_URL = _parts._replace(path=f"/{(int(_worker or 0) % 15) + 1}").geturl()
+    _first = env_int("NEWSDESK_TEST_REDIS_DB", 1)
+    REDIS_URL = _parts._replace(path=f"/{max(1, (_first + int(_worker or 0)) % 16)}").geturl()
 if REDIS_URL:
     CACHES = {
         "default": {
