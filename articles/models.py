@@ -238,7 +238,11 @@ class Article(models.Model):
             models.Index(fields=["featured", "-published_at"]),
             models.Index(fields=["-updated_at"]),
         ]
-        permissions = [("preview_article", "Can preview unpublished articles")]
+        permissions = [
+            ("preview_article", "Can preview unpublished articles"),
+            ("publish_article", "Can publish, schedule, unpublish and send back articles"),
+            ("edit_any_article", "Can edit articles written by others"),
+        ]
 
     def __str__(self):
         return self.headline
@@ -297,6 +301,20 @@ class Article(models.Model):
         return self.seo_description or self.standfirst
 
     @property
+    def state(self):
+        """What the desk calls it: draft, review, scheduled, published or unpublished."""
+        now = timezone.now()
+        if self.status == self.Status.PUBLISHED:
+            if self.unpublish_at and self.unpublish_at <= now:
+                return "unpublished"
+            if self.published_at and self.published_at > now:
+                return "scheduled"
+            return "published"
+        if self.status == self.Status.DRAFT and self.first_published_at:
+            return "unpublished"
+        return self.status
+
+    @property
     def is_scheduled(self):
         return (
             self.status == self.Status.PUBLISHED
@@ -352,3 +370,66 @@ class SiteFlag(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class StateChange(models.Model):
+    """One step of an article through the desk: who moved it, when, from where to where, why."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="state_changes")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    from_state = models.CharField(max_length=20)
+    to_state = models.CharField(max_length=20)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.article}: {self.from_state} → {self.to_state}"
+
+
+class ShareLink(models.Model):
+    """A signed, expiring, revocable preview link for someone without an account."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="share_links")
+    note = models.CharField(max_length=200, blank=True, help_text="Who it is for, e.g. 'legal'.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"Share link for {self.article} ({self.note or 'no note'})"
+
+    def get_absolute_url(self):
+        from django.core import signing
+
+        token = signing.dumps(self.pk, salt=SHARE_LINK_SALT)
+        return reverse("articles:share", args=[token])
+
+    @property
+    def is_active(self):
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+SHARE_LINK_SALT = "newsdesk.share-link"
+
+
+class ShareLinkOpen(models.Model):
+    link = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="opens")
+    opened_at = models.DateTimeField(default=timezone.now)
+    user_agent = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+
+    def __str__(self):
+        return f"{self.link} opened {self.opened_at:%Y-%m-%d %H:%M}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import previews, views
 
 app_name = "articles"
 
@@ -11,4 +11,6 @@ urlpatterns = [
     path("categories/<slug:slug>/", views.CategoryView.as_view(), name="category"),
     path("authors/<slug:slug>/", views.AuthorView.as_view(), name="author"),
     path("tags/<slug:slug>/", views.TagView.as_view(), name="tag"),
+    path("preview/<int:pk>/", previews.preview, name="preview"),
+    path("preview/shared/<str:token>/", previews.shared_preview, name="share"),
 ]
