@@ -1,0 +1,35 @@
+"""Shared Playwright setup: Debian's chromium, headless, as the machine allows."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("NEWSDESK_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+AXE = (
+    Path(__file__).resolve().parents[2] / "var" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    # Playwright's sync API runs an event loop in this thread; the ORM calls made by the test
+    # itself are still synchronous and safe.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser-deps` (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
