@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from .cache import content_changed
 from .models import Article, StateChange
 
 STANDFIRST_MAX = 300
@@ -260,6 +261,8 @@ def bulk_unpublish(queryset, *, user) -> BulkResult:
 def bulk_feature(queryset, *, user, featured: bool) -> int:
     if not can_publish(user):
         raise PermissionDenied("Only editors may feature articles.")
-    return queryset.exclude(featured=featured).update(
+    count = queryset.exclude(featured=featured).update(
         featured=featured, version=F("version") + 1, updated_at=timezone.now()
     )
+    content_changed()
+    return count

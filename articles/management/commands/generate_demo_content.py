@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from articles.cache import content_changed
 from articles.models import Article, Author, Byline, Category, Tag
 from articles.rendering import render_body
 
@@ -131,6 +132,7 @@ class Command(BaseCommand):
                 TagLink.objects.bulk_create(tag_links)
             done += size
             self._progress(done, articles)
+        content_changed()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Created {articles} articles ({len(authors)} authors, {len(categories)} categories, {len(tags)} tags available)."

@@ -1,0 +1,124 @@
+"""The shared public page cache: hits cost no queries, edits and schedules are never hidden."""
+
+import datetime as dt
+
+import pytest
+from django.test import override_settings
+from django.urls import reverse
+from django.utils import timezone
+
+from articles import cache as page_cache
+from articles.models import Article
+
+from .factories import make_article, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """An injected clock for both the database queries and the cache's validity checks."""
+
+    class Clock:
+        def __init__(self):
+            self.now = timezone.now()
+
+        def advance(self, **kwargs):
+            self.now += dt.timedelta(**kwargs)
+
+    c = Clock()
+    monkeypatch.setattr(timezone, "now", lambda: c.now)
+    monkeypatch.setattr(page_cache.time, "time", lambda: c.now.timestamp())
+    return c
+
+
+def test_second_view_is_a_hit_without_queries(client, django_assert_num_queries):
+    article = make_article()
+    first = client.get(article.get_absolute_url())
+    assert first["X-Cache"] == "miss"
+    with django_assert_num_queries(0):
+        second = client.get(article.get_absolute_url())
+    assert second["X-Cache"] == "hit"
+    assert second.content == first.content
+    assert not second.cookies
+
+
+def test_conditional_get_answers_304(client):
+    article = make_article()
+    etag = client.get(article.get_absolute_url())["ETag"]
+    assert client.get(article.get_absolute_url(), HTTP_IF_NONE_MATCH=etag).status_code == 304
+
+
+def test_an_edit_is_visible_at_once(client):
+    article = make_article("Before the edit")
+    assert "Before the edit" in client.get("/").content.decode()
+    article.headline = "After the edit"
+    article.save()
+    html = client.get("/").content.decode()
+    assert "After the edit" in html and "Before the edit" not in html
+
+
+def test_any_desk_post_invalidates(client):
+    article = make_article("Old words")
+    client.get("/")
+    Article.objects.filter(pk=article.pk).update(headline="New words")  # no signal
+    editor = make_user(superuser=True)
+    client.force_login(editor)
+    client.post(
+        reverse("admin:articles_article_changelist"),
+        {"action": "feature_selected", "_selected_action": [article.pk]},
+    )
+    client.logout()
+    assert "New words" in client.get("/").content.decode()
+
+
+def test_scheduled_article_appears_and_goes_on_its_own(client, clock):
+    make_article("Already out")
+    embargoed = make_article(
+        "Embargoed story",
+        published_at=clock.now + dt.timedelta(minutes=10),
+        unpublish_at=clock.now + dt.timedelta(minutes=20),
+    )
+    assert "Embargoed story" not in client.get("/").content.decode()
+    assert client.get("/")["X-Cache"] == "hit"
+    clock.advance(minutes=11)
+    html = client.get("/").content.decode()
+    assert "Embargoed story" in html
+    assert client.get(embargoed.get_absolute_url()).status_code == 200
+    clock.advance(minutes=10)
+    assert "Embargoed story" not in client.get("/").content.decode()
+    assert client.get(embargoed.get_absolute_url()).status_code == 404
+
+
+def test_signed_in_staff_bypass_the_cache(client):
+    make_article()
+    client.force_login(make_user(superuser=True))
+    client.get("/")
+    assert "X-Cache" not in client.get("/")
+
+
+def test_drafts_never_enter_through_the_cache(client):
+    draft = make_article("Secret draft", status=Article.Status.DRAFT)
+    assert client.get(draft.get_absolute_url()).status_code == 404
+    assert client.get(draft.get_absolute_url()).status_code == 404
+    assert "Secret draft" not in client.get("/").content.decode()
+
+
+@override_settings(
+    CACHES={
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+)
+def test_an_unreachable_cache_degrades_to_uncached_pages(client):
+    article = make_article("Still readable")
+    response = client.get(article.get_absolute_url())
+    assert response.status_code == 200 and "Still readable" in response.content.decode()
+    article.headline = "Saved while the cache is down"
+    article.save()  # the save must not fail either
+    assert (
+        "Saved while the cache is down" in client.get(article.get_absolute_url()).content.decode()
+    )
