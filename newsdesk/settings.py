@@ -137,8 +137,15 @@ def database_from_url(url):
     if scheme in {"postgres", "postgresql", "pgsql"}:
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         pool = options.pop("pool", "1") not in {"0", "false", "off"}
+        options.setdefault("connect_timeout", "5")
         if pool and not TESTING:
-            options["pool"] = {"min_size": 1, "max_size": env_int("DATABASE_POOL_SIZE", 10)}
+            # A short wait for a pooled connection: when the database is down, readers get a
+            # 503 within seconds instead of a hung worker.
+            options["pool"] = {
+                "min_size": 1,
+                "max_size": env_int("DATABASE_POOL_SIZE", 10),
+                "timeout": env_int("DATABASE_POOL_TIMEOUT", 5),
+            }
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": unquote(parts.path.lstrip("/")) or "postgres",

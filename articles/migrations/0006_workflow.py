@@ -46,6 +46,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('articles', '0002_desk_fields'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+        ("auth", "0012_alter_user_first_name_max_length"),
     ]
 
     operations = [
