@@ -73,8 +73,11 @@ demo: $(STAMP)
 	$(DEV_ENV) $(PY) manage.py migrate --noinput
 	$(DEV_ENV) $(PY) manage.py generate_demo_content --articles $${ARTICLES:-2000}
 
+# The benchmark uses its own database (var/bench.sqlite3 unless DATABASE_URL is set).
+BENCH_DB ?= sqlite:///var/bench.sqlite3
 bench: $(STAMP)
-	$(DEV_ENV) $(PY) manage.py run_bench
+	$(DEV_ENV) DATABASE_URL=$${DATABASE_URL:-$(BENCH_DB)} $(PY) manage.py migrate --noinput -v0
+	$(DEV_ENV) DATABASE_URL=$${DATABASE_URL:-$(BENCH_DB)} $(PY) manage.py run_bench --articles $${ARTICLES:-20000}
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -2,8 +2,6 @@
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, Window
-from django.db.models.functions import RowNumber
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.cache import never_cache
@@ -28,22 +26,16 @@ class HomeView(TemplateView):
             .newest_first()[:FRONT_PAGE_LATEST]
         )
         lead = featured[0] if featured else (latest.pop(0) if latest else None)
-        ranked = (
-            published.filter(category__isnull=False)
-            .annotate(
-                rank=Window(
-                    RowNumber(),
-                    partition_by=F("category_id"),
-                    order_by=[F("published_at").desc(), F("id").desc()],
-                )
-            )
-            .filter(rank__lte=SECTION_SIZE)
-            .for_listing()
-            .order_by("category__order", "category__name", "rank")
-        )
         sections = {}
+        ranked = (
+            published.latest_per_category(SECTION_SIZE)
+            .for_listing()
+            .order_by("category__order", "category__name", "-published_at", "-pk")
+        )
         for article in ranked:
-            sections.setdefault(article.category, []).append(article)
+            articles = sections.setdefault(article.category, [])
+            if len(articles) < SECTION_SIZE:
+                articles.append(article)
         context.update(
             lead=lead,
             featured=[a for a in featured if a != lead][:4],

@@ -191,7 +191,7 @@ def test_query_counts_are_fixed(client, django_assert_num_queries, settings, n):
     category, author, tag = _populate(n)
     article = Article.objects.published().first()
     expected = {
-        "/": 10,
+        "/": 11,
         "/articles/": 5,
         article.get_absolute_url(): 4,
         category.get_absolute_url(): 6,

@@ -1,0 +1,112 @@
+"""`make bench`: measure Newsdesk's performance targets as ratios within one run.
+
+- pages do a constant number of queries whatever the data size;
+- a cached page costs close to a minimal Django view;
+- list pages, search and the admin change list stay fast at the given number of articles.
+"""
+
+import statistics
+import time
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext, override_settings
+
+from articles.models import Article, Author, Category, Tag
+
+
+def timed(client, url, repeat):
+    samples = []
+    status = None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        response = client.get(url)
+        samples.append(time.perf_counter() - start)
+        status = response.status_code
+    return statistics.median(samples) * 1000, status
+
+
+class Command(BaseCommand):
+    help = "Benchmark public pages, the cache, search and the admin; prints times and ratios."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--articles", type=int, default=20000, help="make sure at least N exist"
+        )
+        parser.add_argument("--repeat", type=int, default=20)
+
+    def handle(self, *args, articles, repeat, **options):
+        existing = Article.objects.count()
+        if existing < articles:
+            self.stdout.write(f"Generating {articles - existing} articles…")
+            call_command(
+                "generate_demo_content", articles=articles - existing, seed=1, stdout=self.stdout
+            )
+        total = Article.objects.count()
+        published = Article.objects.published()
+        article = published.order_by("-published_at").first()
+        category = Category.objects.order_by("pk").first()
+        author = Author.objects.order_by("pk").first()
+        tag = Tag.objects.order_by("pk").first()
+        last_page = max(1, published.count() // settings.ARTICLES_PER_PAGE)
+        pages = {
+            "front page": "/",
+            "archive p1": "/articles/",
+            f"archive p{last_page}": f"/articles/?page={last_page}",
+            "article": article.get_absolute_url(),
+            "category": category.get_absolute_url(),
+            "author": author.get_absolute_url(),
+            "tag": tag.get_absolute_url(),
+            "search": "/search/?q=budget+rules",
+            "archive filtered": f"/articles/?category={category.slug}",
+            "rss feed": "/feeds/rss/",
+            "sitemap": "/sitemap.xml",
+        }
+        rows = []
+        with override_settings(
+            ROOT_URLCONF="articles.bench_urls", ALLOWED_HOSTS=["*"], DEBUG=False
+        ):
+            client = Client()
+            minimal_ms, _ = timed(client, "/__bench__/minimal/", repeat * 5)
+            for name, url in pages.items():
+                with override_settings(CACHE_SECONDS=0):
+                    with CaptureQueriesContext(connection) as queries:
+                        response = client.get(url)
+                    if response.status_code == 404:
+                        continue  # a surface this build does not have
+                    uncached_ms, status = timed(client, url, repeat)
+                cache.clear()
+                client.get(url)
+                cached_ms, _ = timed(client, url, repeat * 2)
+                rows.append((name, status, len(queries), uncached_ms, cached_ms))
+            User = get_user_model()
+            admin_user = User.objects.filter(
+                is_superuser=True
+            ).first() or User.objects.create_superuser("bench-admin", password=None)
+            client.force_login(admin_user)
+            for name, url in {
+                "admin change list": "/admin/articles/article/",
+                "admin search": "/admin/articles/article/?q=budget",
+                "admin state filter": "/admin/articles/article/?state=published",
+            }.items():
+                with CaptureQueriesContext(connection) as queries:
+                    client.get(url)
+                ms, status = timed(client, url, max(3, repeat // 4))
+                rows.append((name, status, len(queries), ms, None))
+
+        self.stdout.write(
+            f"\nNewsdesk benchmark — {total} articles, {connection.vendor}, cache {settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]}"
+        )
+        self.stdout.write(f"minimal Django view: {minimal_ms:.2f} ms (median)\n")
+        self.stdout.write(
+            f"{'page':<22}{'status':>7}{'queries':>9}{'render ms':>11}{'cached ms':>11}{'cached/minimal':>16}"
+        )
+        for name, status, nqueries, ms, cached in rows:
+            ratio = f"{cached / minimal_ms:>15.1f}x" if cached else f"{'':>16}"
+            cached_text = f"{cached:>11.2f}" if cached else f"{'':>11}"
+            self.stdout.write(f"{name:<22}{status:>7}{nqueries:>9}{ms:>11.2f}{cached_text}{ratio}")
