@@ -50,9 +50,7 @@ class Command(BaseCommand):
         if user is None:
             password = password or secrets.token_urlsafe(12)
             User.objects.create_superuser(username=username, email="", password=password)
-            self.stdout.write(
-                self.style.SUCCESS("Admin user created for http://127.0.0.1:8000/admin/")
-            )
+            self.stdout.write(self.style.SUCCESS("Admin user created (log in at /admin/):"))
             self.stdout.write(f"  username: {username}")
             self.stdout.write(f"  password: {password}")
             return
