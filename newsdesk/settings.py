@@ -125,15 +125,10 @@ def database_from_url(url):
     parts = urlsplit(url)
     scheme = parts.scheme
     if scheme == "sqlite":
-        path = unquote(parts.path)
-        if (
-            path.startswith("/")
-            and not parts.netloc
-            and url.startswith("sqlite:///")
-            and not url.startswith("sqlite:////")
-        ):
-            path = path[1:]  # sqlite:///relative/path.db
-        return sqlite_database(BASE_DIR / path if not Path(path).is_absolute() else Path(path))
+        # sqlite:////absolute/path.db or sqlite:///relative/path.db (relative to the project)
+        rest = unquote(url.split("://", 1)[1].split("?", 1)[0])
+        path = Path(rest[1:]) if rest.startswith("//") else BASE_DIR / rest.lstrip("/")
+        return sqlite_database(path)
     if scheme in {"postgres", "postgresql", "pgsql"}:
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         pool = options.pop("pool", "1") not in {"0", "false", "off"}
