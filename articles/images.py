@@ -44,8 +44,10 @@ class Rendition(TypedDict):
 
 
 def format_megabytes(n: int) -> str:
-    value = n / (1024 * 1024)
-    return f"{value:.0f} MB" if value >= 1 else f"{value:.2f} MB"
+    """A byte count as people say it: "10 MB", "2.5 MB", "300 KB"."""
+    if n >= 1024 * 1024:
+        return f"{round(n / (1024 * 1024), 1):g} MB"
+    return f"{max(1, round(n / 1024))} KB"
 
 
 def _rewind(file) -> None:
@@ -298,7 +300,9 @@ def smallest_rendition_url(fieldfile: FieldFile) -> str:
         return ""
     items = renditions_of(fieldfile)
     if items:
-        return rendition_url(fieldfile, min(items, key=lambda r: (r["width"], r["format"])))
+        return rendition_url(
+            fieldfile, min(items, key=lambda r: (r["width"], r["format"] != "webp"))
+        )
     return fieldfile.url
 
 

@@ -25,7 +25,7 @@ class Command(BaseCommand):
         for model, field in ((Article, "lead_image"), (Author, "photo")):
             rows = (
                 model._base_manager.exclude(**{field: ""})
-                .only("pk", field, f"{field}_renditions")
+                .only("pk", field, f"{field}_width", f"{field}_height", f"{field}_renditions")
                 .order_by("pk")
             )
             for instance in rows.iterator(chunk_size=500):
