@@ -137,7 +137,7 @@ def normalise_image(file) -> ContentFile:
     with _open(file) as image:
         source_format = image.format
         save_format, extension = ACCEPTED_FORMATS[source_format]
-        animated = getattr(image, "is_animated", False) and save_format in ("GIF", "WEBP")
+        animated = getattr(image, "is_animated", False)
         info = {k: v for k, v in image.info.items() if k in _KEPT_INFO}
         buffer = io.BytesIO()
         if animated:
@@ -238,6 +238,9 @@ def generate_renditions(fieldfile: FieldFile) -> list[Rendition]:
             image.seek(0)  # the first frame of an animation
             image.load()
             upright = ImageOps.exif_transpose(image.copy())
+            if upright.mode not in ("RGB", "RGBA", "L"):
+                # Palette and 1-bit images would resize with nearest-neighbour: smooth them.
+                upright = upright.convert("RGBA" if _has_alpha(upright) else "RGB")
     except (OSError, ValidationError, ValueError, SyntaxError, Image.DecompressionBombError):
         return []
     original_format = ACCEPTED_FORMATS[image.format][0]

@@ -83,10 +83,10 @@ def png_header_only(width, height):
     )
 
 
-def animated_gif(frames=3, size=(200, 100)):
+def animated_gif(frames=3, size=(200, 100), fmt="GIF"):
     images = [Image.new("RGB", size, (40 * i, 100, 200)) for i in range(frames)]
     buffer = io.BytesIO()
-    images[0].save(buffer, "GIF", save_all=True, append_images=images[1:], duration=100, loop=0)
+    images[0].save(buffer, fmt, save_all=True, append_images=images[1:], duration=100, loop=0)
     return buffer.getvalue()
 
 
@@ -119,18 +119,36 @@ def test_image_is_recognised_by_content_not_by_name():
     assert article.lead_image.name.endswith(".png")
 
 
-def test_animated_gif_is_accepted_and_its_first_frame_makes_the_renditions():
-    """An animated GIF stays animated; renditions are stills of its first frame."""
-    article = attach(make_article(), upload(animated_gif(), "loop.gif", "image/gif"))
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP", "PNG"])
+def test_animation_is_accepted_and_its_first_frame_makes_the_renditions(fmt):
+    """Animated GIF, WebP and PNG stay animated; renditions are stills of the first frame."""
+    data = animated_gif(fmt=fmt)
+    article = attach(make_article(), upload(data, f"loop.{EXTENSION[fmt]}", MIME[fmt]))
     article.refresh_from_db()
     with default_storage.open(article.lead_image.name, "rb") as handle:
         assert Image.open(handle).n_frames == 3
     items = article.lead_image_renditions["items"]
-    assert {r["format"] for r in items} == {"webp", "gif"}
+    assert {r["format"] for r in items} == {"webp", fmt.lower()}
     for item in items:
         with default_storage.open(item["name"], "rb") as handle:
             still = Image.open(handle)
             assert getattr(still, "n_frames", 1) == 1
+            assert still.convert("RGB").getpixel((5, 5))[:2] == pytest.approx((0, 100), abs=8)
+
+
+def test_palette_png_renditions_are_smoothly_resized():
+    """Palette images are converted before resizing, so renditions are not nearest-neighbour."""
+    image = Image.new("P", (1000, 100))
+    image.putpalette([0, 0, 0, 255, 255, 255] * 128)
+    for x in range(0, 1000, 2):
+        image.paste(1, (x, 0, x + 1, 100))  # one-pixel stripes: averaging gives grey
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    article = attach(make_article(), upload(buffer.getvalue(), "stripes.png", "image/png"))
+    small = next(r for r in article.lead_image_renditions["items"] if r["format"] == "png")
+    with default_storage.open(small["name"], "rb") as handle:
+        grey = Image.open(handle).convert("L").getpixel((100, 20))
+    assert 60 < grey < 200
 
 
 # Refused uploads ----------------------------------------------------------------------------
