@@ -334,12 +334,15 @@ def og_image_url(article, *, target: int = 1200) -> str:
 IMAGE_FIELDS = {"articles.Article": "lead_image", "articles.Author": "photo"}
 
 
-def _renditions_after_save(sender, instance, raw=False, **kwargs):
+def _renditions_after_save(sender, instance, raw=False, update_fields=None, **kwargs):
     # After the upload is stored, never on a reader's request; fixtures (raw) are left to
-    # `make_renditions`.
-    if raw:
+    # `make_renditions`. Saves that cannot have changed the image cost nothing here.
+    field_name = IMAGE_FIELDS[sender._meta.label]
+    if raw or field_name in instance.get_deferred_fields():
         return
-    refresh_renditions(instance, IMAGE_FIELDS[sender._meta.label])
+    if update_fields is not None and field_name not in update_fields:
+        return
+    refresh_renditions(instance, field_name)
 
 
 def connect_signals() -> None:

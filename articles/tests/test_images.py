@@ -335,6 +335,29 @@ def test_renditions_are_made_once_and_reused():
     assert len(os.listdir(folder)) == len(files)
 
 
+def test_saves_that_leave_the_image_alone_do_no_image_work():
+    """Partial saves, saves of rows loaded without the image, and plain edits neither read the
+    image nor write renditions."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    article = attach(make_article(), picture_of("JPEG"))
+    partial = Article.objects.only("pk", "headline").get(pk=article.pk)
+    partial.headline = "Quick fix"
+    fresh = Article.objects.get(pk=article.pk)
+    fresh.standfirst = "New standfirst"
+    for instance, kwargs in (
+        (partial, {"update_fields": ["headline"]}),
+        (partial, {}),
+        (fresh, {}),
+    ):
+        with CaptureQueriesContext(connection) as queries:
+            instance.save(**kwargs)
+        sql = [q["sql"] for q in queries]
+        assert sum(s.startswith("UPDATE") for s in sql) == 1, sql
+        assert not any("lead_image" in s for s in sql if not s.startswith("UPDATE")), sql
+
+
 def test_make_renditions_builds_missing_renditions_idempotently():
     """Images stored before renditions existed get them from the command; a rerun does nothing."""
     author = make_author()
