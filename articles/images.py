@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import posixpath
 import warnings
+from contextlib import contextmanager
 from typing import TypedDict
 
 from django.conf import settings
@@ -33,6 +35,7 @@ ACCEPTED_FORMATS = {
 ACCEPTED_LABEL = "JPEG, PNG, WebP or GIF"
 # Image.info keys that are pixels' meaning, not metadata: everything else is dropped.
 _KEPT_INFO = {"transparency", "duration", "loop", "background", "disposal", "icc_profile"}
+logger = logging.getLogger(__name__)
 _MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
 
 
@@ -55,15 +58,20 @@ def _rewind(file) -> None:
         file.seek(0)
 
 
-def _open(file) -> Image.Image:
-    """Open without trusting the file: Pillow's own bomb guard becomes a ValidationError."""
-    _rewind(file)
+@contextmanager
+def _bomb_guard():
+    """Pillow's decompression-bomb warning and error, anywhere in the block, become our refusal."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            return Image.open(file)
+            yield
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise _too_many_pixels() from exc
+
+
+def _open(file) -> Image.Image:
+    _rewind(file)
+    return Image.open(file)
 
 
 def _too_many_pixels(width: int | None = None, height: int | None = None) -> ValidationError:
@@ -99,45 +107,77 @@ def validate_image(file) -> None:
         params={"accepted": ACCEPTED_LABEL},
     )
     try:
-        with _open(file) as image:
-            if image.format not in ACCEPTED_FORMATS:
-                raise not_an_image
-            width, height = image.size
-            frames = getattr(image, "n_frames", 1)
-            if width * height > settings.IMAGE_MAX_PIXELS:
-                raise _too_many_pixels(width, height)
-            # An animation is decoded frame by frame: its pixels add up.
-            if width * height * frames > settings.IMAGE_MAX_PIXELS:
-                raise ValidationError(
-                    "This animation has too many frames for its size (%(frames)s frames).",
-                    code="too_many_pixels",
-                    params={"frames": frames},
-                )
-            image.verify()
-        # verify() leaves the image unusable; a fresh decode catches truncated pixel data.
-        with _open(file) as image:
-            image.load()
+        with _bomb_guard():
+            with _open(file) as image:
+                if image.format not in ACCEPTED_FORMATS:
+                    raise not_an_image
+                width, height = image.size
+                if width * height > settings.IMAGE_MAX_PIXELS:
+                    raise _too_many_pixels(width, height)
+                image.verify()
+            # verify() leaves the image unusable; decoding every frame afresh catches truncated
+            # or inconsistent pixel data, and frames that grow past the limits.
+            with _open(file) as image:
+                _decode_all_frames(image)
     except ValidationError:
         raise
     except UnidentifiedImageError as exc:
         raise not_an_image from exc
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
-        raise ValidationError(
-            "This image is damaged or incomplete (%(reason)s); export it again and re-upload.",
-            code="corrupt_image",
-            params={"reason": str(exc)[:120] or exc.__class__.__name__},
-        ) from exc
+    except Exception as exc:  # Pillow reports malformed data with many exception types
+        raise _damaged(exc) from exc
     finally:
         _rewind(file)
 
 
+def _decode_all_frames(image: Image.Image) -> None:
+    limit = settings.IMAGE_MAX_PIXELS
+    frames = getattr(image, "n_frames", 1)
+    total = 0
+    for index in range(frames):
+        image.seek(index)
+        width, height = image.size
+        if width * height > limit:
+            raise _too_many_pixels(width, height)
+        # An animation is decoded frame by frame: its pixels add up.
+        total += width * height
+        if total > limit:
+            raise ValidationError(
+                "This animation has too many frames for its size (%(frames)s frames).",
+                code="too_many_pixels",
+                params={"frames": frames},
+            )
+        image.load()
+
+
+def _damaged(exc: Exception) -> ValidationError:
+    return ValidationError(
+        "This image is damaged or incomplete (%(reason)s); export it again and re-upload.",
+        code="corrupt_image",
+        params={"reason": str(exc)[:120] or exc.__class__.__name__},
+    )
+
+
 def normalise_image(file) -> ContentFile:
     """The upload turned upright (EXIF orientation applied) and re-encoded without metadata
-    (EXIF, GPS, XMP, comments), in its own format. Call `validate_image` first."""
+    (EXIF, GPS, XMP, comments), in its own format. Call `validate_image` first; anything it
+    let through that still fails to re-encode is refused the same way."""
+    try:
+        with _bomb_guard():
+            return _normalise(file)
+    except ValidationError:
+        raise
+    except Exception as exc:  # as in validate_image: any decoding failure is the file's fault
+        raise _damaged(exc) from exc
+    finally:
+        _rewind(file)
+
+
+def _normalise(file) -> ContentFile:
     with _open(file) as image:
         source_format = image.format
         save_format, extension = ACCEPTED_FORMATS[source_format]
-        animated = getattr(image, "is_animated", False)
+        # Multi-picture JPEGs (MPO) keep their main picture only.
+        animated = getattr(image, "is_animated", False) and save_format != "JPEG"
         info = {k: v for k, v in image.info.items() if k in _KEPT_INFO}
         buffer = io.BytesIO()
         if animated:
@@ -149,7 +189,6 @@ def normalise_image(file) -> ContentFile:
             upright = ImageOps.exif_transpose(image)
             upright.info = {}
             _save(upright, buffer, save_format, info)
-    _rewind(file)
     stem = posixpath.splitext(posixpath.basename(getattr(file, "name", "") or "image"))[0]
     content = ContentFile(buffer.getvalue(), name=f"{stem or 'image'}.{extension}")
     content.content_type = _MIME[save_format]
@@ -232,7 +271,7 @@ def generate_renditions(fieldfile: FieldFile) -> list[Rendition]:
     try:
         with storage.open(fieldfile.name, "rb") as handle:
             data = handle.read()
-        with _open(io.BytesIO(data)) as image:
+        with _bomb_guard(), _open(io.BytesIO(data)) as image:
             if image.format not in ACCEPTED_FORMATS:
                 return []
             image.seek(0)  # the first frame of an animation
@@ -241,7 +280,8 @@ def generate_renditions(fieldfile: FieldFile) -> list[Rendition]:
             if upright.mode not in ("RGB", "RGBA", "L"):
                 # Palette and 1-bit images would resize with nearest-neighbour: smooth them.
                 upright = upright.convert("RGBA" if _has_alpha(upright) else "RGB")
-    except (OSError, ValidationError, ValueError, SyntaxError, Image.DecompressionBombError):
+    except Exception:  # noqa: BLE001 - an unreadable original just has no renditions
+        logger.warning("Cannot make renditions of %s", fieldfile.name, exc_info=True)
         return []
     original_format = ACCEPTED_FORMATS[image.format][0]
     formats = ["WEBP"] if original_format == "WEBP" else ["WEBP", original_format]
@@ -275,7 +315,11 @@ def refresh_renditions(instance, field_name: str, *, force: bool = False) -> boo
     source = fieldfile.name if fieldfile else ""
     if not force and current.get("source", "") == source and (current or not source):
         return False
-    value = {"source": source, "items": generate_renditions(fieldfile)} if source else {}
+    try:
+        value = {"source": source, "items": generate_renditions(fieldfile)} if source else {}
+    except Exception:  # noqa: BLE001 - storage trouble must not undo the editor's save
+        logger.exception("Renditions of %s failed; make_renditions will retry", source)
+        return False
     if value == current:
         return False
     setattr(instance, attr, value)

@@ -14,10 +14,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.template import Context, Template
 from django.urls import reverse
+from hypothesis import given
+from hypothesis import settings as settings_hypothesis
+from hypothesis import strategies as st
 from PIL import ExifTags, Image
 
 from articles.forms import ArticleImageForm, AuthorPhotoForm
-from articles.images import generate_renditions, og_image_url, validate_image
+from articles.images import generate_renditions, normalise_image, og_image_url, validate_image
 from articles.models import Article, Author
 
 from .factories import image_bytes, make_article, make_author, make_user
@@ -226,6 +229,52 @@ def test_animation_with_too_many_frames_is_refused(settings):
     settings.IMAGE_MAX_PIXELS = 40_000
     message = form_errors(upload(animated_gif(frames=5, size=(100, 100)), "a.gif", "image/gif"))
     assert "too many frames" in message
+
+
+_SEEDS = None
+
+
+def _seed_images():
+    global _SEEDS
+    if _SEEDS is None:
+        _SEEDS = [image_bytes(fmt, size=(40, 30)) for fmt in ("JPEG", "PNG", "WEBP", "GIF")]
+        _SEEDS.append(animated_gif(size=(30, 20)))
+        _SEEDS.append(animated_gif(size=(30, 20), fmt="WEBP"))
+    return _SEEDS
+
+
+@settings_hypothesis(max_examples=300, deadline=None)
+@given(
+    seed=st.integers(min_value=0, max_value=5),
+    edits=st.lists(
+        st.tuples(
+            st.sampled_from(["set", "cut", "insert"]),
+            st.integers(0, 10_000),
+            st.binary(min_size=1, max_size=12),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_damaged_images_are_refused_never_crash(seed, edits):
+    """Any corruption of a real image is either refused with a ValidationError or gives a
+    file that re-encodes cleanly: Pillow's own exceptions never escape."""
+    data = bytearray(_seed_images()[seed])
+    for op, position, chunk in edits:
+        position %= len(data)
+        if op == "set":
+            data[position : position + len(chunk)] = chunk
+        elif op == "cut":
+            del data[position : position + len(chunk)]
+        else:
+            data[position:position] = chunk
+    file = io.BytesIO(bytes(data))
+    try:
+        validate_image(file)
+    except ValidationError:
+        return
+    cleaned = normalise_image(file)
+    Image.open(io.BytesIO(cleaned.read())).load()
 
 
 def test_refused_upload_saves_nothing():
