@@ -2,13 +2,20 @@
 
 from django import forms
 
-from .images import normalise_image, validate_image
+from .images import MIME_TYPES, normalise_image, validate_image
 from .models import Article, Author
 
 
 class ValidatedImageField(forms.ImageField):
     """An image upload checked by content (format, size, pixels, integrity), turned upright and
     stripped of metadata. Refusals are form errors: the whole form is refused, nothing saved."""
+
+    def widget_attrs(self, widget):
+        attrs = super().widget_attrs(widget)
+        if not widget.is_hidden:
+            # Lets the file picker offer only what will be accepted; the server still checks.
+            attrs["accept"] = ",".join(sorted(set(MIME_TYPES.values())))
+        return attrs
 
     def to_python(self, data):
         # FileField's checks only: Pillow's generic "not an image" message is replaced by ours.

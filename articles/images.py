@@ -36,7 +36,7 @@ ACCEPTED_LABEL = "JPEG, PNG, WebP or GIF"
 # Image.info keys that are pixels' meaning, not metadata: everything else is dropped.
 _KEPT_INFO = {"transparency", "duration", "loop", "background", "disposal", "icc_profile"}
 logger = logging.getLogger(__name__)
-_MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
+MIME_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
 
 
 class Rendition(TypedDict):
@@ -191,7 +191,7 @@ def _normalise(file) -> ContentFile:
             _save(upright, buffer, save_format, info)
     stem = posixpath.splitext(posixpath.basename(getattr(file, "name", "") or "image"))[0]
     content = ContentFile(buffer.getvalue(), name=f"{stem or 'image'}.{extension}")
-    content.content_type = _MIME[save_format]
+    content.content_type = MIME_TYPES[save_format]
     content.newsdesk_normalised = True
     return content
 

@@ -607,6 +607,7 @@ def test_admin_upload_is_saved_and_shown_to_readers(admin_client, client):
     url = reverse("admin:articles_article_change", args=[article.pk])
     form_html = admin_client.get(url).content.decode()
     assert "JPEG, PNG, WebP or GIF, at most 10 MB" in form_html
+    assert 'accept="image/gif,image/jpeg,image/png,image/webp"' in form_html
     data = _change_data(
         article,
         lead_image=upload(exif_jpeg(size=(1200, 900)), "phone.jpg"),
