@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from . import workflow
+from .admin_images import ArticleImageAdminMixin, AuthorImageAdminMixin
 from .importers import ImportResult, import_file_bytes
 from .models import Article, Author, Byline, Category, ShareLink, StateChange, Tag
 from .workflow import Action
@@ -144,7 +145,7 @@ class MineFilter(admin.SimpleListFilter):
 
 
 @admin.register(Article)
-class ArticleAdmin(admin.ModelAdmin):
+class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
     form = ArticleAdminForm
     list_display = ["headline", "state_label", "category", "byline", "published_at", "featured"]
     list_display_links = ["headline"]
@@ -495,7 +496,7 @@ class _CountedAdmin(admin.ModelAdmin):
 
 
 @admin.register(Author)
-class AuthorAdmin(_CountedAdmin):
+class AuthorAdmin(AuthorImageAdminMixin, _CountedAdmin):
     list_display = ["name", "slug", "user", "articles"]
     list_select_related = ["user"]
     search_fields = ["name", "bio"]

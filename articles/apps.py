@@ -7,6 +7,8 @@ class ArticlesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from . import images
         from .cache import connect_signals
 
         connect_signals()
+        images.connect_signals()

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 
+from .images import validate_image_upload
 from .rendering import render_body
 
 
@@ -31,11 +32,16 @@ class Author(models.Model):
     slug = models.SlugField(max_length=200, unique=True, blank=True)
     bio = models.TextField(blank=True)
     photo = models.ImageField(
-        upload_to="authors/%Y/", blank=True, width_field="photo_width", height_field="photo_height"
+        upload_to="authors/%Y/",
+        blank=True,
+        width_field="photo_width",
+        height_field="photo_height",
+        validators=[validate_image_upload],
     )
     photo_width = models.PositiveIntegerField(null=True, blank=True, editable=False)
     photo_height = models.PositiveIntegerField(null=True, blank=True, editable=False)
     photo_alt = models.CharField("photo alt text", max_length=250, blank=True)
+    photo_renditions = models.JSONField(default=dict, blank=True, editable=False)
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -201,12 +207,15 @@ class Article(models.Model):
         blank=True,
         width_field="lead_image_width",
         height_field="lead_image_height",
+        validators=[validate_image_upload],
     )
     lead_image_width = models.PositiveIntegerField(null=True, blank=True, editable=False)
     lead_image_height = models.PositiveIntegerField(null=True, blank=True, editable=False)
     lead_image_caption = models.CharField(max_length=500, blank=True)
     lead_image_credit = models.CharField(max_length=200, blank=True)
     lead_image_alt = models.CharField("lead image alt text", max_length=250, blank=True)
+    # Made once after upload by articles.images; read by the picture tag with no extra query.
+    lead_image_renditions = models.JSONField(default=dict, blank=True, editable=False)
     dateline = models.CharField(max_length=100, blank=True, help_text="e.g. TRIPOLI")
     source = models.CharField(max_length=200, blank=True, help_text="Wire service or origin.")
     seo_title = models.CharField(

@@ -1,0 +1,48 @@
+"""`{% picture %}`: responsive images from renditions recorded on the row (no queries)."""
+
+from django import template
+
+from ..images import rendition_url, renditions_of
+
+register = template.Library()
+
+DEFAULT_SIZES = "100vw"
+
+
+def _srcset(fieldfile, items):
+    return ", ".join(f"{rendition_url(fieldfile, r)} {r['width']}w" for r in items)
+
+
+@register.inclusion_tag("includes/picture.html")
+def picture(image, alt="", sizes=DEFAULT_SIZES, lazy=True, css_class=""):
+    """A <picture> with a WebP source and a fallback <img> in the original's format, both with
+    srcset/sizes; width and height reserve the space; below-the-fold images load lazily."""
+    context = {"image": None}
+    if not image:
+        return context
+    items = sorted(renditions_of(image), key=lambda r: r["width"])
+    webp = [r for r in items if r["format"] == "webp"]
+    fallback = [r for r in items if r["format"] != "webp"] or webp
+    if fallback:
+        largest = fallback[-1]
+        src, width, height = rendition_url(image, largest), largest["width"], largest["height"]
+    else:
+        # Not made yet (e.g. before `make_renditions`): the original still shows.
+        src, width, height = image.url, _dimension(image, "width"), _dimension(image, "height")
+    return {
+        "image": image,
+        "src": src,
+        "srcset": _srcset(image, fallback),
+        "webp_srcset": _srcset(image, webp) if webp is not fallback else "",
+        "sizes": sizes,
+        "width": width,
+        "height": height,
+        "alt": alt,
+        "loading": "lazy" if lazy else "eager",
+        "css_class": css_class,
+    }
+
+
+def _dimension(image, which):
+    # The model keeps the original's size in <field>_width/_height: reading them opens no file.
+    return getattr(image.instance, f"{image.field.name}_{which}", None)
