@@ -214,6 +214,18 @@ class BulkResult:
         self.skipped = self.skipped or []
 
 
+@transaction.atomic
+def _apply_in_bulk(article: Article, action: str, *, user, now=None) -> None:
+    """Apply an action from a bulk action: save, bump the version (so forms opened before are
+    refused), record the state change."""
+    before = article.state
+    apply_action(article, action, now=now)
+    article.version = F("version") + 1
+    article.save()
+    article.refresh_from_db(fields=["version"])
+    record_state_change(article, user=user, from_state=before, to_state=article.state, note="bulk")
+
+
 def bulk_publish(queryset, *, user) -> BulkResult:
     """Publish each article that passes the checklist; report the others by name."""
     if not can_publish(user):
@@ -227,15 +239,7 @@ def bulk_publish(queryset, *, user) -> BulkResult:
         if failed:
             result.skipped.append(f"“{article.headline}”: {' '.join(failed)}")
             continue
-        with transaction.atomic():
-            before = article.state
-            apply_action(article, Action.PUBLISH, now=now)
-            article.version = F("version") + 1
-            article.save()
-            article.refresh_from_db(fields=["version"])
-            record_state_change(
-                article, user=user, from_state=before, to_state=article.state, note="bulk"
-            )
+        _apply_in_bulk(article, Action.PUBLISH, user=user, now=now)
         result.changed += 1
     return result
 
@@ -245,15 +249,7 @@ def bulk_unpublish(queryset, *, user) -> BulkResult:
         raise PermissionDenied("Only editors may unpublish.")
     result = BulkResult()
     for article in queryset.filter(status=Article.Status.PUBLISHED):
-        with transaction.atomic():
-            before = article.state
-            apply_action(article, Action.UNPUBLISH)
-            article.version = F("version") + 1
-            article.save()
-            article.refresh_from_db(fields=["version"])
-            record_state_change(
-                article, user=user, from_state=before, to_state=article.state, note="bulk"
-            )
+        _apply_in_bulk(article, Action.UNPUBLISH, user=user)
         result.changed += 1
     return result
 
