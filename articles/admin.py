@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.db.models import Count, Prefetch
 
+from .admin_integrity import IntegrityArticleAdminMixin, MergeAdminMixin
 from .models import Article, Author, Byline, Category, Tag
 
 
@@ -17,7 +18,7 @@ class BylineInline(admin.TabularInline):
 
 
 @admin.register(Article)
-class ArticleAdmin(admin.ModelAdmin):
+class ArticleAdmin(IntegrityArticleAdminMixin, admin.ModelAdmin):
     list_display = ["headline", "status", "category", "byline", "published_at", "featured"]
     list_display_links = ["headline"]
     list_filter = ["status", "category", ("authors", admin.RelatedOnlyFieldListFilter), "featured"]
@@ -78,7 +79,7 @@ class _CountedAdmin(admin.ModelAdmin):
 
 
 @admin.register(Author)
-class AuthorAdmin(_CountedAdmin):
+class AuthorAdmin(MergeAdminMixin, _CountedAdmin):
     list_display = ["name", "slug", "user", "articles"]
     list_select_related = ["user"]
     search_fields = ["name", "bio"]
@@ -88,7 +89,7 @@ class AuthorAdmin(_CountedAdmin):
 
 
 @admin.register(Category)
-class CategoryAdmin(_CountedAdmin):
+class CategoryAdmin(MergeAdminMixin, _CountedAdmin):
     list_display = ["name", "slug", "order", "articles"]
     list_editable = ["order"]
     ordering = ["order", "name"]
@@ -96,6 +97,6 @@ class CategoryAdmin(_CountedAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(_CountedAdmin):
+class TagAdmin(MergeAdminMixin, _CountedAdmin):
     list_display = ["name", "slug", "articles"]
     prepopulated_fields = {"slug": ["name"]}
