@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .feeds_corrections import CorrectionsFeed
 
 app_name = "articles"
 
@@ -11,4 +12,6 @@ urlpatterns = [
     path("categories/<slug:slug>/", views.CategoryView.as_view(), name="category"),
     path("authors/<slug:slug>/", views.AuthorView.as_view(), name="author"),
     path("tags/<slug:slug>/", views.TagView.as_view(), name="tag"),
+    path("corrections/", views.CorrectionListView.as_view(), name="corrections"),
+    path("corrections/feed/", CorrectionsFeed(), name="corrections_feed"),
 ]
