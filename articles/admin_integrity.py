@@ -147,6 +147,8 @@ class IntegrityArticleAdminMixin:
             request._integrity_revision = services.revision_save_draft(
                 form.instance, user=request.user, data=data
             )
+            for formset in formsets:  # nothing saved; the change message reads these
+                formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
             return
         super().save_related(request, form, formsets, change)
         article = form.instance
