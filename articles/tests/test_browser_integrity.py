@@ -1,0 +1,91 @@
+"""Two editors in two browsers edit the same article: the second save is refused with the
+differences, and the second editor's text is still in the form."""
+
+import datetime as dt
+import os
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from articles.models import Article
+
+from .factories import make_article, make_author, make_user
+
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _open_as(browser, live_server, username, url):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{live_server.url}/admin/login/?next={url}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "pw-Newsdesk-1")
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{live_server.url}{url}")
+    return page
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_second_editor_is_refused_with_the_diff_and_keeps_their_text(browser, live_server):
+    ann = make_user("ann", superuser=True)
+    ann.first_name, ann.last_name = "Ann", "Editor"
+    ann.save()
+    make_user("bob", superuser=True)
+    article = make_article(
+        "Harbour reopens after storm",
+        authors=[make_author("Cal Reporter")],
+        published_at=(timezone.now() - dt.timedelta(hours=3)).replace(microsecond=0),
+        body="Ships returned on Monday.",
+    )
+    url = reverse("admin:articles_article_change", args=[article.pk])
+
+    first = _open_as(browser, live_server, "ann", url)
+    second = _open_as(browser, live_server, "bob", url)
+    assert "Ann Editor opened this article" in second.inner_text(".presence-notice")
+
+    first.fill("#id_headline", "Harbour reopens after two-day storm")
+    first.click("input[name=_save]")
+    first.wait_for_url(f"{live_server.url}{reverse('admin:articles_article_changelist')}*")
+
+    bobs_text = "Ships returned on Monday.\n\nBob adds: the ferry resumes on Tuesday."
+    second.fill("#id_body", bobs_text)
+    second.click("input[name=_save]")
+    second.wait_for_selector(".edit-conflict")
+
+    notice = second.inner_text(".edit-conflict")
+    assert "Ann Editor changed this article at" in notice
+    assert second.locator(".edit-conflict ins", has_text="two-day").count() == 1
+    assert second.input_value("#id_body") == bobs_text  # nothing Bob typed is lost
+    assert second.input_value("#id_headline") == "Harbour reopens after storm"
+    stored = Article.objects.get(pk=article.pk)
+    assert stored.headline == "Harbour reopens after two-day storm"
+    assert "ferry" not in stored.body
+
+    # Having read the differences, Bob keeps Ann's headline and saves his paragraph.
+    second.fill("#id_headline", "Harbour reopens after two-day storm")
+    second.click("input[name=_save]")
+    second.wait_for_url(f"{live_server.url}{reverse('admin:articles_article_changelist')}*")
+    stored.refresh_from_db()
+    assert stored.headline == "Harbour reopens after two-day storm" and "ferry" in stored.body
+    assert stored.version == 3
