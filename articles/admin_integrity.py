@@ -96,10 +96,10 @@ class IntegrityArticleAdminMixin:
     def get_fieldsets(self, request, obj=None):
         fieldsets = list(super().get_fieldsets(request, obj))
         if obj is not None and obj.pk:
-            fields = ["loaded_version"]
             if obj.first_published_at:
-                fields.insert(0, "substantive_update")
-            fieldsets.append(("Saving", {"fields": fields}))
+                fieldsets.append(("Saving", {"fields": ["substantive_update", "loaded_version"]}))
+            else:
+                fieldsets.append((None, {"fields": ["loaded_version"]}))
         return fieldsets
 
     def get_inlines(self, request, obj):

@@ -5,6 +5,7 @@ import datetime as dt
 import os
 
 import pytest
+from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
@@ -47,7 +48,16 @@ def _open_as(browser, live_server, username, url):
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_second_editor_is_refused_with_the_diff_and_keeps_their_text(browser, live_server):
+def test_second_editor_is_refused_with_the_diff_and_keeps_their_text(live_server, browser):
+    """While Playwright runs, the ORM in this test gets its own connections (asgiref sees
+    an event loop): close them so the test database can be dropped cleanly."""
+    try:
+        _two_editors(live_server, browser)
+    finally:
+        connections.close_all()
+
+
+def _two_editors(live_server, browser):
     ann = make_user("ann", superuser=True)
     ann.first_name, ann.last_name = "Ann", "Editor"
     ann.save()
