@@ -99,3 +99,45 @@ def _two_editors(live_server, browser):
     stored.refresh_from_db()
     assert stored.headline == "Harbour reopens after two-day storm" and "ferry" in stored.body
     assert stored.version == 3
+
+
+AXE = os.path.join(os.path.dirname(__file__), "..", "..", "var", "axe", "node_modules", "axe-core")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_reader_pages_of_corrections_and_withdrawals_pass_axe(live_server, browser):
+    """The corrections page, an article with corrections and a withdrawal notice are accessible."""
+    try:
+        _axe_pages(live_server, browser)
+    finally:
+        connections.close_all()
+
+
+def _axe_pages(live_server, browser):
+    from articles import services
+
+    from .factories import make_correction
+
+    axe = os.path.join(AXE, "axe.min.js")
+    if not os.path.exists(axe):
+        pytest.skip("axe-core is not installed: run `make browser-deps`")
+    corrected = make_article("Corrected story", published_at=timezone.now() - dt.timedelta(hours=2))
+    make_correction(corrected, text="A name was misspelt.", pinned_top=True)
+    make_correction(corrected, text="A figure was wrong.", kind="update")
+    gone = make_article("Gone story", published_at=timezone.now() - dt.timedelta(hours=2))
+    services.article_withdraw(gone, user=None, reason="Withdrawn for legal reasons.")
+    page = browser.new_context().new_page()
+    for url, status in [
+        ("/corrections/", 200),
+        (corrected.get_absolute_url(), 200),
+        (gone.get_absolute_url(), 410),
+    ]:
+        response = page.goto(f"{live_server.url}{url}")
+        assert response.status == status
+        page.add_script_tag(path=axe)
+        violations = page.evaluate(
+            "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        )
+        assert [v["id"] for v in violations] == [], (url, violations)
+    page.context.close()
