@@ -86,6 +86,7 @@ class IntegrityArticleAdminMixin:
     form = IntegrityArticleForm
     change_form_template = "admin/articles/article/change_form_integrity.html"
     change_list_template = "admin/articles/article/change_list_integrity.html"
+    delete_confirmation_template = "admin/articles/article/trash_confirmation.html"
     correction_inline = CorrectionInline
 
     # --- the change form -------------------------------------------------------------------
@@ -496,6 +497,7 @@ class MergeAdminMixin:
     """Authors, categories and tags: refuse deletion while articles use them; merge instead."""
 
     merge_template = "admin/articles/merge.html"
+    delete_confirmation_template = "admin/articles/in_use_delete_confirmation.html"
 
     def _merge_service(self):
         return {

@@ -203,6 +203,7 @@ def test_delete_moves_to_trash_and_editors_restore_and_empty(client):
     reporter = make_user("reporter", perms=["articles.view_article", "articles.delete_article"])
     client.force_login(reporter)
     delete = reverse("admin:articles_article_delete", args=[article.pk])
+    assert "Move the article “Trashable” to the trash?" in client.get(delete).content.decode()
     assert client.post(delete, {"post": "yes"}).status_code == 302
     article.refresh_from_db()
     assert article.deleted_at is not None
@@ -278,7 +279,9 @@ def test_in_use_items_cannot_be_deleted_but_can_be_merged(editor, name, build, a
     delete = reverse(f"admin:articles_{name}_delete", args=[source.pk])
     response = editor.post(delete, {"post": "yes"})
     assert response.status_code == 200
-    assert "Source still has 1 article(s): merge it into another" in response.content.decode()
+    html = response.content.decode()
+    assert f"The {name} “Source” cannot be deleted while articles use it." in html
+    assert "Source still has 1 article(s): merge it into another" in html
     assert type(source).objects.filter(pk=source.pk).exists()
     changelist = reverse(f"admin:articles_{name}_changelist")
     page = editor.post(changelist, {"action": "merge_selected", "_selected_action": [source.pk]})
@@ -301,6 +304,31 @@ def test_in_use_items_cannot_be_deleted_but_can_be_merged(editor, name, build, a
     assert article in target.articles.all()
     entry = AuditEntry.objects.get(action="merge")
     assert entry.user.username == "chief" and entry.detail["articles"] == 1
+
+
+def test_a_save_that_loses_the_race_after_validation_is_refused_not_500(editor, monkeypatch):
+    """Another save lands between this form's validation and its write: the write is refused."""
+    from articles.admin_integrity import IntegrityArticleForm
+
+    article = _published(headline="Raced")
+    data = change_form_data(article, body="Lost the race but kept.")
+    Article.objects.filter(pk=article.pk).update_versioned(headline="Won the race")
+    original_clean, calls = IntegrityArticleForm.clean, []
+
+    def clean_before_the_other_save(self):
+        if not calls:  # the first validation ran before the other save landed
+            calls.append(1)
+            self.expected_version = 1
+            return self.cleaned_data
+        return original_clean(self)
+
+    monkeypatch.setattr(IntegrityArticleForm, "clean", clean_before_the_other_save)
+    response = editor.post(_change_url(article), data)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "changed this article" in html and "Lost the race but kept." in html
+    stored = Article.objects.get(pk=article.pk)
+    assert stored.headline == "Won the race" and stored.body != "Lost the race but kept."
 
 
 def test_unused_tag_can_be_deleted(editor):
