@@ -394,7 +394,11 @@ class IntegrityArticleAdminMixin:
         revision, error = self._revision_post(request, object_id, number)
         if error:
             return error
-        article = services.revision_restore(revision, user=request.user)
+        try:
+            article = services.revision_restore(revision, user=request.user)
+        except ValueError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(self._url("revisions", revision.article_id))
         self.message_user(
             request, f"Revision {number} restored as a new revision.", messages.SUCCESS
         )

@@ -243,7 +243,12 @@ def _apply_snapshot(article: Article, data: dict) -> None:
     slug = data.get("slug")
     if slug and Article._base_manager.filter(slug=slug).exclude(pk=article.pk).exists():
         article.slug = Article._base_manager.get(pk=article.pk).slug  # taken since: keep current
-    article.lead_image.name = data.get("lead_image") or ""
+    if article.lead_image.name != (data.get("lead_image") or ""):
+        article.lead_image.name = data.get("lead_image") or ""
+        try:
+            article._meta.get_field("lead_image").update_dimension_fields(article, force=True)
+        except OSError:  # the file has gone from storage: keep the name, drop the sizes
+            article.lead_image_width = article.lead_image_height = None
     category = data.get("category")
     article.category = (
         Category.objects.filter(pk=category["id"]).first()
@@ -266,6 +271,8 @@ def _apply_snapshot(article: Article, data: dict) -> None:
 @transaction.atomic
 def revision_restore(revision: Revision, *, user) -> Article:
     """Bring back a revision's content as a new revision (the history keeps both)."""
+    if revision.pending:
+        raise ValueError("A draft revision is published, not restored.")
     article = Article.objects.select_for_update().get(pk=revision.article_id)
     article_version_claim(article, expected_version=article.version, user=user)
     _apply_snapshot(article, revision.data)

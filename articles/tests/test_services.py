@@ -145,6 +145,22 @@ def test_draft_revision_changes_nothing_readers_see_until_published(client):
     assert not revision.pending and revision.applied_at is not None
     with pytest.raises(ValueError):
         services.revision_publish(revision, user=user)
+    pending = services.revision_save_draft(article, user=user, data=data)
+    with pytest.raises(ValueError):
+        services.revision_restore(pending, user=user)
+
+
+def test_restore_brings_back_the_lead_image_with_its_size():
+    article = _published()
+    article.lead_image = image_upload("first.jpg", size=(80, 60))
+    services.article_save_checked(article, expected_version=1, user=None)
+    first = article.revisions.get(article_version=2)
+    article.lead_image = image_upload("second.jpg", size=(40, 30))
+    services.article_save_checked(article, expected_version=2, user=None)
+    services.revision_restore(first, user=None)
+    article.refresh_from_db()
+    assert article.lead_image.name == first.data["lead_image"]
+    assert (article.lead_image_width, article.lead_image_height) == (80, 60)
 
 
 def test_trash_hides_restore_brings_back_and_empty_deletes_for_good(client):
