@@ -15,6 +15,7 @@ from django.utils.html import format_html
 
 from . import workflow
 from .admin_images import ArticleImageAdminMixin, AuthorImageAdminMixin
+from .admin_integrity import IntegrityArticleAdminMixin, IntegrityArticleForm, MergeAdminMixin
 from .importers import ImportResult, import_file_bytes
 from .models import Article, Author, Byline, Category, ShareLink, StateChange, Tag
 from .workflow import Action
@@ -30,7 +31,7 @@ class BylineInline(admin.TabularInline):
     verbose_name_plural = "Byline (lowest position first)"
 
 
-class ArticleAdminForm(forms.ModelForm):
+class ArticleAdminForm(IntegrityArticleForm):
     workflow_note = forms.CharField(
         label="Note for the desk",
         required=False,
@@ -145,7 +146,7 @@ class MineFilter(admin.SimpleListFilter):
 
 
 @admin.register(Article)
-class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
+class ArticleAdmin(ArticleImageAdminMixin, IntegrityArticleAdminMixin, admin.ModelAdmin):
     form = ArticleAdminForm
     list_display = ["headline", "state_label", "category", "byline", "published_at", "featured"]
     list_display_links = ["headline"]
@@ -215,6 +216,9 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
 
     def has_publish_permission(self, request):
         return workflow.can_publish(request.user)
+
+    def can_publish_revision(self, request, obj):
+        return workflow.can_publish(request.user) and workflow.can_edit(request.user, obj)
 
     def get_readonly_fields(self, request, obj=None):
         fields = ["status"]
@@ -496,7 +500,7 @@ class _CountedAdmin(admin.ModelAdmin):
 
 
 @admin.register(Author)
-class AuthorAdmin(AuthorImageAdminMixin, _CountedAdmin):
+class AuthorAdmin(AuthorImageAdminMixin, MergeAdminMixin, _CountedAdmin):
     list_display = ["name", "slug", "user", "articles"]
     list_select_related = ["user"]
     search_fields = ["name", "bio"]
@@ -506,7 +510,7 @@ class AuthorAdmin(AuthorImageAdminMixin, _CountedAdmin):
 
 
 @admin.register(Category)
-class CategoryAdmin(_CountedAdmin):
+class CategoryAdmin(MergeAdminMixin, _CountedAdmin):
     list_display = ["name", "slug", "order", "articles"]
     list_editable = ["order"]
     ordering = ["order", "name"]
@@ -514,6 +518,6 @@ class CategoryAdmin(_CountedAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(_CountedAdmin):
+class TagAdmin(MergeAdminMixin, _CountedAdmin):
     list_display = ["name", "slug", "articles"]
     prepopulated_fields = {"slug": ["name"]}

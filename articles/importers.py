@@ -18,7 +18,9 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Article, Author, Byline, Category, Tag
+from .audit import audit_record
+from .models import Article, AuditEntry, Author, Byline, Category, Tag
+from .services import article_version_claim, revision_create
 
 MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
 DATE_LINE = re.compile(
@@ -263,6 +265,9 @@ def import_wire_copy(parsed: WireArticle, *, status: str = Article.Status.PUBLIS
     article.source = article.source or "Wire"
     if outcome == "created":
         article.status = status
+    else:
+        # New copy over an existing story: forms opened before the import are refused on save.
+        article_version_claim(article, expected_version=article.version)
     article.save()
 
     authors = [_get_or_create_named(Author, name) for name in parsed.authors]
@@ -271,6 +276,10 @@ def import_wire_copy(parsed: WireArticle, *, status: str = Article.Status.PUBLIS
         Byline(article=article, author=author, position=i) for i, author in enumerate(authors)
     )
     article.tags.set([_get_or_create_named(Tag, name) for name in parsed.tags])
+    revision_create(article, user=user, note=f"Wire copy {outcome}")
+    audit_record(
+        user=user, action=AuditEntry.Action.IMPORT, article=article, detail={"outcome": outcome}
+    )
     return article, outcome
 
 

@@ -159,6 +159,11 @@ class ArticleQuerySet(models.QuerySet):
     def newest_first(self):
         return self.order_by("-published_at", "-pk")
 
+    def update_versioned(self, **changes) -> int:
+        """`update()` that also bumps `version`, so forms opened before a bulk change are
+        refused on save instead of silently undoing it."""
+        return self.update(version=models.F("version") + 1, **changes)
+
 
 class Article(models.Model):
     class Status(models.TextChoices):
@@ -275,6 +280,8 @@ class Article(models.Model):
             ("preview_article", "Can preview unpublished articles"),
             ("publish_article", "Can publish, schedule, unpublish and send back articles"),
             ("edit_any_article", "Can edit articles written by others"),
+            ("empty_trash", "Can empty the trash (deletes articles for good)"),
+            ("withdraw_article", "Can withdraw a published article"),
         ]
 
     def __str__(self):
@@ -466,3 +473,129 @@ class ShareLinkOpen(models.Model):
 
     def __str__(self):
         return f"{self.link} opened {self.opened_at:%Y-%m-%d %H:%M}"
+
+
+class Revision(models.Model):
+    """A full snapshot of an article as one save left it (or, when `pending`, as an editor
+    proposes it: a draft revision of a published article that readers do not see yet)."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    article_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The article's version this snapshot matches."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    data = models.JSONField()
+    substantive = models.BooleanField(default=False)
+    note = models.CharField(max_length=255, blank=True)
+    pending = models.BooleanField(
+        default=False, help_text="A draft revision of a published article, not applied yet."
+    )
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["article", "number"], name="unique_revision_number")
+        ]
+        indexes = [models.Index(fields=["article", "article_version"])]
+
+    def __str__(self):
+        return f"{self.article} — revision {self.number}"
+
+
+class Correction(models.Model):
+    """A correction, clarification, update or editor's note readers see on the article."""
+
+    class Kind(models.TextChoices):
+        CORRECTION = "correction", "Correction"
+        CLARIFICATION = "clarification", "Clarification"
+        UPDATE = "update", "Update"
+        EDITORS_NOTE = "editors_note", "Editor's note"
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="corrections")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CORRECTION)
+    text = models.TextField()
+    created_at = models.DateTimeField("time", default=timezone.now, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    pinned_top = models.BooleanField(
+        "show at the top", default=False, help_text="Show above the story instead of at its foot."
+    )
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.article}"
+
+    def get_absolute_url(self):
+        return f"{self.article.get_absolute_url()}#correction-{self.pk}"
+
+
+class AuditEntry(models.Model):
+    """Who did what, and when, across the desk."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Created"
+        SAVE = "save", "Saved"
+        STATE = "state", "State change"
+        DRAFT_REVISION = "draft_revision", "Saved a draft revision"
+        PUBLISH_REVISION = "publish_revision", "Published a draft revision"
+        RESTORE_REVISION = "restore_revision", "Restored a revision"
+        BULK = "bulk", "Bulk change"
+        CORRECTION = "correction", "Added a correction"
+        WITHDRAW = "withdraw", "Withdrew"
+        TRASH = "trash", "Moved to trash"
+        RESTORE = "restore", "Restored from trash"
+        EMPTY_TRASH = "empty_trash", "Emptied the trash"
+        DELETE = "delete", "Deleted"
+        MERGE = "merge", "Merged"
+        IMPORT = "import", "Imported"
+        CONFLICT = "conflict", "Save refused (edit conflict)"
+        LOGIN = "login", "Logged in"
+
+    created_at = models.DateTimeField(default=timezone.now)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=20, choices=Action.choices)
+    article = models.ForeignKey(
+        Article, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_entries"
+    )
+    object_repr = models.CharField("object", max_length=300, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit trail"
+        indexes = [
+            models.Index(fields=["-created_at"]),
+            models.Index(fields=["action", "-created_at"]),
+            models.Index(fields=["user", "-created_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.user or 'system'} {self.action}"
+
+
+class EditSession(models.Model):
+    """Who opened which article's change form, and when: the "someone else is editing" notice
+    lives in the database so every worker sees it."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="edit_sessions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    opened_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["article", "user"], name="one_edit_session_per_user")
+        ]
+
+    def __str__(self):
+        return f"{self.user} editing {self.article}"

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import previews, views
+from .feeds_corrections import CorrectionsFeed
 
 app_name = "articles"
 
@@ -13,4 +14,6 @@ urlpatterns = [
     path("tags/<slug:slug>/", views.TagView.as_view(), name="tag"),
     path("preview/<int:pk>/", previews.preview, name="preview"),
     path("preview/shared/<str:token>/", previews.shared_preview, name="share"),
+    path("corrections/", views.CorrectionListView.as_view(), name="corrections"),
+    path("corrections/feed/", CorrectionsFeed(), name="corrections_feed"),
 ]

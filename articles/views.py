@@ -2,12 +2,14 @@
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
 from django.views.decorators.cache import never_cache
 from django.views.generic import DetailView, ListView, TemplateView
 
-from .models import Article, Author, Category, SlugRedirect, Tag
+from .models import Article, Author, Category, Correction, SlugRedirect, Tag
 
 FRONT_PAGE_LATEST = 12
 SECTION_SIZE = 4
@@ -101,12 +103,17 @@ class ArticleDetailView(DetailView):
     context_object_name = "article"
 
     def get_queryset(self):
-        return Article.objects.published().for_listing()
+        return Article.objects.published().for_listing().prefetch_related("corrections")
 
     def get(self, request, *args, **kwargs):
         try:
             self.object = self.get_object()
         except Http404:
+            withdrawn = self.withdrawn(kwargs["slug"])
+            if withdrawn is not None:
+                return TemplateResponse(
+                    request, "articles/withdrawn.html", {"article": withdrawn}, status=410
+                )
             target = self.redirect_target(kwargs["slug"])
             if target is None:
                 raise
@@ -114,11 +121,37 @@ class ArticleDetailView(DetailView):
         context = self.get_context_data(object=self.object)
         return self.render_to_response(context)
 
+    def withdrawn(self, slug):
+        """A withdrawn article at this address (current or old): readers get 410 Gone."""
+        return (
+            Article.objects.filter(withdrawn_at__isnull=False)
+            .filter(Q(slug=slug) | Q(old_slugs__old_slug=slug))
+            .only("headline", "withdrawn_at", "withdrawal_reason")
+            .first()
+        )
+
     def redirect_target(self, slug):
         old = SlugRedirect.objects.filter(old_slug=slug).select_related("article").first()
         if old and Article.objects.published().filter(pk=old.article_id).exists():
             return old.article.get_absolute_url()
         return None
+
+
+class CorrectionListView(ListView):
+    """Every correction, clarification, update and editor's note on a published article."""
+
+    template_name = "articles/correction_list.html"
+    context_object_name = "corrections"
+
+    def get_paginate_by(self, queryset):
+        return settings.ARTICLES_PER_PAGE
+
+    def get_queryset(self):
+        return (
+            Correction.objects.filter(article__in=Article.objects.published().values("pk"))
+            .select_related("article")
+            .order_by("-created_at", "-pk")
+        )
 
 
 @never_cache

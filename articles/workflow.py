@@ -15,8 +15,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from .audit import audit_record
 from .cache import content_changed
-from .models import Article, StateChange
+from .models import Article, AuditEntry, StateChange
+from .services import articles_bulk_update, revision_create
 
 STANDFIRST_MAX = 300
 SEO_DESCRIPTION_MAX = 160
@@ -167,9 +169,16 @@ def problems(checks: list[Check]) -> list[str]:
 
 
 def record_state_change(article: Article, *, user, from_state: str, to_state: str, note: str = ""):
+    """List the change on the article and in the desk's audit trail."""
     if from_state != to_state or note:
         StateChange.objects.create(
             article=article, user=user, from_state=from_state, to_state=to_state, note=note
+        )
+        audit_record(
+            user=user,
+            action=AuditEntry.Action.STATE,
+            article=article,
+            detail={"from": from_state, "to": to_state, "note": note},
         )
 
 
@@ -223,6 +232,7 @@ def _apply_in_bulk(article: Article, action: str, *, user, now=None) -> None:
     article.version = F("version") + 1
     article.save()
     article.refresh_from_db(fields=["version"])
+    revision_create(article, user=user, note=f"Bulk: {Action.LABELS[action]}")
     record_state_change(article, user=user, from_state=before, to_state=article.state, note="bulk")
 
 
@@ -257,8 +267,11 @@ def bulk_unpublish(queryset, *, user) -> BulkResult:
 def bulk_feature(queryset, *, user, featured: bool) -> int:
     if not can_publish(user):
         raise PermissionDenied("Only editors may feature articles.")
-    count = queryset.exclude(featured=featured).update(
-        featured=featured, version=F("version") + 1, updated_at=timezone.now()
+    count = articles_bulk_update(
+        queryset.exclude(featured=featured),
+        user=user,
+        note="Featured" if featured else "No longer featured",
+        featured=featured,
     )
     content_changed()
     return count

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('articles', '0002_desk_fields'),
+        ('articles', '0004_integrity'),
     ]
 
     operations = [

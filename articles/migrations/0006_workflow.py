@@ -6,41 +6,6 @@ from django.conf import settings
 from django.db import migrations, models
 
 
-EDITOR_PERMS = [
-    "add_article", "change_article", "delete_article", "view_article",
-    "preview_article", "publish_article", "edit_any_article",
-    "add_author", "change_author", "delete_author", "view_author",
-    "add_category", "change_category", "delete_category", "view_category",
-    "add_tag", "change_tag", "delete_tag", "view_tag",
-    "add_byline", "change_byline", "delete_byline", "view_byline",
-]  # fmt: skip
-REPORTER_PERMS = [
-    "add_article", "change_article", "view_article", "preview_article",
-    "view_author", "view_category", "add_tag", "view_tag",
-    "add_byline", "change_byline", "delete_byline", "view_byline",
-]  # fmt: skip
-
-
-def make_groups(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
-
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, codenames in (("Editors", EDITOR_PERMS), ("Reporters", REPORTER_PERMS)):
-        group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.add(
-            *Permission.objects.filter(content_type__app_label="articles", codename__in=codenames)
-        )
-
-
-def remove_groups(apps, schema_editor):
-    apps.get_model("auth", "Group").objects.filter(name__in=["Editors", "Reporters"]).delete()
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -96,6 +61,5 @@ class Migration(migrations.Migration):
                 'ordering': ['-created_at', '-pk'],
             },
         ),
-        migrations.RunPython(make_groups, remove_groups),
     ]
 

@@ -4,6 +4,8 @@ import tempfile
 
 import pytest
 
+from .browser import chromium  # noqa: F401 - the shared browser fixture
+
 
 @pytest.fixture(autouse=True)
 def _media_root(settings):
@@ -12,6 +14,12 @@ def _media_root(settings):
     settings.MEDIA_ROOT = path
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_page_cache(settings):
+    """Tests see freshly rendered pages; test_cache.py turns the page cache on for itself."""
+    settings.CACHE_SECONDS = 0
 
 
 @pytest.fixture(autouse=True)

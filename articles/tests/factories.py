@@ -92,3 +92,46 @@ def image_upload(name="photo.jpg", fmt="JPEG", **kwargs):
         "GIF": "image/gif",
     }[fmt]
     return SimpleUploadedFile(name, image_bytes(fmt, **kwargs), content_type=content_type)
+
+
+def make_correction(article, text="We misstated the figure.", **kwargs):
+    from articles.models import Correction
+
+    return Correction.objects.create(article=article, text=text, **kwargs)
+
+
+def change_form_data(article, **overrides):
+    """What the admin change form of `article` posts when nothing is edited."""
+    bylines = list(article.bylines.order_by("position", "pk"))
+    data = {
+        "headline": article.headline,
+        "slug": article.slug,
+        "standfirst": article.standfirst,
+        "body_format": article.body_format,
+        "body": article.body,
+        "status": article.status,
+        "published_at_0": "",
+        "published_at_1": "",
+        "category": article.category_id or "",
+        "tags": [t.pk for t in article.tags.all()],
+        "loaded_version": article.version,
+        "bylines-TOTAL_FORMS": str(len(bylines)),
+        "bylines-INITIAL_FORMS": str(len(bylines)),
+        "corrections-TOTAL_FORMS": "0",
+        "corrections-INITIAL_FORMS": str(article.corrections.count()),
+    }
+    if article.published_at:
+        local = timezone.localtime(article.published_at)
+        data["published_at_0"] = local.strftime("%Y-%m-%d")
+        data["published_at_1"] = local.strftime("%H:%M:%S")
+    for i, byline in enumerate(bylines):
+        data.update(
+            {
+                f"bylines-{i}-id": byline.pk,
+                f"bylines-{i}-article": article.pk,
+                f"bylines-{i}-author": byline.author_id,
+                f"bylines-{i}-position": byline.position,
+            }
+        )
+    data.update(overrides)
+    return data

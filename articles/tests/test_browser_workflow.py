@@ -9,7 +9,6 @@ from PIL import Image
 
 from articles.models import Article
 
-from .browser import chromium  # noqa: F401 - fixture
 from .factories import make_author, make_category, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -32,7 +31,7 @@ def pick_autocomplete(page, field_id, text):
     page.click(f".select2-results__option:has-text('{text}')")
 
 
-def test_reporter_to_editor_to_reader(chromium, live_server, tmp_path):  # noqa: F811
+def test_reporter_to_editor_to_reader(chromium, live_server, tmp_path):
     reporter = make_user("rita", groups=[Group.objects.get(name="Reporters")], password=PASSWORD)
     make_author("Rita Reporter", user=reporter)
     make_user("ed", groups=[Group.objects.get(name="Editors")], password=PASSWORD)

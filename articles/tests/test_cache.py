@@ -15,6 +15,11 @@ from .factories import make_article, make_user
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _page_cache_on(settings):
+    settings.CACHE_SECONDS = 300
+
+
 @pytest.fixture
 def clock(monkeypatch):
     """An injected clock for both the database queries and the cache's validity checks."""

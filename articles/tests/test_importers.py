@@ -302,3 +302,29 @@ def test_scheduled_import_is_not_public_until_its_time():
     )
     assert article.is_scheduled
     assert not Article.objects.published().filter(pk=article.pk).exists()
+
+
+@pytest.mark.django_db
+def test_import_update_bumps_the_version_and_keeps_revisions_and_audit():
+    """An import refuses forms opened before it, like any save, and leaves a trail."""
+    from articles.models import AuditEntry
+    from articles.services import StaleVersionError, article_save_checked
+
+    article, _ = import_wire_copy(parse_wire_copy(BASIC))
+    assert article.version == 1 and article.revisions.count() == 1
+    opened = Article.objects.get(pk=article.pk)
+    import_wire_copy(parse_wire_copy(BASIC))  # unchanged: nothing moves
+    assert Article.objects.get(pk=article.pk).version == 1
+    import_wire_copy(parse_wire_copy(BASIC.replace("Second paragraph.", "A new ending.")))
+    stored = Article.objects.get(pk=article.pk)
+    assert stored.version == 2
+    assert stored.revisions.get(article_version=2).data["body"].endswith("A new ending.")
+    opened.headline = "Edited in an old form"
+    with pytest.raises(StaleVersionError):
+        article_save_checked(opened, expected_version=1, user=None)
+    outcomes = list(
+        AuditEntry.objects.filter(action="import", article=article)
+        .order_by("pk")
+        .values_list("detail__outcome", flat=True)
+    )
+    assert outcomes == ["created", "updated"]

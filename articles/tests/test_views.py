@@ -193,7 +193,7 @@ def test_query_counts_are_fixed(client, django_assert_num_queries, settings, n):
     expected = {
         "/": 11,
         "/articles/": 5,
-        article.get_absolute_url(): 4,
+        article.get_absolute_url(): 5,  # + the prefetched corrections
         category.get_absolute_url(): 6,
         author.get_absolute_url(): 6,
         tag.get_absolute_url(): 6,
