@@ -1,7 +1,26 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def ensure_search_index(sender, using="default", **kwargs):
+    """Put back the SQLite search triggers that a table rebuild in a later migration dropped."""
+    from django.db import connections
+    from django.db.migrations.recorder import MigrationRecorder
+
+    from .search import sqlite_install
+
+    connection = connections[using]
+    if connection.vendor != "sqlite":
+        return
+    applied = MigrationRecorder(connection).applied_migrations()
+    if ("articles", "0003_search") in applied:
+        sqlite_install(connection)
 
 
 class ArticlesConfig(AppConfig):
     name = "articles"
     verbose_name = "Newsroom"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        post_migrate.connect(ensure_search_index, sender=self)
