@@ -24,6 +24,9 @@ SQLITE_WEIGHTS = (10.0, 4.0, 1.0)
 PG_CONFIG = "english"
 # Private-use characters mark highlights; the text is escaped before they become <mark>.
 HIGHLIGHT_START, HIGHLIGHT_END = "\ue000", "\ue001"
+# ts_headline parses < and > as HTML tags and drops them; they travel as these instead.
+ANGLE_STANDINS = "\ue002\ue003"
+_RESTORE_ANGLES = str.maketrans(ANGLE_STANDINS, "<>")
 
 SQLITE_TRIGGERS = {
     f"{FTS_TABLE}_ai": f"""
@@ -173,7 +176,8 @@ def websearch_expression(parsed: ParsedQuery) -> str:
 def highlight(text: str) -> SafeString:
     """Escape `text`, then turn only the highlight markers into balanced <mark> elements."""
     out, open_ = [], False
-    for piece in re.split(f"([{HIGHLIGHT_START}{HIGHLIGHT_END}])", text or ""):
+    text = (text or "").translate(_RESTORE_ANGLES)
+    for piece in re.split(f"([{HIGHLIGHT_START}{HIGHLIGHT_END}])", text):
         if piece == HIGHLIGHT_START:
             if not open_:
                 out.append("<mark>")
@@ -187,6 +191,15 @@ def highlight(text: str) -> SafeString:
     if open_:
         out.append("</mark>")
     return mark_safe("".join(out))  # noqa: S308 - every piece of text was escaped above
+
+
+def _pick_snippet(lede: str, body: str) -> str:
+    """The body's matches, else the standfirst's, else the opening of the body."""
+    if HIGHLIGHT_START in (body or ""):
+        return body
+    if HIGHLIGHT_START in (lede or ""):
+        return lede
+    return body or lede or ""
 
 
 def _published_ids_sql():
@@ -260,8 +273,11 @@ class SearchResults:
                 cursor.execute(
                     f"""
                     SELECT r.id, r.rank,
-                      ts_headline(%s::regconfig, r.headline, r.q, %s),
-                      ts_headline(%s::regconfig, r.standfirst || ' ' || r.body, r.q, %s)
+                      ts_headline(%s::regconfig, translate(r.headline, '<>', %s), r.q, %s),
+                      ts_headline(
+                        %s::regconfig,
+                        translate(r.standfirst || ' ' || r.body, '<>', %s), r.q, %s
+                      )
                     FROM (
                       SELECT a.id, a.headline, a.standfirst, a.body, a.published_at, q.q,
                              ts_rank(a.search_vector, q.q) AS rank
@@ -275,8 +291,10 @@ class SearchResults:
                     """,
                     [
                         PG_CONFIG,
-                        "HighlightAll=true, " + options,
+                        ANGLE_STANDINS,
+                        f"HighlightAll=true, StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_END}",
                         PG_CONFIG,
+                        ANGLE_STANDINS,
                         options,
                         PG_CONFIG,
                         websearch_expression(self.parsed),
@@ -291,7 +309,8 @@ class SearchResults:
                     f"""
                     SELECT {FTS_TABLE}.rowid, bm25({FTS_TABLE}, {weights}) AS rank,
                       highlight({FTS_TABLE}, 0, %s, %s),
-                      snippet({FTS_TABLE}, -1, %s, %s, '…', 30)
+                      snippet({FTS_TABLE}, 1, %s, %s, '…', 30),
+                      snippet({FTS_TABLE}, 2, %s, %s, '…', 30)
                     FROM {FTS_TABLE}
                     JOIN articles_article a ON a.id = {FTS_TABLE}.rowid
                     WHERE {FTS_TABLE} MATCH %s AND {FTS_TABLE}.rowid IN ({published_sql})
@@ -303,12 +322,18 @@ class SearchResults:
                         HIGHLIGHT_END,
                         HIGHLIGHT_START,
                         HIGHLIGHT_END,
+                        HIGHLIGHT_START,
+                        HIGHLIGHT_END,
                         fts5_expression(self.parsed),
                         *published_params,
                         limit,
                         offset,
                     ],
                 )
+                return [
+                    (pk, rank, title, _pick_snippet(lede, body))
+                    for pk, rank, title, lede, body in cursor.fetchall()
+                ]
             return cursor.fetchall()
 
 
