@@ -211,3 +211,69 @@ def test_healthz_answers(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+def test_article_page_shows_related_published_articles(client):
+    world, sport = make_category("World"), make_category("Sport")
+    tag = make_tag("Energy")
+    article = make_article("Main story", category=world)
+    make_article("Same section", category=world)
+    make_article("Same topic", category=sport, tags=[tag])
+    article.tags.add(tag)
+    make_article("Unrelated", category=sport)
+    make_article("Draft sibling", category=world, status=Article.Status.DRAFT)
+    html = client.get(article.get_absolute_url()).content.decode()
+    related = html[html.index("Related articles") :]
+    assert "Same section" in related and "Same topic" in related
+    assert "Unrelated" not in related and "Draft sibling" not in related
+    assert "Main story" not in related
+
+
+def test_revised_articles_are_marked_updated(client):
+    published = timezone.now() - dt.timedelta(days=1)
+    article = make_article(
+        "Revised", published_at=published, revised_at=published + dt.timedelta(hours=2)
+    )
+    html = client.get(article.get_absolute_url()).content.decode()
+    assert "Updated" in html and article.modified_at.isoformat()[:16] in html
+    plain = make_article("Not revised")
+    assert 'class="updated"' not in client.get(plain.get_absolute_url()).content.decode()
+
+
+def test_every_public_page_is_valid_html(client):
+    """html5lib's strict parser accepts every public page type, including error pages."""
+    import html5lib
+
+    category, author, tag = _populate(6)
+    author.bio = "Line one.\nLine two & more."
+    author.save()
+    article = Article.objects.published().filter(tags__isnull=False).first()
+    urls = [
+        "/",
+        "/articles/",
+        "/articles/?category=" + category.slug + "&tag=" + tag.slug,
+        "/articles/?published_after=notadate",
+        article.get_absolute_url(),
+        category.get_absolute_url(),
+        author.get_absolute_url(),
+        tag.get_absolute_url(),
+        "/search/",
+        "/search/?q=story",
+        "/search/?q=-x",
+        "/search/?q=nothingmatches",
+        "/articles/no-such-article/",
+        "/articles/?page=abc",
+    ]
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code in (200, 400, 404), url
+        html5lib.HTMLParser(strict=True).parse(response.content.decode())
+
+
+def test_empty_site_pages_are_valid_html(client):
+    import html5lib
+
+    for url in ["/", "/articles/", "/search/?q=anything"]:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html5lib.HTMLParser(strict=True).parse(response.content.decode())
