@@ -12,7 +12,12 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 AXE = Path(settings.BASE_DIR) / "var/axe/node_modules/axe-core/axe.min.js"
 CHROMIUM = "/usr/bin/chromium"
-VIEWPORTS = {"phone": {"width": 360, "height": 740}, "desktop": {"width": 1280, "height": 900}}
+VIEWPORTS = {
+    "phone": {"width": 360, "height": 740},
+    "desktop": {"width": 1280, "height": 900},
+    # A 1280-px desktop at 200% zoom lays out as a 640-px window.
+    "desktop-200%": {"width": 640, "height": 450},
+}
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 pytestmark = [

@@ -5,6 +5,9 @@ import datetime as dt
 import pytest
 from django.db import connection
 from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from articles.models import Article
 from articles.search import (
@@ -268,3 +271,19 @@ def test_postgres_weights_headline_a_standfirst_b_body_c():
         )
         vector = cursor.fetchone()[0]
     assert "'alpha':1A" in vector and "'beta':2B" in vector and "'gamma':3" in vector
+
+
+@hyp_settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(st.text(max_size=60) | st.text(alphabet="ab \"-*():^+NOTANDOR\\'", max_size=30))
+def test_any_query_either_searches_or_says_why(db, text):
+    """No input, however odd, reaches the database as syntax: a result or a SearchQueryError."""
+    try:
+        results = search_articles(text)
+    except SearchQueryError:
+        return
+    results.count()
+    results[0:5]
