@@ -127,3 +127,17 @@ def test_filtered_archive_query_count_is_fixed(client, desk, django_assert_num_q
     with django_assert_num_queries(11):
         response = client.get("/articles/?category=world&author=ann-lee&tag=energy&q=headline")
     assert response.status_code == 200
+
+
+def test_date_range_uses_whole_days_in_the_site_time_zone(client, settings):
+    settings.TIME_ZONE = "Africa/Tripoli"  # UTC+2
+    make_article(
+        "Late UTC, next day locally", published_at=dt.datetime(2024, 3, 4, 23, 30, tzinfo=dt.UTC)
+    )
+    make_article(
+        "Early on the 6th locally", published_at=dt.datetime(2024, 3, 5, 22, 30, tzinfo=dt.UTC)
+    )
+    assert listed(client, "published_after=2024-03-05&published_before=2024-03-05")[0] == [
+        "Late UTC, next day locally"
+    ]
+    assert listed(client, "published_after=2024-03-06")[0] == ["Early on the 6th locally"]
