@@ -69,6 +69,7 @@ class ArticleFilter(django_filters.FilterSet):
         queryset=Author.objects.only("name", "slug"),
         to_field_name="slug",
         empty_label="Any author",
+        label="Author",
         method="filter_author",
     )
     tag = django_filters.ModelMultipleChoiceFilter(

@@ -113,6 +113,9 @@ def test_filter_form_active_filters_and_pagination_keep_the_filters(client, desk
     assert "2 articles" in html
     assert 'href="?category=world&amp;tag=energy&amp;tag=climate&amp;page=2"' in html
     assert "Section: World" in html and "Topics: Climate" in html and "Topics: Energy" in html
+    for label in ["Text", "Section", "Author", "Topics", "Published from", "Published to"]:
+        assert f">{label}</label>" in html, label
+    assert "Author: Ann Lee" in client.get("/articles/?author=ann-lee").content.decode()
     # Removing one topic keeps the others and the section.
     assert 'href="?category=world&amp;tag=energy"' in html
     assert 'href="?tag=energy&amp;tag=climate"' in html
