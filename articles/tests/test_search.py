@@ -287,3 +287,18 @@ def test_any_query_either_searches_or_says_why(db, text):
         return
     results.count()
     results[0:5]
+
+
+@sqlite_only
+def test_migrate_restores_triggers_a_table_rebuild_dropped():
+    """Django's SQLite schema editor rebuilds a table to alter it, dropping its triggers."""
+    from django.core.management import call_command
+
+    with connection.cursor() as cursor:
+        for suffix in ("ai", "au", "ad"):
+            cursor.execute(f"DROP TRIGGER {FTS_TABLE}_{suffix}")
+    make_article("Written while unindexed")
+    call_command("migrate", verbosity=0)
+    assert headlines("unindexed") == ["Written while unindexed"]
+    make_article("Written afterwards")
+    assert headlines("afterwards") == ["Written afterwards"]
