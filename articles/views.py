@@ -337,6 +337,7 @@ def search(request):
         else:
             page_obj = paginate(request, results, settings.ARTICLES_PER_PAGE)
             context.update(
+                searched=True,
                 page_obj=page_obj,
                 articles=page_obj.object_list,
                 is_paginated=page_obj.paginator.num_pages > 1,

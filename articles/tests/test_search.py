@@ -302,3 +302,9 @@ def test_migrate_restores_triggers_a_table_rebuild_dropped():
     assert headlines("unindexed") == ["Written while unindexed"]
     make_article("Written afterwards")
     assert headlines("afterwards") == ["Written afterwards"]
+
+
+def test_no_results_says_so(client):
+    make_article("Something else")
+    html = client.get("/search/?q=zebra").content.decode()
+    assert "0 results for" in html and "No published articles match your search." in html
