@@ -202,6 +202,12 @@ def _pick_snippet(lede: str, body: str) -> str:
     return body or lede or ""
 
 
+def _published_exists_sql():
+    """A correlated check that the FTS row being looked at is a published article."""
+    row = RawSQL(f"{FTS_TABLE}.rowid", [])
+    return Article.objects.published().filter(pk=row).values("id").query.sql_with_params()
+
+
 def _published_ids_sql():
     return Article.objects.published().values("id").query.sql_with_params()
 
@@ -305,27 +311,33 @@ class SearchResults:
                 )
             else:
                 weights = ", ".join(str(w) for w in SQLITE_WEIGHTS)
+                rank = f"bm25({FTS_TABLE}, {weights})"
+                # The published check is a correlated EXISTS and the page's rowids are matched
+                # with a unary +: a plain `rowid IN (...)` would be handed to FTS5 as a rowid
+                # constraint and re-run the full-text query once per candidate row. Snippets are
+                # made for the page's rows only.
+                exists_sql, exists_params = _published_exists_sql()
+                expression = fts5_expression(self.parsed)
                 cursor.execute(
                     f"""
-                    SELECT {FTS_TABLE}.rowid, bm25({FTS_TABLE}, {weights}) AS rank,
+                    SELECT rowid, {rank} AS rank,
                       highlight({FTS_TABLE}, 0, %s, %s),
                       snippet({FTS_TABLE}, 1, %s, %s, '…', 30),
                       snippet({FTS_TABLE}, 2, %s, %s, '…', 30)
                     FROM {FTS_TABLE}
-                    JOIN articles_article a ON a.id = {FTS_TABLE}.rowid
-                    WHERE {FTS_TABLE} MATCH %s AND {FTS_TABLE}.rowid IN ({published_sql})
-                    ORDER BY rank, a.published_at DESC, a.id DESC
-                    LIMIT %s OFFSET %s
+                    WHERE {FTS_TABLE} MATCH %s AND +rowid IN (
+                      SELECT rowid FROM {FTS_TABLE}
+                      WHERE {FTS_TABLE} MATCH %s AND EXISTS ({exists_sql})
+                      ORDER BY {rank}, rowid DESC
+                      LIMIT %s OFFSET %s
+                    )
+                    ORDER BY rank, rowid DESC
                     """,
                     [
-                        HIGHLIGHT_START,
-                        HIGHLIGHT_END,
-                        HIGHLIGHT_START,
-                        HIGHLIGHT_END,
-                        HIGHLIGHT_START,
-                        HIGHLIGHT_END,
-                        fts5_expression(self.parsed),
-                        *published_params,
+                        *[HIGHLIGHT_START, HIGHLIGHT_END] * 3,
+                        expression,
+                        expression,
+                        *exists_params,
                         limit,
                         offset,
                     ],
