@@ -277,3 +277,18 @@ def test_empty_site_pages_are_valid_html(client):
         response = client.get(url)
         assert response.status_code == 200, url
         html5lib.HTMLParser(strict=True).parse(response.content.decode())
+
+
+def test_front_page_sections_show_the_newest_four_published_each(client):
+    world, sport = make_category("World", order=1), make_category("Sport", order=2)
+    for i in range(6):
+        make_article(f"World {i}", category=world, ago=dt.timedelta(days=i + 1))
+    make_article("Sport 0", category=sport, ago=dt.timedelta(days=1))
+    make_article("World draft", category=world, status=Article.Status.DRAFT)
+    response = client.get("/")
+    sections = {c.name: [a.headline for a in arts] for c, arts in response.context["sections"]}
+    assert sections == {
+        "World": ["World 0", "World 1", "World 2", "World 3"],
+        "Sport": ["Sport 0"],
+    }
+    assert list(response.context["sections"])[0][0] == world
