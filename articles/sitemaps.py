@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.sitemaps import Sitemap
+from django.urls import reverse
 from django.utils import timezone
 
 from .models import Article, Author, Byline, Category, Tag
@@ -38,6 +39,13 @@ class ArticleSitemap(SiteSitemap):
 
     def lastmod(self, item):
         return item.modified_at
+
+    def location(self, item):
+        # `get_absolute_url()` with one reverse() per page instead of one per article: reversing
+        # is most of the cost of a 50,000-URL page. Slugs need no quoting.
+        if not hasattr(self, "_detail_url"):
+            self._detail_url = reverse("articles:detail", args=["-slug-"])
+        return self._detail_url.replace("-slug-", item.slug)
 
     def get_latest_lastmod(self):
         # One query instead of walking every item, as the base class would.

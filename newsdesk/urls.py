@@ -1,23 +1,16 @@
 from django.conf import settings
 from django.contrib import admin
-from django.contrib.sitemaps import views as sitemap_views
 from django.urls import include, path, re_path
 from django.views.static import serve
 
 from articles import views as article_views
-from articles.sitemaps import sitemaps
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", article_views.healthz, name="healthz"),
     path("robots.txt", article_views.robots_txt, name="robots"),
     path("sitemap.xml", article_views.sitemap_index, name="sitemap"),
-    path(
-        "sitemap-<section>.xml",
-        sitemap_views.sitemap,
-        {"sitemaps": sitemaps},
-        name="sitemap-section",
-    ),
+    path("sitemap-<section>.xml", article_views.sitemap_section, name="sitemap-section"),
     path("news-sitemap.xml", article_views.news_sitemap, name="news-sitemap"),
     path("", include("articles.urls")),
 ]
