@@ -2,6 +2,21 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 
+def ensure_search_index(sender, using="default", **kwargs):
+    """Put back the SQLite search triggers that a table rebuild in a later migration dropped."""
+    from django.db import connections
+    from django.db.migrations.recorder import MigrationRecorder
+
+    from .search import sqlite_install
+
+    connection = connections[using]
+    if connection.vendor != "sqlite":
+        return
+    applied = MigrationRecorder(connection).applied_migrations()
+    if ("articles", "0003_search") in applied:
+        sqlite_install(connection)
+
+
 class ArticlesConfig(AppConfig):
     name = "articles"
     verbose_name = "Newsroom"
@@ -16,3 +31,4 @@ class ArticlesConfig(AppConfig):
         images.connect_signals()
         # After auth's own post_migrate handler has made the permissions.
         post_migrate.connect(ensure_desk_groups, sender=self, dispatch_uid="newsdesk-desk-groups")
+        post_migrate.connect(ensure_search_index, sender=self, dispatch_uid="newsdesk-search")

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models import OuterRef, Prefetch, Q, Subquery
+from django.db.models import Prefetch, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
@@ -130,22 +130,6 @@ class ArticleQuerySet(models.QuerySet):
             ),
             "tags",
         )
-
-    def latest_per_category(self, per_category: int) -> "ArticleQuerySet":
-        """The `per_category` newest articles of every category, in two queries whatever the
-        number of articles: one for each category's cut-off time, one for the articles. Ties at
-        the cut-off may return a few more; callers slice."""
-        cutoff = (
-            self.filter(category=OuterRef("pk"))
-            .order_by("-published_at", "-pk")
-            .values("published_at")[per_category - 1 : per_category]
-        )
-        condition = Q()
-        for pk, cut in Category.objects.annotate(cutoff=Subquery(cutoff)).values_list(
-            "pk", "cutoff"
-        ):
-            condition |= Q(category_id=pk, published_at__gte=cut) if cut else Q(category_id=pk)
-        return self.filter(condition) if condition else self.none()
 
     def in_category(self, category):
         return self.filter(category=category)

@@ -1,18 +1,77 @@
 """Public pages. Thin: every list starts from `Article.objects.published()`."""
 
+import datetime as dt
+from urllib.parse import urlencode
+
 from django.conf import settings
+from django.core.paginator import InvalidPage, Paginator
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Prefetch, Q
+from django.db.models.expressions import RawSQL
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import escape
+from django.utils.http import http_date
 from django.views.decorators.cache import never_cache
 from django.views.generic import DetailView, ListView, TemplateView
 
-from .models import Article, Author, Category, Correction, SlugRedirect, Tag
+from . import seo
+from .filters import ArticleFilter
+from .models import Article, Author, Byline, Category, Correction, SlugRedirect, Tag
+from .search import SearchQueryError, search_articles
+from .sitemaps import news_articles, sitemaps
 
 FRONT_PAGE_LATEST = 12
 SECTION_SIZE = 4
+RELATED_SIZE = 4
+HOME = ("Front page", "/")
+
+
+def page_path(request, page_obj=None):
+    """The canonical path of a list page: its own path, plus `?page=N` past the first page."""
+    if page_obj is not None and page_obj.number > 1:
+        return f"{request.path}?page={page_obj.number}"
+    return request.path
+
+
+def paginate(request, items, per_page):
+    """A page of `items`, or Http404 with a message a reader understands."""
+    paginator = Paginator(items, per_page)
+    number = request.GET.get("page") or 1
+    try:
+        return paginator.page(number)
+    except InvalidPage:
+        raise Http404(
+            f"There is no page {str(number)[:20]!r}: pages run from 1 to {paginator.num_pages}."
+        ) from None
+
+
+def query_without(request, *names, drop=None):
+    """The current query string minus `names` (and one `drop=(name, value)` pair)."""
+    pairs = [
+        (k, v)
+        for k, values in request.GET.lists()
+        for v in values
+        if k not in names and (k, v) != drop and v != ""
+    ]
+    return urlencode(pairs)
+
+
+def section_heads(published, categories):
+    """The newest SECTION_SIZE article ids of each category, as one subquery.
+
+    A UNION ALL of small index-ordered lookups, one per section: a window function over every
+    published article would read the whole table on a large archive.
+    """
+    parts, params = [], []
+    for i, category in enumerate(categories):
+        head = published.filter(category=category).newest_first().values("pk")[:SECTION_SIZE]
+        sql, head_params = head.query.sql_with_params()
+        parts.append(f"SELECT * FROM ({sql}) AS head{i}")
+        params.extend(head_params)
+    return RawSQL(" UNION ALL ".join(parts), params)
 
 
 class HomeView(TemplateView):
@@ -28,12 +87,17 @@ class HomeView(TemplateView):
             .newest_first()[:FRONT_PAGE_LATEST]
         )
         lead = featured[0] if featured else (latest.pop(0) if latest else None)
-        sections = {}
+        # The section list doubles as the menu, so the menu costs no query of its own.
+        categories = list(Category.objects.only("name", "slug", "order"))
+        context["nav_categories"] = categories
         ranked = (
-            published.latest_per_category(SECTION_SIZE)
+            published.filter(pk__in=section_heads(published, categories))
             .for_listing()
             .order_by("category__order", "category__name", "-published_at", "-pk")
+            if categories
+            else []
         )
+        sections = {}
         for article in ranked:
             articles = sections.setdefault(article.category, [])
             if len(articles) < SECTION_SIZE:
@@ -43,27 +107,104 @@ class HomeView(TemplateView):
             featured=[a for a in featured if a != lead][:4],
             latest=latest,
             sections=list(sections.items()),
+            meta=seo.PageMeta(
+                title=f"{settings.SITE_NAME} — latest news",
+                description=f"The latest news from {settings.SITE_NAME}.",
+                path="/",
+                image=seo.lead_image_url(lead) if lead else "",
+                image_alt=lead.lead_image_alt if lead else "",
+                structured_data=[
+                    {
+                        "@context": "https://schema.org",
+                        "@type": "WebSite",
+                        "name": settings.SITE_NAME,
+                        "url": settings.SITE_URL + "/",
+                        "potentialAction": {
+                            "@type": "SearchAction",
+                            "target": seo.absolute("/search/") + "?q={search_term_string}",
+                            "query-input": "required name=search_term_string",
+                        },
+                    }
+                ],
+            ),
         )
         return context
 
 
-class ArticleListView(ListView):
+class ArticleListView(TemplateView):
+    """The archive: every published article, newest first, filtered by `ArticleFilter`."""
+
     template_name = "articles/article_list.html"
-    context_object_name = "articles"
 
-    def get_paginate_by(self, queryset):
-        return settings.ARTICLES_PER_PAGE
+    def get(self, request, *args, **kwargs):
+        base = Article.objects.published()
+        filterset = ArticleFilter(request.GET or None, queryset=base)
+        status = 200
+        if filterset.is_bound and not filterset.is_valid():
+            status = 400
+            articles = base.none()
+        else:
+            articles = filterset.qs if filterset.is_bound else base
+        page_obj = paginate(
+            request, articles.for_listing().newest_first(), settings.ARTICLES_PER_PAGE
+        )
+        context = self.get_context_data(
+            filter=filterset,
+            page_obj=page_obj,
+            articles=page_obj.object_list,
+            is_paginated=page_obj.paginator.num_pages > 1,
+            query_string=query_without(request, "page"),
+            active_filters=self.active_filters(request, filterset) if status == 200 else [],
+            meta=seo.PageMeta(
+                title=seo.site_title("All articles"),
+                description=f"Every article published on {settings.SITE_NAME}, newest first.",
+                path=page_path(request, page_obj),
+                structured_data=[seo.breadcrumbs([HOME, ("All articles", request.path)])],
+            ),
+            crumbs=[HOME],
+        )
+        return self.render_to_response(context, status=status)
 
-    def get_queryset(self):
-        return Article.objects.published().for_listing().newest_first()
+    def active_filters(self, request, filterset):
+        """(label, URL that removes it) for each filter in use."""
+        if not filterset.is_bound:
+            return []
+        data = filterset.form.cleaned_data
+        active = []
+        for name in filterset.form.fields:
+            value = data.get(name)
+            if value in (None, "", []) or (hasattr(value, "exists") and not value):
+                continue
+            label = filterset.filters[name].label or name.title()
+            if name == "tag":
+                for tag in value:
+                    remove = query_without(request, "page", drop=("tag", tag.slug))
+                    active.append((f"{label}: {tag.name}", remove))
+                continue
+            if name == "featured":
+                shown = "yes" if value else "no"
+            elif hasattr(value, "isoformat"):
+                shown = value.isoformat()
+            else:
+                shown = str(value)
+            active.append((f"{label}: {shown}", query_without(request, "page", name)))
+        return active
 
 
-class _ArticlesOfView(ArticleListView):
+class _ArticlesOfView(ListView):
     """A paginated list of the published articles belonging to one object."""
 
     model = None
     template_name = None
     relation = None
+    context_object_name = "articles"
+
+    def get_paginate_by(self, queryset):
+        return settings.ARTICLES_PER_PAGE
+
+    def paginate_queryset(self, queryset, page_size):
+        page_obj = paginate(self.request, queryset, page_size)
+        return page_obj.paginator, page_obj, page_obj.object_list, page_obj.has_other_pages()
 
     def get_queryset(self):
         self.object = get_object_or_404(self.model, slug=self.kwargs["slug"])
@@ -77,7 +218,20 @@ class _ArticlesOfView(ArticleListView):
         context = super().get_context_data(**kwargs)
         context["object"] = self.object
         context[self.model._meta.model_name] = self.object
+        context["crumbs"] = [HOME]
+        context["meta"] = self.get_meta(context["page_obj"])
         return context
+
+    def get_meta(self, page_obj):
+        name = str(self.object)
+        return seo.PageMeta(
+            title=seo.site_title(name),
+            description=self.describe(),
+            path=page_path(self.request, page_obj),
+            structured_data=[
+                seo.breadcrumbs([HOME, (name, self.object.get_absolute_url())]),
+            ],
+        )
 
 
 class CategoryView(_ArticlesOfView):
@@ -85,17 +239,34 @@ class CategoryView(_ArticlesOfView):
     template_name = "articles/category_detail.html"
     relation = "in_category"
 
+    def describe(self):
+        return self.object.description or f"The latest {self.object.name} articles."
+
 
 class AuthorView(_ArticlesOfView):
     model = Author
     template_name = "articles/author_detail.html"
     relation = "by_author"
 
+    def describe(self):
+        return self.object.bio or f"Articles by {self.object.name}."
+
+    def get_meta(self, page_obj):
+        meta = super().get_meta(page_obj)
+        meta.og_type = "profile"
+        meta.image = seo.absolute(self.object.photo.url) if self.object.photo else ""
+        meta.image_alt = self.object.photo_alt or self.object.name
+        meta.structured_data.insert(0, seo.profile_page(self.object))
+        return meta
+
 
 class TagView(_ArticlesOfView):
     model = Tag
     template_name = "articles/tag_detail.html"
     relation = "tagged"
+
+    def describe(self):
+        return f"Articles on {self.object.name}."
 
 
 class ArticleDetailView(DetailView):
@@ -130,6 +301,43 @@ class ArticleDetailView(DetailView):
             .first()
         )
 
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        article = self.object
+        crumbs = [HOME]
+        if article.category:
+            crumbs.append((article.category.name, article.category.get_absolute_url()))
+        context["crumbs"] = crumbs
+        context["related"] = self.related(article)
+        context["meta"] = seo.article_meta(
+            article, [*crumbs, (article.headline, article.get_absolute_url())]
+        )
+        return context
+
+    def related(self, article):
+        """Up to four published articles from the same section or on the same topics."""
+        tag_ids = [t.pk for t in article.tags.all()]
+        if not article.category_id and not tag_ids:
+            return []
+        same = Q(category_id=article.category_id) if article.category_id else Q()
+        if tag_ids:
+            same |= Q(
+                pk__in=Article.tags.through.objects.filter(tag_id__in=tag_ids).values("article_id")
+            )
+        return list(
+            Article.objects.published()
+            .filter(same)
+            .exclude(pk=article.pk)
+            .select_related("category")
+            .prefetch_related(
+                Prefetch(
+                    "bylines",
+                    queryset=Byline.objects.select_related("author").order_by("position", "pk"),
+                )
+            )
+            .newest_first()[:RELATED_SIZE]
+        )
+
     def redirect_target(self, slug):
         old = SlugRedirect.objects.filter(old_slug=slug).select_related("article").first()
         if old and Article.objects.published().filter(pk=old.article_id).exists():
@@ -152,6 +360,101 @@ class CorrectionListView(ListView):
             .select_related("article")
             .order_by("-created_at", "-pk")
         )
+
+
+def search(request):
+    """Ranked full-text search over published articles."""
+    query = request.GET.get("q", "")
+    context = {
+        "query": query,
+        "crumbs": [HOME],
+        "meta": seo.PageMeta(
+            title=seo.site_title(f"Search: {query[:80]}" if query.strip() else "Search"),
+            description=f"Search the articles of {settings.SITE_NAME}.",
+            path=request.path,
+        ),
+        "robots": "noindex, follow",
+    }
+    status = 200
+    if query.strip():
+        try:
+            results = search_articles(query)
+        except SearchQueryError as exc:
+            context["error"] = str(exc)
+            status = 400
+        else:
+            page_obj = paginate(request, results, settings.ARTICLES_PER_PAGE)
+            context.update(
+                searched=True,
+                page_obj=page_obj,
+                articles=page_obj.object_list,
+                is_paginated=page_obj.paginator.num_pages > 1,
+                query_string=query_without(request, "page"),
+            )
+    return TemplateResponse(request, "articles/search.html", context, status=status)
+
+
+def sitemap_index(request):
+    """The sitemap index, one entry per page of each section, on the canonical site."""
+    entries = []
+    for section, cls in sitemaps.items():
+        site = cls()
+        location = seo.absolute(reverse("sitemap-section", kwargs={"section": section}))
+        lastmod = site.get_latest_lastmod() if section == "articles" else None
+        entries.append({"location": location, "last_mod": lastmod})
+        for page in range(2, site.paginator.num_pages + 1):
+            entries.append({"location": f"{location}?p={page}", "last_mod": lastmod})
+    return TemplateResponse(
+        request, "sitemap_index.xml", {"sitemaps": entries}, content_type="application/xml"
+    )
+
+
+def sitemap_section(request, section):
+    """One page of one sitemap section, written straight to XML.
+
+    The sections are Django `Sitemap` classes; this renders their pages without the template
+    engine, which would take seconds for a full page of 50,000 URLs.
+    """
+    if section not in sitemaps:
+        raise Http404(f"There is no sitemap called {section[:40]!r}.")
+    site = sitemaps[section]()
+    try:
+        page = site.paginator.page(request.GET.get("p") or 1)
+    except InvalidPage:
+        raise Http404("There is no such page of this sitemap.") from None
+    lastmod = getattr(site, "lastmod", None)
+    changefreq = getattr(site, "changefreq", None)
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
+    ]
+    latest = None
+    for item in page.object_list:
+        entry = f"<url><loc>{escape(seo.absolute(site.location(item)))}</loc>"
+        if lastmod:
+            modified = lastmod(item)
+            if modified:
+                latest = max(latest, modified) if latest else modified
+                entry += f"<lastmod>{modified.astimezone(dt.UTC).date().isoformat()}</lastmod>"
+        if changefreq:
+            entry += f"<changefreq>{changefreq}</changefreq>"
+        lines.append(entry + "</url>")
+    lines.append("</urlset>")
+    response = HttpResponse("\n".join(lines) + "\n", content_type="application/xml")
+    response["X-Robots-Tag"] = "noindex, noodp, noarchive"
+    if latest:
+        response["Last-Modified"] = http_date(latest.timestamp())
+    return response
+
+
+def news_sitemap(request):
+    """Google's news sitemap: the articles published in the last 48 hours."""
+    return TemplateResponse(
+        request,
+        "news_sitemap.xml",
+        {"articles": news_articles()},
+        content_type="application/xml",
+    )
 
 
 @never_cache

@@ -9,6 +9,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", article_views.healthz, name="healthz"),
     path("robots.txt", article_views.robots_txt, name="robots"),
+    path("sitemap.xml", article_views.sitemap_index, name="sitemap"),
+    path("sitemap-<section>.xml", article_views.sitemap_section, name="sitemap-section"),
+    path("news-sitemap.xml", article_views.news_sitemap, name="news-sitemap"),
     path("", include("articles.urls")),
 ]
 

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('articles', '0002_desk_fields'),
+        ('articles', '0003_search'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

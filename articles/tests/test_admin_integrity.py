@@ -180,7 +180,10 @@ def test_substantive_tick_redates_and_a_silent_save_does_not(editor, client):
     article.refresh_from_db()
     assert article.is_revised
     html = client.get(url).content.decode()
-    assert f'Updated <time datetime="{timezone.localtime(article.modified_at).isoformat()}' in html
+    assert (
+        f'Updated</strong> <time datetime="{timezone.localtime(article.modified_at).isoformat()}'
+        in html
+    )
 
 
 def test_correction_added_in_the_change_form_shows_on_the_article(editor, client):

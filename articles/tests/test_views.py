@@ -101,8 +101,10 @@ def test_archive_is_newest_first_and_paginated(client, settings):
     assert "Story 3" not in page1 and "Page 1 of 3" in page1
     page3 = client.get("/articles/?page=3").content.decode()
     assert "Story 6" in page3
-    assert client.get("/articles/?page=99").status_code == 404
-    assert client.get("/articles/?page=abc").status_code == 404
+    for page in ["99", "abc", "0", "-1", "1.5", "9" * 400]:
+        response = client.get(f"/articles/?page={page}")
+        assert response.status_code == 404, page
+        assert "pages run from 1 to 3" in response.content.decode(), page
 
 
 def test_section_author_and_tag_pages_list_only_their_articles(client):
@@ -189,11 +191,14 @@ def test_query_counts_are_fixed(client, django_assert_num_queries, settings, n):
     """Each public page costs the same number of queries whatever it shows (rendered, not cached)."""
     settings.CACHE_SECONDS = 0
     category, author, tag = _populate(n)
-    article = Article.objects.published().first()
+    # An article with related stories (shared topics), so every related query runs.
+    article = Article.objects.published().filter(tags__isnull=False).first()
     expected = {
-        "/": 11,
-        "/articles/": 5,
-        article.get_absolute_url(): 5,  # + the prefetched corrections
+        "/": 10,
+        # + the section, author and topic choices of the filter form
+        "/articles/": 8,
+        # + related articles and their bylines, + the prefetched corrections
+        article.get_absolute_url(): 7,
         category.get_absolute_url(): 6,
         author.get_absolute_url(): 6,
         tag.get_absolute_url(): 6,
@@ -207,3 +212,84 @@ def test_healthz_answers(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+def test_article_page_shows_related_published_articles(client):
+    world, sport = make_category("World"), make_category("Sport")
+    tag = make_tag("Energy")
+    article = make_article("Main story", category=world)
+    make_article("Same section", category=world)
+    make_article("Same topic", category=sport, tags=[tag])
+    article.tags.add(tag)
+    make_article("Unrelated", category=sport)
+    make_article("Draft sibling", category=world, status=Article.Status.DRAFT)
+    html = client.get(article.get_absolute_url()).content.decode()
+    related = html[html.index("Related articles") :]
+    assert "Same section" in related and "Same topic" in related
+    assert "Unrelated" not in related and "Draft sibling" not in related
+    assert "Main story" not in related
+
+
+def test_revised_articles_are_marked_updated(client):
+    published = timezone.now() - dt.timedelta(days=1)
+    article = make_article(
+        "Revised", published_at=published, revised_at=published + dt.timedelta(hours=2)
+    )
+    html = client.get(article.get_absolute_url()).content.decode()
+    assert "Updated" in html and article.modified_at.isoformat()[:16] in html
+    plain = make_article("Not revised")
+    assert 'class="updated"' not in client.get(plain.get_absolute_url()).content.decode()
+
+
+def test_every_public_page_is_valid_html(client):
+    """html5lib's strict parser accepts every public page type, including error pages."""
+    import html5lib
+
+    category, author, tag = _populate(6)
+    author.bio = "Line one.\nLine two & more."
+    author.save()
+    article = Article.objects.published().filter(tags__isnull=False).first()
+    urls = [
+        "/",
+        "/articles/",
+        "/articles/?category=" + category.slug + "&tag=" + tag.slug,
+        "/articles/?published_after=notadate",
+        article.get_absolute_url(),
+        category.get_absolute_url(),
+        author.get_absolute_url(),
+        tag.get_absolute_url(),
+        "/search/",
+        "/search/?q=story",
+        "/search/?q=-x",
+        "/search/?q=nothingmatches",
+        "/articles/no-such-article/",
+        "/articles/?page=abc",
+    ]
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code in (200, 400, 404), url
+        html5lib.HTMLParser(strict=True).parse(response.content.decode())
+
+
+def test_empty_site_pages_are_valid_html(client):
+    import html5lib
+
+    for url in ["/", "/articles/", "/search/?q=anything"]:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html5lib.HTMLParser(strict=True).parse(response.content.decode())
+
+
+def test_front_page_sections_show_the_newest_four_published_each(client):
+    world, sport = make_category("World", order=1), make_category("Sport", order=2)
+    for i in range(6):
+        make_article(f"World {i}", category=world, ago=dt.timedelta(days=i + 1))
+    make_article("Sport 0", category=sport, ago=dt.timedelta(days=1))
+    make_article("World draft", category=world, status=Article.Status.DRAFT)
+    response = client.get("/")
+    sections = {c.name: [a.headline for a in arts] for c, arts in response.context["sections"]}
+    assert sections == {
+        "World": ["World 0", "World 1", "World 2", "World 3"],
+        "Sport": ["Sport 0"],
+    }
+    assert list(response.context["sections"])[0][0] == world

@@ -80,7 +80,7 @@ def test_article_page_query_count_does_not_grow_with_corrections(
     article = _published(authors=[make_author()], tags=[make_tag()])
     for i in range(n):
         make_correction(article, text=f"Note {i}", pinned_top=i % 2 == 0)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         assert client.get(article.get_absolute_url()).status_code == 200
 
 
@@ -90,7 +90,7 @@ def test_correction_shows_the_updated_line_with_its_time(client):
     correction = services.correction_add(article, user=None, kind="update", text="New figures.")
     html = client.get(article.get_absolute_url()).content.decode()
     stamp = timezone.localtime(correction.created_at).isoformat()
-    assert f'Updated <time datetime="{stamp}">' in html
+    assert f'Updated</strong> <time datetime="{stamp}">' in html
 
 
 def test_corrections_page_lists_newest_first_only_for_published_articles(

@@ -1,0 +1,125 @@
+"""The archive's filters: every parameter is validated by the FilterSet's form before use."""
+
+import datetime as dt
+
+import django_filters
+from django import forms
+from django.conf import settings
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+
+from .models import Article, Author, Byline, Category, Tag
+from .search import SearchQueryError, clean_query, matching_ids_sql
+
+# Dates outside this range cannot be turned into aware datetimes on every backend.
+EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(9998, 12, 31)
+
+
+def _start_of(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+class BoundedDateField(forms.DateField):
+    widget = forms.DateInput(attrs={"type": "date"})
+
+    def validate(self, value):
+        super().validate(value)
+        if value and not EARLIEST <= value <= LATEST:
+            raise forms.ValidationError(
+                "Enter a date between %(start)s and %(end)s.",
+                params={"start": EARLIEST.isoformat(), "end": LATEST.isoformat()},
+            )
+
+
+class BoundedDateFilter(django_filters.DateFilter):
+    field_class = BoundedDateField
+
+
+class ArchiveFilterForm(forms.Form):
+    parsed_q = None
+
+    def clean(self):
+        cleaned = super().clean()
+        text = (cleaned.get("q") or "").strip()
+        if text:
+            try:
+                self.parsed_q = clean_query(text)
+            except SearchQueryError as exc:
+                self.add_error("q", str(exc))
+        start, end = cleaned.get("published_after"), cleaned.get("published_before")
+        if start and end and start > end:
+            self.add_error("published_before", "“Published to” is before “Published from”.")
+        return cleaned
+
+
+class ArticleFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(
+        label="Text",
+        method="filter_q",
+        max_length=settings.SEARCH_MAX_LENGTH,
+        widget=forms.TextInput(attrs={"type": "search"}),
+    )
+    category = django_filters.ModelChoiceFilter(
+        queryset=Category.objects.only("name", "slug"),
+        to_field_name="slug",
+        empty_label="Any section",
+        label="Section",
+    )
+    author = django_filters.ModelChoiceFilter(
+        queryset=Author.objects.only("name", "slug"),
+        to_field_name="slug",
+        empty_label="Any author",
+        label="Author",
+        method="filter_author",
+    )
+    tag = django_filters.ModelMultipleChoiceFilter(
+        queryset=Tag.objects.only("name", "slug"),
+        to_field_name="slug",
+        label="Topics",
+        method="filter_tag",
+        help_text="Articles on any of the chosen topics.",
+    )
+    published_after = BoundedDateFilter(label="Published from", method="filter_published_after")
+    published_before = BoundedDateFilter(label="Published to", method="filter_published_before")
+    featured = django_filters.BooleanFilter(
+        label="Featured only",
+        widget=forms.Select(
+            choices=[("", "All articles"), ("true", "Featured"), ("false", "Not featured")]
+        ),
+    )
+
+    class Meta:
+        model = Article
+        form = ArchiveFilterForm
+        fields = [
+            "q",
+            "category",
+            "author",
+            "tag",
+            "published_after",
+            "published_before",
+            "featured",
+        ]
+
+    def filter_q(self, queryset, name, value):
+        if not value.strip():
+            return queryset
+        sql, params = matching_ids_sql(self.form.parsed_q)
+        return queryset.filter(pk__in=RawSQL(sql, params))
+
+    # Whole days in the site's time zone, as bounds on the column so its index is used.
+    def filter_published_after(self, queryset, name, value):
+        return queryset.filter(published_at__gte=_start_of(value))
+
+    def filter_published_before(self, queryset, name, value):
+        return queryset.filter(published_at__lt=_start_of(value + dt.timedelta(days=1)))
+
+    def filter_author(self, queryset, name, value):
+        # A subquery rather than a join: no duplicates, no DISTINCT over the listing.
+        return queryset.filter(pk__in=Byline.objects.filter(author=value).values("article_id"))
+
+    def filter_tag(self, queryset, name, value):
+        if not value:
+            return queryset
+        through = Article.tags.through.objects.filter(tag__in=value).values("article_id")
+        return queryset.filter(pk__in=through)

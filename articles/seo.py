@@ -1,0 +1,149 @@
+"""Page metadata for machines: titles, descriptions, canonical URLs, Open Graph and JSON-LD.
+
+Views put a `PageMeta` in the context as `meta`; `templates/includes/meta.html` renders it.
+JSON-LD is built as Python data and serialised with `json_ld()`, which escapes it for a
+<script> element, so user text can never close the element or open markup.
+"""
+
+import json
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.templatetags.static import static
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import Truncator
+
+LOGO = "articles/logo.png"
+LOGO_SIZE = (600, 60)
+_SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
+
+
+def absolute(url: str) -> str:
+    """An absolute URL on the canonical site (`SITE_URL`) for a path or an absolute URL."""
+    if not url or url.startswith(("http://", "https://")):
+        return url
+    return settings.SITE_URL + ("" if url.startswith("/") else "/") + url
+
+
+def json_ld(data) -> SafeString:
+    """`data` as a JSON-LD <script> element, with <, > and & escaped as in `json_script`."""
+    text = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False).translate(_SCRIPT_ESCAPES)
+    return format_html('<script type="application/ld+json">{}</script>', mark_safe(text))  # noqa: S308
+
+
+def lead_image_url(article) -> str:
+    return absolute(article.lead_image.url) if article.lead_image else ""
+
+
+@dataclass
+class PageMeta:
+    title: str
+    description: str = ""
+    path: str = "/"
+    og_type: str = "website"
+    image: str = ""
+    image_alt: str = ""
+    structured_data: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def canonical(self) -> str:
+        return absolute(self.path)
+
+    @property
+    def short_description(self) -> str:
+        return Truncator(" ".join(self.description.split())).chars(160)
+
+    @property
+    def json_ld(self) -> SafeString:
+        return mark_safe("".join(json_ld(item) for item in self.structured_data))  # noqa: S308
+
+
+def site_title(*parts: str) -> str:
+    return " — ".join([*[p for p in parts if p], settings.SITE_NAME])
+
+
+def publisher() -> dict:
+    return {
+        "@type": "Organization",
+        "name": settings.SITE_NAME,
+        "url": settings.SITE_URL + "/",
+        "logo": {
+            "@type": "ImageObject",
+            "url": absolute(static(LOGO)),
+            "width": LOGO_SIZE[0],
+            "height": LOGO_SIZE[1],
+        },
+    }
+
+
+def person(author) -> dict:
+    data = {"@type": "Person", "name": author.name, "url": absolute(author.get_absolute_url())}
+    if author.photo:
+        data["image"] = absolute(author.photo.url)
+    return data
+
+
+def breadcrumbs(items: list[tuple[str, str]]) -> dict:
+    """`BreadcrumbList` for (name, path) pairs, home first."""
+    return {
+        "@context": "https://schema.org",
+        "@type": "BreadcrumbList",
+        "itemListElement": [
+            {"@type": "ListItem", "position": i, "name": name, "item": absolute(path)}
+            for i, (name, path) in enumerate(items, start=1)
+        ],
+    }
+
+
+def news_article(article) -> dict:
+    url = absolute(article.get_absolute_url())
+    data = {
+        "@context": "https://schema.org",
+        "@type": "NewsArticle",
+        "headline": Truncator(article.seo_headline).chars(110),
+        "description": article.description,
+        "datePublished": article.published_at,
+        "dateModified": article.modified_at,
+        "author": [person(a) for a in article.byline_authors],
+        "publisher": publisher(),
+        "mainEntityOfPage": {"@type": "WebPage", "@id": url},
+        "url": url,
+        "inLanguage": settings.SITE_LANGUAGE,
+    }
+    if article.lead_image:
+        data["image"] = [lead_image_url(article)]
+    if article.category:
+        data["articleSection"] = article.category.name
+    return data
+
+
+def profile_page(author) -> dict:
+    entity = person(author)
+    if author.bio:
+        entity["description"] = author.bio
+    return {
+        "@context": "https://schema.org",
+        "@type": "ProfilePage",
+        "mainEntity": entity,
+        "url": absolute(author.get_absolute_url()),
+    }
+
+
+def article_meta(article, crumbs) -> PageMeta:
+    return PageMeta(
+        title=site_title(article.seo_headline),
+        description=article.description,
+        path=article.get_absolute_url(),
+        og_type="article",
+        image=lead_image_url(article),
+        image_alt=article.lead_image_alt,
+        structured_data=[news_article(article), breadcrumbs(crumbs)],
+        extra={
+            "article:published_time": article.published_at.isoformat(),
+            "article:modified_time": article.modified_at.isoformat(),
+            "article:section": article.category.name if article.category else "",
+        },
+    )

@@ -1,0 +1,142 @@
+"""Public pages in a real chromium, on a phone and a desktop, checked by axe-core (WCAG 2.1 AA)."""
+
+import os
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from .factories import make_article, make_author, make_category, make_tag
+
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+AXE = Path(settings.BASE_DIR) / "var/axe/node_modules/axe-core/axe.min.js"
+CHROMIUM = "/usr/bin/chromium"
+VIEWPORTS = {
+    "phone": {"width": 360, "height": 740},
+    "desktop": {"width": 1280, "height": 900},
+    # A 1280-px desktop at 200% zoom lays out as a 640-px window.
+    "desktop-200%": {"width": 640, "height": 450},
+}
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not AXE.exists(), reason="axe-core is missing: run `make browser-deps`"),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is missing"),
+]
+
+
+@pytest.fixture
+def content():
+    world, sport = make_category("World"), make_category("Sport")
+    ann, bo = make_author("Ann Lee", bio="Covers North Africa."), make_author("Bo Chen")
+    climate = make_tag("Climate")
+    lead = make_article(
+        "Talks resume in Tripoli after a long pause",
+        category=world,
+        authors=[ann, bo],
+        tags=[climate],
+        featured=True,
+        standfirst="Both sides return to the table as the deadline nears.",
+        body="First paragraph with a [link](https://example.org/).\n\n> A quote.\n\nLast one.",
+    )
+    for i in range(8):
+        make_article(
+            f"Climate story number {i}",
+            category=world if i % 2 else sport,
+            authors=[ann if i % 2 else bo],
+            tags=[climate],
+        )
+    return lead
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+def axe_violations(page):
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS
+    )
+    assert result["passes"], "axe ran no checks"
+    return [
+        (v["id"], v["help"], [n["target"] for n in v["nodes"]][:5]) for v in result["violations"]
+    ]
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_public_pages_have_no_axe_violations(live_server, browser, content, viewport, scheme):
+    context = browser.new_context(viewport=VIEWPORTS[viewport], color_scheme=scheme)
+    page = context.new_page()
+    urls = {
+        "front page": "/",
+        "article": content.get_absolute_url(),
+        "filtered archive": "/articles/?category=world&tag=climate",
+        "search": "/search/?q=climate",
+    }
+    try:
+        for name, path in urls.items():
+            response = page.goto(live_server.url + path)
+            assert response.status == 200, name
+            assert axe_violations(page) == [], (name, viewport, scheme)
+            # Nothing is wider than the window (no sideways scrolling on a phone).
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, (name, viewport)
+    finally:
+        context.close()
+
+
+def test_skip_link_and_visible_focus(live_server, browser, content):
+    context = browser.new_context(viewport=VIEWPORTS["phone"])
+    page = context.new_page()
+    try:
+        page.goto(live_server.url + content.get_absolute_url())
+        page.keyboard.press("Tab")
+        focused = page.evaluate("document.activeElement.className")
+        assert focused == "skip-link"
+        assert page.evaluate("getComputedStyle(document.activeElement).left") == "0px"
+        outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        assert outline != "none"
+        page.keyboard.press("Enter")
+        assert page.evaluate("location.hash") == "#content"
+    finally:
+        context.close()
+
+
+def test_search_and_filters_work_in_the_browser(live_server, browser, content):
+    context = browser.new_context(viewport=VIEWPORTS["desktop"])
+    page = context.new_page()
+    try:
+        page.goto(live_server.url + "/")
+        page.fill("#site-search", "tripoli")
+        page.press("#site-search", "Enter")
+        page.wait_for_url("**/search/?q=tripoli")
+        assert page.locator("mark").first.inner_text().lower() == "tripoli"
+        page.goto(live_server.url + "/articles/")
+        page.select_option("#id_category", "sport")
+        page.click("text=Apply filters")
+        page.wait_for_url("**category=sport**")
+        assert page.locator(".results-count").inner_text() == "4 articles"
+    finally:
+        context.close()

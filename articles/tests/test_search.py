@@ -1,0 +1,310 @@
+"""Full-text search: ranking, phrases, exclusions, snippets and hostile input, on both backends."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
+
+from articles.models import Article
+from articles.search import (
+    FTS_TABLE,
+    SearchQueryError,
+    fts5_expression,
+    parse_query,
+    search_articles,
+    websearch_expression,
+)
+
+from .factories import make_article
+
+pytestmark = pytest.mark.django_db
+
+sqlite_only = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="FTS5 index checks apply to SQLite only"
+)
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="tsvector column checks need PostgreSQL"
+)
+
+
+def headlines(query):
+    results = search_articles(query)
+    return [a.headline for a in results[0 : results.count()]]
+
+
+def test_headline_match_ranks_above_standfirst_above_body():
+    make_article("Quiet day", standfirst="Nothing much.", body="The glacier melted quickly.")
+    make_article("Markets", standfirst="A glacier of debt looms.", body="Prices rose.")
+    make_article("Glacier retreats", standfirst="Scientists worry.", body="Ice is thin.")
+    assert headlines("glacier") == ["Glacier retreats", "Markets", "Quiet day"]
+
+
+def test_more_matching_words_rank_higher_within_the_same_field():
+    make_article("Rain", body="Rain fell. Later more rain. Then rain again and rain.")
+    make_article("Sun", body="Sun all day, rain only once.")
+    assert headlines("rain")[:2] == ["Rain", "Sun"]
+
+
+def test_phrase_must_appear_in_order():
+    make_article("Bank raises interest rates", body="A rise.")
+    make_article("Rates of interest", body="Rates and interest, apart.")
+    assert headlines('"interest rates"') == ["Bank raises interest rates"]
+    assert sorted(headlines("interest rates")) == [
+        "Bank raises interest rates",
+        "Rates of interest",
+    ]
+
+
+def test_minus_words_exclude():
+    make_article("Football final tonight", body="The cup final.")
+    make_article("Tennis final tonight", body="Centre court.")
+    assert headlines("final -football") == ["Tennis final tonight"]
+    assert headlines('final -"cup final"') == ["Tennis final tonight"]
+
+
+def test_all_words_are_required():
+    make_article("Flood warning", body="River levels rise.")
+    make_article("Drought warning", body="No rain.")
+    assert headlines("warning river") == ["Flood warning"]
+
+
+def test_stemming_finds_other_forms_of_a_word():
+    make_article("Elections called", body="Voters will decide.")
+    assert headlines("election") == ["Elections called"]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"status": Article.Status.DRAFT},
+        {"status": Article.Status.REVIEW},
+        {"published_at": timezone.now() + dt.timedelta(days=1)},
+        {"unpublish_at": timezone.now() - dt.timedelta(minutes=1)},
+        {"deleted_at": timezone.now()},
+    ],
+    ids=["draft", "review", "scheduled", "taken-down", "trashed"],
+)
+def test_only_published_articles_are_found(client, kwargs):
+    make_article("Secret volcano plan", **kwargs)
+    make_article("Public volcano report")
+    assert headlines("volcano") == ["Public volcano report"]
+    html = client.get("/search/?q=volcano").content.decode()
+    assert "Secret" not in html and "1 result for" in html
+
+
+def test_edits_and_deletes_reach_the_index():
+    article = make_article("Old words here")
+    article.headline = "Fresh wording"
+    article.save()
+    assert headlines("old") == []
+    assert headlines("fresh") == ["Fresh wording"]
+    article.delete()
+    assert headlines("fresh") == []
+
+
+def test_bulk_created_articles_are_indexed():
+    now = timezone.now()
+    Article.objects.bulk_create(
+        [
+            Article(
+                headline=f"Bulk zeppelin {i}",
+                slug=f"bulk-zeppelin-{i}",
+                status=Article.Status.PUBLISHED,
+                published_at=now - dt.timedelta(minutes=i),
+            )
+            for i in range(3)
+        ]
+    )
+    assert len(headlines("zeppelin")) == 3
+
+
+def test_snippets_highlight_matches_and_escape_the_text(client):
+    make_article(
+        "Harbour <b>news</b>",
+        standfirst="Boats & ships",
+        body="The <script>alert(1)</script> harbour reopened on Monday.",
+    )
+    html = client.get("/search/?q=harbour").content.decode()
+    assert "<mark>Harbour</mark> &lt;b&gt;news&lt;/b&gt;" in html
+    assert "<mark>harbour</mark>" in html
+    assert "<script>alert" not in html and "&lt;script&gt;" in html
+
+
+def test_search_page_paginates_and_keeps_the_query(client, settings):
+    settings.ARTICLES_PER_PAGE = 2
+    for i in range(5):
+        make_article(f"Comet sighting {i}", ago=dt.timedelta(hours=i))
+    page1 = client.get("/search/?q=comet").content.decode()
+    assert "5 results for" in page1 and "Page 1 of 3" in page1
+    assert 'href="?q=comet&amp;page=2"' in page1
+    assert client.get("/search/?q=comet&page=3").status_code == 200
+    assert client.get("/search/?q=comet&page=4").status_code == 404
+    assert client.get("/search/?q=comet&page=x").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"',
+        '"unclosed phrase',
+        "NEAR(a b)",
+        "a OR",
+        "AND",
+        "*",
+        "col:word",
+        "^start",
+        "a + b",
+        "(((",
+        "' OR 1=1 --",
+        "-",
+        "--x",
+        "🦆 ducks",
+        "\x00null",
+        "word\u202e",
+    ],
+)
+def test_hostile_queries_never_fail(client, query):
+    make_article("Ducks on the pond")
+    response = client.get("/search/", {"q": query})
+    assert response.status_code in (200, 400)
+
+
+def test_only_excluded_words_is_a_clear_400(client):
+    response = client.get("/search/?q=-cats")
+    assert response.status_code == 400
+    assert "Enter at least one word" in response.content.decode()
+
+
+def test_overlong_query_is_a_clear_400(client, settings):
+    response = client.get("/search/", {"q": "x" * (settings.SEARCH_MAX_LENGTH + 1)})
+    assert response.status_code == 400
+    assert "at most 1,000 characters" in response.content.decode()
+
+
+def test_empty_query_shows_the_form(client):
+    response = client.get("/search/?q=")
+    assert response.status_code == 200
+    assert 'name="q"' in response.content.decode()
+
+
+def test_search_page_query_count_is_fixed(client, django_assert_num_queries):
+    for i in range(12):
+        make_article(f"Harvest report {i}")
+    with django_assert_num_queries(6):
+        assert client.get("/search/?q=harvest").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("text", "terms", "phrases", "excluded"),
+    [
+        ("a b", ["a", "b"], [], []),
+        ('"a b" c', ["c"], [["a", "b"]], []),
+        ("a -b", ["a"], [], [["b"]]),
+        ('a -"b c"', ["a"], [], [["b", "c"]]),
+        ("e-mail", [], [["e", "mail"]], []),
+        ('"unclosed', [], [["unclosed"]], []),
+        ("- * ()", [], [], []),
+    ],
+)
+def test_parse_query(text, terms, phrases, excluded):
+    parsed = parse_query(text)
+    assert (parsed.terms, parsed.phrases, parsed.excluded) == (terms, phrases, excluded)
+
+
+def test_expressions_for_both_backends():
+    parsed = parse_query('rates "central bank" -mortgage')
+    assert fts5_expression(parsed) == '("rates" AND "central bank") NOT ("mortgage")'
+    assert websearch_expression(parsed) == 'rates "central bank" -mortgage'
+
+
+def test_query_error_for_no_words():
+    with pytest.raises(SearchQueryError):
+        search_articles("***")
+
+
+@sqlite_only
+def test_sqlite_uses_an_fts5_table_kept_by_triggers():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sql FROM sqlite_master WHERE name = %s", [FTS_TABLE])
+        assert "fts5" in cursor.fetchone()[0].lower()
+        cursor.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'articles_article'"
+        )
+        assert cursor.fetchone()[0] == 3
+
+
+@sqlite_only
+def test_sqlite_triggers_come_back_after_being_dropped():
+    from articles.search import sqlite_install
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TRIGGER {FTS_TABLE}_ai")
+    make_article("Missed by the index")
+    sqlite_install(connection)
+    assert headlines("missed") == ["Missed by the index"]
+
+
+@postgres_only
+def test_postgres_uses_a_stored_gin_indexed_vector():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT is_generated FROM information_schema.columns "
+            "WHERE table_name = 'articles_article' AND column_name = 'search_vector'"
+        )
+        assert cursor.fetchone()[0] == "ALWAYS"
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'articles_article_search_vector_gin'"
+        )
+        assert "gin" in cursor.fetchone()[0].lower()
+
+
+@postgres_only
+def test_postgres_weights_headline_a_standfirst_b_body_c():
+    article = make_article("Alpha", standfirst="Beta", body="Gamma")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT search_vector::text FROM articles_article WHERE id = %s", [article.pk]
+        )
+        vector = cursor.fetchone()[0]
+    assert "'alpha':1A" in vector and "'beta':2B" in vector and "'gamma':3" in vector
+
+
+@hyp_settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(st.text(max_size=60) | st.text(alphabet="ab \"-*():^+NOTANDOR\\'", max_size=30))
+def test_any_query_either_searches_or_says_why(db, text):
+    """No input, however odd, reaches the database as syntax: a result or a SearchQueryError."""
+    try:
+        results = search_articles(text)
+    except SearchQueryError:
+        return
+    results.count()
+    results[0:5]
+
+
+@sqlite_only
+def test_migrate_restores_triggers_a_table_rebuild_dropped():
+    """Django's SQLite schema editor rebuilds a table to alter it, dropping its triggers."""
+    from django.core.management import call_command
+
+    with connection.cursor() as cursor:
+        for suffix in ("ai", "au", "ad"):
+            cursor.execute(f"DROP TRIGGER {FTS_TABLE}_{suffix}")
+    make_article("Written while unindexed")
+    call_command("migrate", verbosity=0)
+    assert headlines("unindexed") == ["Written while unindexed"]
+    make_article("Written afterwards")
+    assert headlines("afterwards") == ["Written afterwards"]
+
+
+def test_no_results_says_so(client):
+    make_article("Something else")
+    html = client.get("/search/?q=zebra").content.decode()
+    assert "0 results for" in html and "No published articles match your search." in html
