@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed, Enclosure
 
 from .models import Article, Author, Category
-from .seo import absolute, lead_image_url
+from .seo import absolute
 
 FEED_SIZE = 30
 
@@ -76,7 +76,7 @@ class LatestArticlesFeed(Feed):
         except OSError:
             length = 0
         mime = mimetypes.guess_type(item.lead_image.name)[0] or "image/jpeg"
-        return [Enclosure(lead_image_url(item), str(length), mime)]
+        return [Enclosure(absolute(item.lead_image.url), str(length), mime)]
 
 
 class LatestArticlesAtomFeed(LatestArticlesFeed):

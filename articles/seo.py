@@ -15,6 +15,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
+from .images import og_image_url
+
 LOGO = "articles/logo.png"
 LOGO_SIZE = (600, 60)
 _SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
@@ -34,7 +36,8 @@ def json_ld(data) -> SafeString:
 
 
 def lead_image_url(article) -> str:
-    return absolute(article.lead_image.url) if article.lead_image else ""
+    """The lead image for link previews and JSON-LD: a ~1200 px rendition when there is one."""
+    return og_image_url(article)
 
 
 @dataclass

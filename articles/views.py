@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core.paginator import InvalidPage, Paginator
 from django.db import connection
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -36,9 +36,24 @@ def page_path(request, page_obj=None):
     return request.path
 
 
+class IdFirstPaginator(Paginator):
+    """Pages a queryset by its ids first: a deep page's OFFSET walks the covering index instead
+    of whole rows, then only that page's rows are read (one query more, at any depth)."""
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = min(bottom + self.per_page, self.count)
+        if not isinstance(self.object_list, QuerySet):
+            return super().page(number)
+        ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
+        rows = {obj.pk: obj for obj in self.object_list.order_by().filter(pk__in=ids)}
+        return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
+
+
 def paginate(request, items, per_page):
     """A page of `items`, or Http404 with a message a reader understands."""
-    paginator = Paginator(items, per_page)
+    paginator = IdFirstPaginator(items, per_page)
     number = request.GET.get("page") or 1
     try:
         return paginator.page(number)
@@ -319,15 +334,23 @@ class ArticleDetailView(DetailView):
         tag_ids = [t.pk for t in article.tags.all()]
         if not article.category_id and not tag_ids:
             return []
-        same = Q(category_id=article.category_id) if article.category_id else Q()
+        # Two small index-ordered candidate lists (same section, shared topics) instead of one
+        # OR over the whole archive, which no index can serve.
+        published = Article.objects.published().exclude(pk=article.pk)
+        candidates = Q()
+        if article.category_id:
+            candidates |= Q(
+                pk__in=published.filter(category_id=article.category_id)
+                .newest_first()
+                .values("pk")[:RELATED_SIZE]
+            )
         if tag_ids:
-            same |= Q(
-                pk__in=Article.tags.through.objects.filter(tag_id__in=tag_ids).values("article_id")
+            tagged = Article.tags.through.objects.filter(tag_id__in=tag_ids).values("article_id")
+            candidates |= Q(
+                pk__in=published.filter(pk__in=tagged).newest_first().values("pk")[:RELATED_SIZE]
             )
         return list(
-            Article.objects.published()
-            .filter(same)
-            .exclude(pk=article.pk)
+            Article.objects.filter(candidates)
             .select_related("category")
             .prefetch_related(
                 Prefetch(
@@ -435,7 +458,9 @@ def sitemap_section(request, section):
             modified = lastmod(item)
             if modified:
                 latest = max(latest, modified) if latest else modified
-                entry += f"<lastmod>{modified.astimezone(dt.UTC).date().isoformat()}</lastmod>"
+                # Full W3C datetime: a same-day correction must move lastmod too.
+                stamp = modified.astimezone(dt.UTC).isoformat(timespec="seconds")
+                entry += f"<lastmod>{stamp}</lastmod>"
         if changefreq:
             entry += f"<changefreq>{changefreq}</changefreq>"
         lines.append(entry + "</url>")

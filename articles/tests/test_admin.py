@@ -126,3 +126,28 @@ def test_slug_is_generated_and_unique():
     assert a.slug == "same-headline" and b.slug == "same-headline-2"
     assert Author.objects.create(name="Ann Lee").slug == "ann-lee"
     assert Permission.objects.filter(codename="preview_article").exists()
+
+
+def test_desk_search_uses_the_full_text_index_and_finds_drafts(admin_client):
+    """The desk's search finds drafts too, by stem and by author, and odd input never fails."""
+    make_article("Harbour dredging plan", status=Article.Status.DRAFT, body="Dredgers arrive.")
+    make_article("Other news", authors=[make_author("Dana Harbourmaster")])
+    make_article("Unrelated")
+    url = reverse("admin:articles_article_changelist")
+    html = admin_client.get(url, {"q": "dredger"}).content.decode()
+    assert "Harbour dredging plan" in html and "Unrelated" not in html
+    html = admin_client.get(url, {"q": "Harbourmaster"}).content.decode()
+    assert "Other news" in html and "Harbour dredging plan" not in html
+    for odd in ['"unclosed', "-only", "AND OR NOT", "*", "x" * 2000]:
+        assert admin_client.get(url, {"q": odd}).status_code == 200, odd
+
+
+def test_date_hierarchy_lists_only_years_with_articles(admin_client):
+    import datetime as dt
+
+    for year in (2019, 2021):
+        make_article(f"Story of {year}", published_at=dt.datetime(year, 6, 1, tzinfo=dt.UTC))
+    years = Article.objects.datetimes("published_at", "year")
+    assert [d.year for d in years] == [2019, 2021]
+    html = admin_client.get(reverse("admin:articles_article_changelist")).content.decode()
+    assert "?published_at__year=2019" in html and "?published_at__year=2020" not in html

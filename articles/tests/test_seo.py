@@ -8,6 +8,7 @@ import html5lib
 import pytest
 from django.core.files.base import ContentFile
 
+from articles.images import og_image_url
 from articles.seo import json_ld
 
 from .factories import image_bytes, make_article, make_author, make_category
@@ -61,7 +62,8 @@ def test_article_page_metadata(client, story):
     assert meta["canonical"] == url and meta["og:url"] == url
     assert meta["og:type"] == "article"
     assert meta["og:title"] == meta["twitter:title"] == "Talks resume in Tripoli — Newsdesk"
-    assert meta["og:image"] == "https://news.example" + story.lead_image.url
+    assert meta["og:image"] == og_image_url(story)
+    assert "/renditions/" in meta["og:image"]  # a resized copy, not the original upload
     assert meta["twitter:card"] == "summary_large_image"
     assert meta["article:modified_time"] == "2024-05-01T12:00:00+00:00"
 
@@ -72,7 +74,7 @@ def test_news_article_json_ld(client, story):
     assert article["@context"] == "https://schema.org"
     assert article["headline"] == "Talks resume in Tripoli"
     assert article["description"] == "Both sides return to the table."
-    assert article["image"] == ["https://news.example" + story.lead_image.url]
+    assert article["image"] == [og_image_url(story)]
     assert article["datePublished"] == "2024-05-01T09:00:00Z"
     assert article["dateModified"] == "2024-05-01T12:00:00Z"
     assert article["author"] == [

@@ -71,8 +71,8 @@ def test_article_sitemap_has_published_articles_with_lastmod(client, site):
     revised = site["revised"]
     # lastmod is the revision time readers were told about, not the publication time.
     lastmod = entries["https://news.example" + revised.get_absolute_url()]
-    assert lastmod == revised.modified_at.astimezone(dt.UTC).date().isoformat()
-    assert lastmod != revised.published_at.astimezone(dt.UTC).date().isoformat()
+    assert lastmod == revised.modified_at.astimezone(dt.UTC).isoformat(timespec="seconds")
+    assert lastmod != revised.published_at.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
 def test_other_sitemaps_hold_only_objects_with_published_articles(client, site):
