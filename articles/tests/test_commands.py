@@ -8,9 +8,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import Q
+from django.utils import timezone
 
 from articles.importers import decode_wire_bytes, import_wire_copy, parse_wire_copy
 from articles.models import Article, Author, Byline, Category, Tag
+from articles.search import search_articles
 
 from .test_importers import BASIC, SEED
 
@@ -158,6 +161,16 @@ def test_generate_demo_content_makes_realistic_linked_content():
     assert article.body_html.startswith("<p>")
     run("generate_demo_content", "--articles", "10")
     assert Article.objects.count() == 130  # a second run adds, never collides on slugs
+    # Bulk-inserted articles are in the search index, and later inserts still are.
+    word = Article.objects.published().first().headline.split()[-1]
+    expected = Article.objects.published().filter(
+        Q(headline__icontains=word) | Q(standfirst__icontains=word) | Q(body__icontains=word)
+    )
+    assert search_articles(word).count() == expected.count() > 0
+    fresh = Article.objects.create(
+        headline="Zyzzogeton survey", status="published", published_at=timezone.now()
+    )
+    assert [a.pk for a in search_articles("zyzzogeton")[:5]] == [fresh.pk]
 
 
 def test_generate_demo_content_rejects_negative_counts():
