@@ -76,10 +76,9 @@ class ArticleAdminForm(IntegrityArticleForm):
                 self.add_error("published_at", exc)
         if action == Action.SEND_BACK and not cleaned.get("workflow_note", "").strip():
             self.add_error("workflow_note", "Say what the reporter should change.")
-        going_live = action in (Action.PUBLISH, Action.SCHEDULE) or (
-            action == Action.SAVE and instance and instance.status == Article.Status.PUBLISHED
-        )
-        if going_live:
+        # The checklist guards the step onto the public site. Corrections to a story that is
+        # already live (for instance imported wire copy without a category) must stay possible.
+        if action in (Action.PUBLISH, Action.SCHEDULE):
             lead_image = cleaned.get("lead_image", self.instance.lead_image)
             checks = workflow.checklist(
                 headline=cleaned.get("headline") or "",

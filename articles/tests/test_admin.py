@@ -151,3 +151,21 @@ def test_date_hierarchy_lists_only_years_with_articles(admin_client):
     assert [d.year for d in years] == [2019, 2021]
     html = admin_client.get(reverse("admin:articles_article_changelist")).content.decode()
     assert "?published_at__year=2019" in html and "?published_at__year=2020" not in html
+
+
+def test_editor_edits_the_seed_and_readers_see_it(admin_client, client):
+    """The seed (wire copy with no category) can be corrected in the desk and the fix goes live."""
+    from django.core.management import call_command
+
+    from .factories import change_form_data
+
+    call_command("loaddata", "seed", verbosity=0)
+    seed = Article.objects.get()
+    url = reverse("admin:articles_article_change", args=[seed.pk])
+    assert "US experts, Libyan officials" in admin_client.get(url).content.decode()
+    data = change_form_data(seed, headline="US experts and Libyan officials meet on security")
+    data["_action"] = "save"
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    html = client.get(seed.get_absolute_url()).content.decode()
+    assert "US experts and Libyan officials meet on security" in html
