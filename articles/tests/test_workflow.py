@@ -551,3 +551,26 @@ def test_dashboard_shows_what_needs_attention(client, editor):
     ]:
         section = html.split(f'id="dash-{key}"')[1].split("</section>")[0]
         assert headline in section, key
+
+
+def test_reporter_cannot_read_others_drafts_through_desk_side_doors(client, reporter, editor):
+    """Revisions, comparisons, share links and previews of another's draft stay closed."""
+    secret = ready_draft(editor)
+    secret.headline = "Secret merger talks"
+    secret.save()
+    from articles import services
+
+    services.revision_create(secret, user=editor)
+    services.revision_create(secret, user=editor)
+    login(client, reporter)
+    urls = [
+        reverse("admin:articles_article_revisions", args=[secret.pk]),
+        reverse("admin:articles_article_revision_compare", args=[secret.pk]) + "?a=1&b=2",
+        reverse("admin:articles_article_share", args=[secret.pk]),
+        reverse("articles:preview", args=[secret.pk]),
+        reverse("admin:articles_article_change", args=[secret.pk]),
+    ]
+    for url in urls:
+        response = client.get(url, follow=True)
+        assert response.status_code in (403, 404) or response.redirect_chain, url
+        assert "Secret merger talks" not in response.content.decode(), url
