@@ -1,17 +1,10 @@
 """Public pages in a real chromium, on a phone and a desktop, checked by axe-core (WCAG 2.1 AA)."""
 
-import os
-from pathlib import Path
-
 import pytest
-from django.conf import settings
 
+from .browser import AXE
 from .factories import make_article, make_author, make_category, make_tag
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-AXE = Path(settings.BASE_DIR) / "var/axe/node_modules/axe-core/axe.min.js"
-CHROMIUM = "/usr/bin/chromium"
 VIEWPORTS = {
     "phone": {"width": 360, "height": 740},
     "desktop": {"width": 1280, "height": 900},
@@ -23,8 +16,6 @@ WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not AXE.exists(), reason="axe-core is missing: run `make browser-deps`"),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is missing"),
 ]
 
 
@@ -52,23 +43,11 @@ def content():
     return lead
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
+@pytest.fixture
+def browser(chromium):
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run `make browser-deps`")
+    return chromium
 
 
 def axe_violations(page):
