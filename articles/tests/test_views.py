@@ -293,3 +293,13 @@ def test_front_page_sections_show_the_newest_four_published_each(client):
         "Sport": ["Sport 0"],
     }
     assert list(response.context["sections"])[0][0] == world
+
+
+def test_server_error_shows_the_styled_500_page_without_a_traceback(client, settings):
+    settings.ROOT_URLCONF = "articles.tests.urls_broken"
+    settings.DEBUG = False
+    client.raise_request_exception = False
+    response = client.get("/broken/")
+    html = response.content.decode()
+    assert response.status_code == 500
+    assert "Something went wrong" in html and "Traceback" not in html and "boom" not in html
