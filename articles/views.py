@@ -384,6 +384,15 @@ class CorrectionListView(ListView):
             .order_by("-created_at", "-pk")
         )
 
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["meta"] = seo.PageMeta(
+            title=f"Corrections and updates — {settings.SITE_NAME}",
+            description=f"Every correction, clarification and update {settings.SITE_NAME} has published.",
+            path=self.request.path,
+        )
+        return context
+
 
 def search(request):
     """Ranked full-text search over published articles."""

@@ -110,3 +110,9 @@ def test_corrections_page_lists_newest_first_only_for_published_articles(
     assert not response.cookies
     assert client.get("/corrections/?page=999").status_code == 404
     assert client.get("/corrections/?page=abc").status_code == 404
+
+
+def test_corrections_page_has_its_own_metadata(client):
+    html = client.get("/corrections/").content.decode()
+    assert "<title>Corrections and updates — " in html
+    assert '<link rel="canonical" href="' in html and '/corrections/">' in html
