@@ -82,7 +82,9 @@ def allowed_actions(user, article: Article | None) -> list[str]:
         if status == Article.Status.DRAFT:
             actions.append(Action.SUBMIT)
     if can_publish(user) and user.has_perm("articles.edit_any_article"):
-        actions += [Action.PUBLISH, Action.SCHEDULE]
+        live = article is not None and article.pk and article.state == "published"
+        # A live story is not "published now" again (that would re-date it); it can be rescheduled.
+        actions += [Action.SCHEDULE] if live else [Action.PUBLISH, Action.SCHEDULE]
         if status == Article.Status.PUBLISHED:
             actions.append(Action.UNPUBLISH)
         if status == Article.Status.REVIEW:

@@ -574,3 +574,18 @@ def test_reporter_cannot_read_others_drafts_through_desk_side_doors(client, repo
         response = client.get(url, follow=True)
         assert response.status_code in (403, 404) or response.redirect_chain, url
         assert "Secret merger talks" not in response.content.decode(), url
+
+
+def test_a_live_story_is_not_published_again(client, editor):
+    """Pressing "Publish now" on a live story would re-date it: the button is not offered, and a
+    forged press is refused."""
+    article = make_article(authors=[make_author()], category=make_category())
+    first = article.published_at
+    assert Action.PUBLISH not in allowed_actions(editor, article)
+    login(client, editor)
+    assert (
+        client.post(change_url(article), form_data(article, action=Action.PUBLISH)).status_code
+        == 403
+    )
+    article.refresh_from_db()
+    assert article.published_at == first
