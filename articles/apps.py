@@ -23,6 +23,8 @@ class ArticlesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        import newsdesk.checks  # noqa: F401 - registers the deployment checks
+
         from . import images, signals  # noqa: F401 - signals connects its receivers on import
         from .cache import connect_signals
         from .roles import ensure_desk_groups

@@ -21,9 +21,13 @@ REPORTER_PERMS = [
 ROLES = {"Editors": EDITOR_PERMS, "Reporters": REPORTER_PERMS}
 
 
-def ensure_desk_groups(**kwargs) -> None:
-    from django.contrib.auth.models import Group, Permission
-
+def ensure_desk_groups(apps=None, **kwargs) -> None:
+    """Create a missing desk group with its permissions. `apps` is the model registry that
+    `post_migrate` or a migration passes; without one, the project's own."""
+    if apps is None:
+        from django.apps import apps
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
     for name, codenames in ROLES.items():
         group, created = Group.objects.get_or_create(name=name)
         if created:

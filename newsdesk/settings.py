@@ -51,15 +51,22 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 DATA_DIR = Path(os.environ.get("DJANGO_DATA_DIR") or BASE_DIR / "var")
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if DEBUG or TESTING:
-        # A throwaway key per process: sessions do not survive a restart, which is fine locally.
-        SECRET_KEY = "insecure-local-" + secrets.token_urlsafe(40)
-    else:
-        raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off "
-            "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))')"
-        )
+SECRET_KEY_MISSING_MESSAGE = (
+    "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off "
+    "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+)
+# Without a key, commands that serve nobody (makemigrations, migrate, collectstatic) still run
+# on a throwaway key; serving the site (newsdesk/wsgi.py, asgi.py) and `check --deploy` refuse.
+SECRET_KEY_MISSING = not SECRET_KEY
+if SECRET_KEY_MISSING:
+    SECRET_KEY = "insecure-throwaway-" + secrets.token_urlsafe(40)
+
+
+def require_secret_key():
+    """Fail fast before serving with a throwaway key in production."""
+    if SECRET_KEY_MISSING and not DEBUG and not TESTING:
+        raise ImproperlyConfigured(SECRET_KEY_MISSING_MESSAGE)
+
 
 ALLOWED_HOSTS = env_list(
     "DJANGO_ALLOWED_HOSTS",

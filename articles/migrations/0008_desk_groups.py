@@ -2,23 +2,7 @@
 
 from django.db import migrations
 
-
-EDITOR_PERMS = [
-    "add_article", "change_article", "delete_article", "view_article",
-    "preview_article", "publish_article", "edit_any_article", "empty_trash",
-    "withdraw_article", "view_auditentry",
-    "add_author", "change_author", "delete_author", "view_author",
-    "add_category", "change_category", "delete_category", "view_category",
-    "add_tag", "change_tag", "delete_tag", "view_tag",
-    "add_byline", "change_byline", "delete_byline", "view_byline",
-    "add_correction", "change_correction", "delete_correction", "view_correction",
-    "view_revision",
-]  # fmt: skip
-REPORTER_PERMS = [
-    "add_article", "change_article", "view_article", "preview_article",
-    "view_author", "view_category", "add_tag", "view_tag",
-    "add_byline", "change_byline", "delete_byline", "view_byline",
-]  # fmt: skip
+from articles.roles import ensure_desk_groups
 
 
 def make_groups(apps, schema_editor):
@@ -28,13 +12,7 @@ def make_groups(apps, schema_editor):
         app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, codenames in (("Editors", EDITOR_PERMS), ("Reporters", REPORTER_PERMS)):
-        group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.add(
-            *Permission.objects.filter(content_type__app_label="articles", codename__in=codenames)
-        )
+    ensure_desk_groups(apps=apps)
 
 
 def remove_groups(apps, schema_editor):

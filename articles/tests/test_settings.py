@@ -71,10 +71,24 @@ def test_bad_boolean_is_refused(monkeypatch, value):
         project_settings.env_bool("NEWSDESK_X")
 
 
-def test_production_needs_a_secret_key():
-    result = run_manage("check")
+def test_production_refuses_to_serve_or_deploy_without_a_secret_key():
+    """Serving (WSGI/ASGI) and `check --deploy` refuse; offline commands still work."""
+    result = run_manage("check", "--deploy")
     assert result.returncode == 1
-    assert "DJANGO_SECRET_KEY must be set" in result.stderr
+    assert "newsdesk.E001" in result.stderr and "DJANGO_SECRET_KEY must be set" in result.stderr
+    for module in ("newsdesk.wsgi", "newsdesk.asgi"):
+        served = subprocess.run(
+            [sys.executable, "-c", f"import {module}"],
+            env={k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert served.returncode == 1, module
+        assert "DJANGO_SECRET_KEY must be set" in served.stderr, module
+    offline = run_manage("makemigrations", "--check", "--dry-run")
+    assert offline.returncode == 0, offline.stderr
 
 
 def test_check_deploy_is_clean_with_production_variables(tmp_path):
