@@ -23,14 +23,16 @@ class ArticlesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from django.contrib.auth.signals import user_logged_in
+
         import newsdesk.checks  # noqa: F401 - registers the deployment checks
 
-        from . import images, signals  # noqa: F401 - signals connects its receivers on import
-        from .cache import connect_signals
+        from . import images
         from .roles import ensure_desk_groups
+        from .services import audit_login
 
-        connect_signals()
         images.connect_signals()
+        user_logged_in.connect(audit_login, dispatch_uid="newsdesk-audit-login")
         # After auth's own post_migrate handler has made the permissions.
         post_migrate.connect(ensure_desk_groups, sender=self, dispatch_uid="newsdesk-desk-groups")
         post_migrate.connect(ensure_search_index, sender=self, dispatch_uid="newsdesk-search")

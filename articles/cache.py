@@ -2,9 +2,11 @@
 
 Anonymous GETs of public pages are stored whole. Two things keep them honest:
 
-- a *generation* token in the shared cache, replaced whenever content changes (model signals,
-  every successful desk POST, commands that bulk-insert), so an edit is visible on every worker
-  at once;
+- a *generation* token in the shared cache, replaced by `pages_changed()` after the transaction
+  of a change readers can see commits. The service functions in `services.py` (every desk save,
+  import, bulk action, restore, correction, merge, trash and withdrawal) are its callers, and
+  they call it only when the change touches what readers see: a login, a refused save or a
+  draft's edit empties nothing. An edit is visible on every worker at once;
 - each stored page remembers the next scheduled publication or unpublication time at the moment
   it was rendered and is not served past it, so scheduled articles appear (and go) on their own,
   with no background job.
@@ -19,9 +21,7 @@ import uuid
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Min, Q
-from django.db.models.signals import m2m_changed, post_delete, post_save
-from django.utils import timezone
+from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +29,14 @@ GENERATION_KEY = "pages:generation"
 EXCLUDED_PREFIXES = ("/admin/", "/preview/", "/healthz", "/static/", "/media/")
 
 
-def content_changed(**kwargs) -> None:
-    """Invalidate every cached page on every worker."""
+def pages_changed() -> None:
+    """The one invalidation: every cached page on every worker is stale once the current
+    transaction commits (at once outside a transaction). Run after COMMIT so that a reader in
+    between cannot store the old page under the new generation."""
+    transaction.on_commit(_new_generation)
+
+
+def _new_generation() -> None:
     try:
         cache.set(GENERATION_KEY, uuid.uuid4().hex, None)
     except Exception:  # noqa: BLE001 - a cache outage must not break a save
@@ -46,19 +52,12 @@ def _generation():
     return generation
 
 
-def next_scheduled_change(now=None) -> float | None:
-    """Unix time of the next scheduled publication or unpublication, if any."""
+def next_scheduled_change() -> float | None:
+    """Unix time of the next scheduled publication or expiry, if any."""
     from .models import Article
 
-    now = now or timezone.now()
-    upcoming = Article.objects.filter(
-        status=Article.Status.PUBLISHED, withdrawn_at__isnull=True, deleted_at__isnull=True
-    ).aggregate(
-        next_publish=Min("published_at", filter=Q(published_at__gt=now)),
-        next_unpublish=Min("unpublish_at", filter=Q(unpublish_at__gt=now)),
-    )
-    times = [t for t in upcoming.values() if t is not None]
-    return min(times).timestamp() if times else None
+    when = Article.objects.next_scheduled_change()
+    return when.timestamp() if when else None
 
 
 def _key(request, generation):
@@ -80,11 +79,6 @@ class PublicPageCacheMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.method == "POST" and request.path.startswith("/admin/"):
-            response = self.get_response(request)
-            if response.status_code < 400:
-                content_changed()
-            return response
         if not _cacheable_request(request) or settings.CACHE_SECONDS <= 0:
             return self.get_response(request)
         try:
@@ -117,16 +111,3 @@ class PublicPageCacheMiddleware:
         except Exception:  # noqa: BLE001
             logger.warning("page cache: could not store a page", exc_info=True)
         return response
-
-
-def connect_signals():
-    from .models import Article, Author, Byline, Category, Tag
-
-    for model in (Article, Author, Byline, Category, Tag):
-        post_save.connect(
-            content_changed, sender=model, dispatch_uid=f"pages-save-{model.__name__}"
-        )
-        post_delete.connect(
-            content_changed, sender=model, dispatch_uid=f"pages-del-{model.__name__}"
-        )
-    m2m_changed.connect(content_changed, sender=Article.tags.through, dispatch_uid="pages-tags")

@@ -1,8 +1,11 @@
 """Wire copy: parse the agency's plain-text format and turn it into articles.
 
 `parse_wire_copy(text)` is pure and raises `WireCopyError(line, message)` for anything it cannot
-read; `import_wire_copy(parsed, status=...)` writes one article in one transaction;
-`import_paths(paths, ...)` is what both the command and the admin upload page call.
+read; `import_wire_copy(parsed, status=..., user=...)` writes one article through
+`services.article_save`, so an import obeys the same ownership and workflow rules as the change
+form (a reporter's import creates drafts and updates her own drafts, never a story she may not
+edit; nobody's import rewrites a withdrawn or trashed story). `import_file_bytes` reads one file
+into an `ImportResult`: the command (through `import_paths`) and the desk's upload page call it.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from .audit import audit_record
-from .models import Article, AuditEntry, Author, Byline, Category, Tag
-from .services import article_version_claim, revision_create
+from . import services, workflow
+from .models import Article, AuditEntry, Author, Category, Tag
 
 MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
 DATE_LINE = re.compile(
@@ -244,17 +247,40 @@ def _get_or_create_named(model, name: str):
     return model.objects.create(name=name)
 
 
+class ImportRefused(Exception):
+    """The copy is readable, but this user may not apply it to the story it matches."""
+
+
+def _refusal(article: Article | None, user) -> str | None:
+    """Why `user` may not import over `article` (None when she may)."""
+    if article is None:
+        return None if workflow.can_edit(user, None) else "you may not add articles"
+    if workflow.can_edit(user, article):
+        return None
+    return (
+        f"matches “{article.headline}”, which is {article.state.label.lower()}; "
+        "you may not change it"
+    )
+
+
 @transaction.atomic
 def import_wire_copy(parsed: WireArticle, *, status: str = Article.Status.PUBLISHED, user=None):
-    """Create or update the article for `parsed`. Returns (article, 'created'|'updated'|'unchanged')."""
+    """Create or update the article for `parsed`. Returns (article, 'created'|'updated'|'unchanged').
+    Raises ImportRefused when `user` may not change the story the copy matches."""
     article = Article.objects.select_for_update().filter(wire_key=parsed.key).first()
     if article is not None and article.wire_checksum == parsed.checksum:
         # The same copy again: nothing changes, and editors' later edits are kept.
         return article, "unchanged"
+    refusal = _refusal(article, user)
+    if refusal:
+        raise ImportRefused(refusal)
 
     outcome = "updated" if article else "created"
+    action = workflow.Action.SAVE
     if article is None:
-        article = Article(wire_key=parsed.key, status=status, created_by=user)
+        article = Article(wire_key=parsed.key, status=Article.Status.DRAFT)
+        if status == Article.Status.PUBLISHED:
+            action = workflow.Action.PUBLISH
     article.headline = parsed.headline
     article.published_at = parsed.published_at
     article.body = parsed.body
@@ -263,23 +289,18 @@ def import_wire_copy(parsed: WireArticle, *, status: str = Article.Status.PUBLIS
     article.category = _get_or_create_named(Category, parsed.category) if parsed.category else None
     article.wire_checksum = parsed.checksum
     article.source = article.source or "Wire"
-    if outcome == "created":
-        article.status = status
-    else:
-        # New copy over an existing story: forms opened before the import are refused on save.
-        article_version_claim(article, expected_version=article.version)
-    article.save()
-
-    authors = [_get_or_create_named(Author, name) for name in parsed.authors]
-    Byline.objects.filter(article=article).delete()
-    Byline.objects.bulk_create(
-        Byline(article=article, author=author, position=i) for i, author in enumerate(authors)
-    )
-    article.tags.set([_get_or_create_named(Tag, name) for name in parsed.tags])
-    revision_create(article, user=user, note=f"Wire copy {outcome}")
-    audit_record(
-        user=user, action=AuditEntry.Action.IMPORT, article=article, detail={"outcome": outcome}
-    )
+    try:
+        services.article_save(
+            article,
+            user=user,
+            action=action,
+            published_at=parsed.published_at,
+            authors=[_get_or_create_named(Author, name) for name in parsed.authors],
+            tags=[_get_or_create_named(Tag, name) for name in parsed.tags],
+            audit_action=AuditEntry.Action.IMPORT,
+        )
+    except PermissionDenied as exc:
+        raise ImportRefused(str(exc)) from None
     return article, outcome
 
 
@@ -318,15 +339,21 @@ def import_file_bytes(
         result.errors.append(f"{name}:{exc.line}: {exc.message}")
         return None
     if dry_run:
-        existing = Article.objects.filter(wire_key=parsed.key).only("wire_checksum").first()
-        if existing is None:
-            result.add("created")
-        elif existing.wire_checksum == parsed.checksum:
+        existing = Article.objects.filter(wire_key=parsed.key).first()
+        if existing is not None and existing.wire_checksum == parsed.checksum:
             result.add("unchanged")
+        elif _refusal(existing, user):
+            result.failed += 1
+            result.errors.append(f"{name}:1: {_refusal(existing, user)}")
         else:
-            result.add("updated")
+            result.add("updated" if existing else "created")
         return None
-    article, outcome = import_wire_copy(parsed, status=status, user=user)
+    try:
+        article, outcome = import_wire_copy(parsed, status=status, user=user)
+    except ImportRefused as exc:
+        result.failed += 1
+        result.errors.append(f"{name}:1: {exc}")
+        return None
     result.add(outcome)
     result.articles.append(article)
     return article

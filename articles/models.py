@@ -1,6 +1,8 @@
 """The newsroom's content: authors, categories, tags and articles."""
 
 import datetime as dt
+import operator
+from functools import reduce
 
 from django.conf import settings
 from django.db import models
@@ -111,17 +113,89 @@ class Tag(models.Model):
         return reverse("articles:tag", args=[self.slug])
 
 
+def state_conditions(now) -> dict:
+    """The one definition of an article's state: for each `Article.State`, the condition a row
+    must meet at `now`. The conditions are exclusive and cover every row. Querysets filter with
+    them (`in_state`, `published`) and `Article.state_at` evaluates the very same conditions in
+    Python (`q_matches`), so the desk's label and the readers' lists cannot disagree."""
+    State = Article.State
+    alive = Q(deleted_at__isnull=True, withdrawn_at__isnull=True)
+    going = Q(status=Article.Status.PUBLISHED)
+    not_expired = Q(unpublish_at__isnull=True) | Q(unpublish_at__gt=now)
+    return {
+        State.DRAFT: alive & Q(status=Article.Status.DRAFT),
+        State.REVIEW: alive & Q(status=Article.Status.REVIEW),
+        State.SCHEDULED: alive
+        & going
+        & not_expired
+        & (Q(published_at__isnull=True) | Q(published_at__gt=now)),
+        State.PUBLISHED: alive & going & not_expired & Q(published_at__lte=now),
+        State.EXPIRED: alive & going & Q(unpublish_at__lte=now),
+        State.WITHDRAWN: Q(deleted_at__isnull=True, withdrawn_at__isnull=False),
+        State.TRASHED: Q(deleted_at__isnull=False),
+    }
+
+
+_COMPARE = {
+    "exact": lambda a, b: a == b,
+    "lte": lambda a, b: a is not None and a <= b,
+    "lt": lambda a, b: a is not None and a < b,
+    "gte": lambda a, b: a is not None and a >= b,
+    "gt": lambda a, b: a is not None and a > b,
+    "isnull": lambda a, b: (a is None) == b,
+}
+
+
+def q_matches(q: Q, obj) -> bool:
+    """Evaluate a Q of plain field lookups (exact, lt/lte/gt/gte, isnull) against an instance,
+    with SQL's meaning (a comparison with NULL is false). Used for the state conditions only."""
+    results = []
+    for child in q.children:
+        if isinstance(child, Q):
+            results.append(q_matches(child, obj))
+            continue
+        lookup, expected = child
+        field, _, op = lookup.partition("__")
+        results.append(_COMPARE[op or "exact"](getattr(obj, field), expected))
+    matched = all(results) if q.connector == Q.AND else any(results)
+    return not matched if q.negated else matched
+
+
 class ArticleQuerySet(models.QuerySet):
+    def in_state(self, *states, now=None):
+        """Articles in any of `states` at `now` (default: this moment)."""
+        conditions = state_conditions(now or timezone.now())
+        return self.filter(reduce(operator.or_, (conditions[state] for state in states)))
+
     def published(self, *, now=None):
-        """The one definition of what a reader may see."""
+        """What a reader may see: the published state, nothing else."""
+        return self.in_state(Article.State.PUBLISHED, now=now)
+
+    def in_desk(self):
+        """Everything the desk lists: all but the trash."""
+        return self.filter(deleted_at__isnull=True)
+
+    def in_trash(self):
+        return self.filter(deleted_at__isnull=False)
+
+    def owned_by(self, user):
+        """The one definition of "her own article": she created it or she is on its byline."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        on_byline = Byline.objects.filter(author__user=user).values("article_id")
+        return self.filter(Q(created_by=user) | Q(pk__in=on_byline))
+
+    def next_scheduled_change(self, *, now=None):
+        """When the next scheduled publication or expiry happens (None if none is due): pages
+        that list articles stay true until then."""
         now = now or timezone.now()
-        return self.filter(
-            Q(unpublish_at__isnull=True) | Q(unpublish_at__gt=now),
-            status=Article.Status.PUBLISHED,
-            published_at__lte=now,
-            withdrawn_at__isnull=True,
-            deleted_at__isnull=True,
+        conditions = state_conditions(now)
+        upcoming = self.aggregate(
+            publish=Min("published_at", filter=conditions[Article.State.SCHEDULED]),
+            expire=Min("unpublish_at", filter=conditions[Article.State.PUBLISHED]),
         )
+        times = [t for t in upcoming.values() if t is not None]
+        return min(times) if times else None
 
     def for_listing(self):
         """Everything a list or card shows, fetched in a fixed number of queries."""
@@ -174,6 +248,21 @@ class Article(models.Model):
         DRAFT = "draft", "Draft"
         REVIEW = "review", "In review"
         PUBLISHED = "published", "Published"
+
+    class State(models.TextChoices):
+        """What an article is, for readers and the desk: see `state_conditions`."""
+
+        DRAFT = "draft", "Draft"
+        REVIEW = "review", "In review"
+        SCHEDULED = "scheduled", "Scheduled"
+        PUBLISHED = "published", "Published"
+        EXPIRED = "expired", "Expired"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        TRASHED = "trashed", "In the trash"
+
+    # States in which a change to the article can alter what readers see (a scheduled story
+    # moves the time cached lists expire; a withdrawn one answers 410).
+    PUBLIC_STATES = (State.SCHEDULED, State.PUBLISHED, State.WITHDRAWN)
 
     class BodyFormat(models.TextChoices):
         MARKDOWN = "markdown", "Markdown (CommonMark)"
@@ -314,15 +403,37 @@ class Article(models.Model):
     def get_absolute_url(self):
         return reverse("articles:detail", args=[self.slug])
 
+    def state_at(self, now) -> "Article.State":
+        for state, condition in state_conditions(now).items():
+            if q_matches(condition, self):
+                return state
+        raise AssertionError("state_conditions must cover every article")  # pragma: no cover
+
+    @property
+    def state(self) -> "Article.State":
+        return self.state_at(timezone.now())
+
     @property
     def is_published(self):
-        now = timezone.now()
-        return (
-            self.status == self.Status.PUBLISHED
-            and self.published_at is not None
-            and self.published_at <= now
-            and (self.unpublish_at is None or self.unpublish_at > now)
-        )
+        return self.state == Article.State.PUBLISHED
+
+    @property
+    def is_scheduled(self):
+        return self.state == Article.State.SCHEDULED
+
+    @property
+    def was_published(self):
+        """Readers have seen it at some time (it may be down now)."""
+        return self.first_published_at is not None
+
+    def is_owned_by(self, user) -> bool:
+        """`ArticleQuerySet.owned_by` for this one article (asked once per user and instance)."""
+        if self.pk is None or not getattr(user, "is_authenticated", False):
+            return False
+        cache = self.__dict__.setdefault("_owned_by", {})
+        if user.pk not in cache:
+            cache[user.pk] = Article.objects.owned_by(user).filter(pk=self.pk).exists()
+        return cache[user.pk]
 
     @property
     def modified_at(self):
@@ -343,28 +454,6 @@ class Article(models.Model):
     @property
     def description(self):
         return self.seo_description or self.standfirst
-
-    @property
-    def state(self):
-        """What the desk calls it: draft, review, scheduled, published or unpublished."""
-        now = timezone.now()
-        if self.status == self.Status.PUBLISHED:
-            if self.unpublish_at and self.unpublish_at <= now:
-                return "unpublished"
-            if self.published_at and self.published_at > now:
-                return "scheduled"
-            return "published"
-        if self.status == self.Status.DRAFT and self.first_published_at:
-            return "unpublished"
-        return self.status
-
-    @property
-    def is_scheduled(self):
-        return (
-            self.status == self.Status.PUBLISHED
-            and self.published_at is not None
-            and self.published_at > timezone.now()
-        )
 
     @property
     def rendered_body(self):
@@ -462,6 +551,15 @@ class ShareLink(models.Model):
     @property
     def is_active(self):
         return self.revoked_at is None and self.expires_at > timezone.now()
+
+    @property
+    def opens_article(self):
+        """What a share link may show: an active link to an article that is not withdrawn or in
+        the trash."""
+        return self.is_active and self.article.state not in (
+            Article.State.WITHDRAWN,
+            Article.State.TRASHED,
+        )
 
 
 SHARE_LINK_SALT = "newsdesk.share-link"

@@ -1,16 +1,31 @@
-"""Work on articles that spans models: revisions, optimistic locking, trash, withdrawal,
-merges, corrections and presence. Views, admin and commands stay thin and call these."""
+"""The one way content changes. Every action on articles, corrections, share links, authors,
+sections and topics — from the desk, the wire importer, bulk actions or a command — is one
+function here, named `<entity>_<action>`. Each one:
+
+1. asks `workflow` whether this user may do it (PermissionDenied if not), with the same rules
+   the change form applies;
+2. writes the change in one transaction, refusing a save based on an old version
+   (`revisions.article_version_claim`);
+3. keeps a revision, and records exactly one audit entry for the action;
+4. when readers can see the change, asks the page cache to forget after COMMIT
+   (`cache.pages_changed`).
+
+`user=None` is an unattended process (a command). The admin, the importer and the commands are
+thin callers; nothing else writes articles.
+"""
+
+from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
-from django.utils.safestring import SafeString
 
-from .audit import audit_record
-from .diffs import snapshot_diff_html
+from . import workflow
+from .cache import pages_changed
 from .models import (
     Article,
     AuditEntry,
@@ -20,274 +35,255 @@ from .models import (
     Correction,
     EditSession,
     Revision,
+    ShareLink,
+    StateChange,
     Tag,
 )
+from .revisions import (
+    StaleVersionError,  # noqa: F401 - callers catch it from here
+    apply_snapshot,
+    article_snapshot,  # noqa: F401
+    article_version_claim,
+    revision_create,
+    stale_version_error,  # noqa: F401
+)
+from .workflow import Action
 
-# Content a revision brings back when restored; workflow state (status and times) is left
-# alone so restoring old words never unpublishes or reschedules a story.
-CONTENT_FIELDS = [
-    "headline",
-    "slug",
-    "standfirst",
-    "body",
-    "body_format",
-    "featured",
-    "dateline",
-    "source",
-    "lead_image_alt",
-    "lead_image_caption",
-    "lead_image_credit",
-    "seo_title",
-    "seo_description",
-]
+State = Article.State
 PRESENCE_WINDOW = dt.timedelta(minutes=5)
 
 
-class StaleVersionError(Exception):
-    """A save based on an old version of the article: someone else saved in between."""
-
-    def __init__(
-        self,
-        *,
-        article: Article,
-        expected_version: int,
-        current_version: int,
-        changed_by: str,
-        changed_at: dt.datetime | None,
-        loaded_data: dict | None,
-        stored_data: dict,
-    ):
-        self.article = article
-        self.expected_version = expected_version
-        self.current_version = current_version
-        self.changed_by = changed_by
-        self.changed_at = changed_at
-        self.loaded_data = loaded_data
-        self.stored_data = stored_data
-        when = timezone.localtime(changed_at).strftime("%-d %B %Y, %H:%M:%S") if changed_at else ""
-        super().__init__(
-            f"{changed_by} changed this article{' at ' + when if when else ''} "
-            f"(version {current_version}) after you opened it (version {expected_version})."
-        )
-
-    @property
-    def diff_html(self) -> SafeString | None:
-        """What changed between the version the editor loaded and the one now stored."""
-        if self.loaded_data is None:
-            return None
-        return snapshot_diff_html(self.loaded_data, self.stored_data)
+# --- the audit trail -------------------------------------------------------------------------
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def article_snapshot(
-    article: Article,
+def audit_record(
     *,
-    tags: list[Tag] | None = None,
-    authors: list[Author] | None = None,
-) -> dict[str, Any]:
-    """Everything a revision keeps. `tags`/`authors` override what the database holds (used for
-    draft revisions, whose relations were never saved)."""
-    if tags is None:
-        tags = list(article.tags.order_by("name")) if article.pk else []
-    if authors is None:
-        authors = (
-            [b.author for b in article.bylines.select_related("author").order_by("position", "pk")]
-            if article.pk
-            else []
-        )
-    category = article.category
-    data = {name: getattr(article, name) for name in CONTENT_FIELDS}
-    data.update(
-        status=article.status,
-        published_at=_iso(article.published_at),
-        unpublish_at=_iso(article.unpublish_at),
-        category={"id": category.pk, "name": category.name} if category else None,
-        tags=[{"id": t.pk, "name": t.name} for t in tags],
-        byline=[{"id": a.pk, "name": a.name} for a in authors],
-        lead_image=article.lead_image.name or "",
+    user,
+    action: str,
+    article: Article | None = None,
+    object_repr: str = "",
+    detail: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Record one action. `user` may be None for commands and other unattended work."""
+    if user is not None and not getattr(user, "is_authenticated", False):
+        user = None
+    return AuditEntry.objects.create(
+        user=user,
+        action=action,
+        article=article,
+        object_repr=(object_repr or (str(article) if article is not None else ""))[:300],
+        detail=detail or {},
     )
-    return data
 
 
-def revision_create(
+def audit_login(sender, request, user, **kwargs) -> None:
+    """`user_logged_in` receiver (connected in apps.py): every sign-in to the desk is audited."""
+    audit_record(user=user, action=AuditEntry.Action.LOGIN, object_repr=user.get_username())
+
+
+# --- articles ----------------------------------------------------------------------------------
+
+
+def _require(allowed: bool, message: str) -> None:
+    if not allowed:
+        raise PermissionDenied(message)
+
+
+def _touches_readers(*states) -> bool:
+    return any(state in Article.PUBLIC_STATES for state in states)
+
+
+def _human(user):
+    return user if getattr(user, "is_authenticated", False) else None
+
+
+def _finish(
     article: Article,
     *,
     user,
-    substantive: bool = False,
+    before,
+    audit_action: str,
+    detail: dict | None = None,
     note: str = "",
-    pending: bool = False,
-    data: dict | None = None,
+    substantive: bool = False,
+    revision_note: str = "",
 ) -> Revision:
-    """Store the article as it now is (or `data`, for a pending draft revision)."""
-    last = article.revisions.aggregate(n=Max("number"))["n"] or 0
-    return Revision.objects.create(
-        article=article,
-        number=last + 1,
-        article_version=None if pending else article.version,
-        created_by=user if getattr(user, "is_authenticated", False) else None,
-        data=data if data is not None else article_snapshot(article),
-        substantive=substantive,
-        note=note[:255],
-        pending=pending,
-    )
-
-
-def _user_label(user) -> str:
-    if user is None:
-        return "An automatic process"
-    return user.get_full_name() or user.get_username()
-
-
-def stale_version_error(article: Article, *, expected_version: int) -> StaleVersionError:
-    """Explain who changed `article` since `expected_version`, with what changed."""
-    stored = Article.objects.get(pk=article.pk)
-    latest = (
-        Revision.objects.filter(article=stored, pending=False)
-        .select_related("created_by")
-        .order_by("-number")
-        .first()
-    )
-    if latest is not None and latest.article_version == stored.version:
-        changed_by, changed_at = _user_label(latest.created_by), latest.created_at
-    else:
-        entry = (
-            AuditEntry.objects.filter(article=stored)
-            .exclude(action=AuditEntry.Action.CONFLICT)
-            .select_related("user")
-            .first()
+    """What follows every write of an article: a revision, the step on the article's history when
+    its state moved, one audit entry, and invalidation when readers can see the change."""
+    after = article.state
+    revision = revision_create(article, user=user, substantive=substantive, note=revision_note)
+    detail = {"version": article.version, "revision": revision.number, **(detail or {})}
+    if before != after:
+        detail.update({"from": before or "new", "to": after})
+    if note:
+        detail["note"] = note
+    if before is not None and (before != after or note):
+        StateChange.objects.create(
+            article=article, user=_human(user), from_state=before, to_state=after, note=note
         )
-        changed_by = _user_label(entry.user) if entry else "Someone"
-        changed_at = entry.created_at if entry else stored.updated_at
-    loaded = (
-        Revision.objects.filter(article=stored, article_version=expected_version)
-        .order_by("-number")
-        .values_list("data", flat=True)
-        .first()
-    )
-    return StaleVersionError(
-        article=stored,
-        expected_version=expected_version,
-        current_version=stored.version,
-        changed_by=changed_by,
-        changed_at=changed_at,
-        loaded_data=loaded,
-        stored_data=article_snapshot(stored),
-    )
-
-
-def article_version_claim(article: Article, *, expected_version: int, user=None) -> int:
-    """Atomically move the stored article from `expected_version` to the next version.
-
-    Call inside a transaction, before writing the article. Two saves based on the same version
-    cannot both pass: the conditional UPDATE lets exactly one through. Raises StaleVersionError.
-    """
-    claimed = Article.objects.filter(pk=article.pk, version=expected_version).update_versioned()
-    if not claimed:
-        raise stale_version_error(article, expected_version=expected_version)
-    if not Revision.objects.filter(
-        article_id=article.pk, article_version=expected_version
-    ).exists():
-        # The first save under revision control: keep what was there before as revision 1,
-        # so it can be compared with and restored.
-        before = Article.objects.get(pk=article.pk)
-        before.version = expected_version
-        revision_create(before, user=None, note="Before the first tracked save")
-    article.version = expected_version + 1
-    return article.version
-
-
-@transaction.atomic
-def article_save_checked(
-    article: Article, *, expected_version: int, user, substantive: bool = False, note: str = ""
-) -> Article:
-    """Save `article` unless someone saved it after `expected_version` was loaded; store a
-    revision and an audit entry. Raises StaleVersionError."""
-    if article.pk is None:
-        article.save()
-        revision_create(article, user=user, substantive=substantive, note=note)
-        audit_record(user=user, action=AuditEntry.Action.CREATE, article=article)
-        return article
-    article_version_claim(article, expected_version=expected_version, user=user)
-    if substantive and article.is_published:
-        article.revised_at = timezone.now()
-    article.save()
-    revision_after_save(article, user=user, substantive=substantive, note=note)
-    return article
-
-
-def revision_after_save(
-    article: Article, *, user, substantive: bool = False, note: str = "", old_status: str = ""
-) -> Revision:
-    """The revision and audit entries that follow a save whose version was claimed."""
-    revision = revision_create(article, user=user, substantive=substantive, note=note)
-    detail = {"version": article.version, "revision": revision.number, "substantive": substantive}
-    audit_record(user=user, action=AuditEntry.Action.SAVE, article=article, detail=detail)
-    if old_status and old_status != article.status:
-        audit_record(
-            user=user,
-            action=AuditEntry.Action.STATE,
-            article=article,
-            detail={"from": old_status, "to": article.status},
-        )
+    audit_record(user=user, action=audit_action, article=article, detail=detail)
+    if _touches_readers(before, after):
+        pages_changed()
     return revision
 
 
-def _apply_snapshot(article: Article, data: dict) -> None:
-    """Write a snapshot's content into `article` and its relations (missing ones are skipped)."""
-    for name in CONTENT_FIELDS:
-        if name in data:
-            setattr(article, name, data[name])
-    slug = data.get("slug")
-    if slug and Article._base_manager.filter(slug=slug).exclude(pk=article.pk).exists():
-        article.slug = Article._base_manager.get(pk=article.pk).slug  # taken since: keep current
-    if article.lead_image.name != (data.get("lead_image") or ""):
-        article.lead_image.name = data.get("lead_image") or ""
-        try:
-            article._meta.get_field("lead_image").update_dimension_fields(article, force=True)
-        except OSError:  # the file has gone from storage: keep the name, drop the sizes
-            article.lead_image_width = article.lead_image_height = None
-    category = data.get("category")
-    article.category = (
-        Category.objects.filter(pk=category["id"]).first()
-        or Category.objects.filter(name=category["name"]).first()
-        if category
-        else None
-    )
-    article.save()
-    tag_ids = [t["id"] for t in data.get("tags", [])]
-    article.tags.set(Tag.objects.filter(pk__in=tag_ids))
-    author_ids = [a["id"] for a in data.get("byline", [])]
-    existing = set(Author.objects.filter(pk__in=author_ids).values_list("pk", flat=True))
+def default_byline(user) -> list[Author]:
+    """A new article's byline when none is given: the author profile of whoever writes it."""
+    profile = getattr(user, "author_profile", None) if _human(user) else None
+    return [profile] if profile is not None else []
+
+
+def _set_byline(article: Article, authors: list[Author]) -> None:
     Byline.objects.filter(article=article).delete()
     Byline.objects.bulk_create(
-        Byline(article=article, author_id=pk, position=i)
-        for i, pk in enumerate(pk for pk in author_ids if pk in existing)
+        Byline(article=article, author=author, position=i) for i, author in enumerate(authors)
     )
+
+
+@transaction.atomic
+def article_save(
+    article: Article,
+    *,
+    user,
+    action: str = Action.SAVE,
+    expected_version: int | None = None,
+    authors: list[Author] | None = None,
+    tags: list[Tag] | None = None,
+    substantive: bool = False,
+    note: str = "",
+    published_at: dt.datetime | None = None,
+    audit_action: str | None = None,
+) -> Article:
+    """Create or change an article and take a workflow `action` (save, submit, publish, …).
+
+    `expected_version` is the version the editor loaded: a save based on an older one raises
+    `StaleVersionError` and changes nothing. `authors`/`tags` replace the byline (in order) and
+    topics when given; a new article without a byline gets its writer's author profile.
+    `published_at` publishes at a given time (wire copy keeps its filing time). Raises
+    PermissionDenied when `user` may not take `action` on this article.
+    """
+    creating = article.pk is None
+    stored = None if creating else Article.objects.select_for_update().get(pk=article.pk)
+    workflow.check_action(action, user=user, article=stored)
+    before = None if creating else stored.state
+    if creating:
+        article.created_by = _human(user)
+    else:
+        expected = stored.version if expected_version is None else expected_version
+        article_version_claim(article, expected_version=expected)
+    workflow.apply_action(article, action)
+    if published_at is not None and action == Action.PUBLISH:
+        article.published_at = published_at
+    if substantive and before == State.PUBLISHED:
+        article.revised_at = timezone.now()
+    article.save()
+    if authors is None and creating:
+        authors = default_byline(user)
+    if authors is not None:
+        _set_byline(article, authors)
+    if tags is not None:
+        article.tags.set(tags)
+    if audit_action is None:
+        audit_action = (
+            AuditEntry.Action.CREATE
+            if creating
+            else AuditEntry.Action.STATE
+            if before != article.state
+            else AuditEntry.Action.SAVE
+        )
+    _finish(
+        article,
+        user=user,
+        before=before,
+        audit_action=audit_action,
+        detail={"action": action, "substantive": substantive},
+        note=note,
+        substantive=substantive,
+    )
+    return article
+
+
+@dataclass
+class BulkResult:
+    changed: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def _bulk(queryset, *, user, action=Action.SAVE, change=None, check=None) -> BulkResult:
+    """Take `action` (after `change`) on each article through `article_save`; report by name
+    those `check` or the workflow refuses."""
+    result = BulkResult()
+    for article in queryset.select_related("category").prefetch_related("bylines"):
+        reason = check(article) if check else None
+        if reason is None:
+            if change:
+                change(article)
+            try:
+                article_save(article, user=user, action=action, note="bulk")
+            except PermissionDenied as exc:
+                reason = str(exc)
+        if reason:
+            result.skipped.append(f"“{article.headline}”: {reason}")
+        else:
+            result.changed += 1
+    return result
+
+
+def articles_publish(queryset, *, user) -> BulkResult:
+    """Publish each article that passes the checklist; report the others by name."""
+    _require(workflow.can_publish(user), "Only editors may publish.")
+
+    def check(article):
+        failed = workflow.problems(workflow.article_checklist(article))
+        return " ".join(failed) or None
+
+    live = queryset.in_state(State.PUBLISHED).values("pk")
+    return _bulk(queryset.exclude(pk__in=live), user=user, action=Action.PUBLISH, check=check)
+
+
+def articles_unpublish(queryset, *, user) -> BulkResult:
+    _require(workflow.can_publish(user), "Only editors may unpublish.")
+    going = queryset.in_state(State.SCHEDULED, State.PUBLISHED, State.EXPIRED)
+    return _bulk(going, user=user, action=Action.UNPUBLISH)
+
+
+def articles_feature(queryset, *, user, featured: bool) -> BulkResult:
+    _require(workflow.can_publish(user), "Only editors may feature articles.")
+
+    def change(article):
+        article.featured = featured
+
+    return _bulk(queryset.exclude(featured=featured), user=user, change=change)
+
+
+# --- revisions -------------------------------------------------------------------------------
 
 
 @transaction.atomic
 def revision_restore(revision: Revision, *, user) -> Article:
-    """Bring back a revision's content as a new revision (the history keeps both)."""
+    """Bring back a revision's content as a new revision (the history keeps both); status and
+    times stay as they are."""
     if revision.pending:
         raise ValueError("A draft revision is published, not restored.")
     article = Article.objects.select_for_update().get(pk=revision.article_id)
-    article_version_claim(article, expected_version=article.version, user=user)
-    _apply_snapshot(article, revision.data)
-    revision_create(article, user=user, note=f"Restored revision {revision.number}")
-    audit_record(
+    _require(workflow.can_edit(user, article), "You may not change this article.")
+    before = article.state
+    article_version_claim(article, expected_version=article.version)
+    apply_snapshot(article, revision.data)
+    _finish(
+        article,
         user=user,
-        action=AuditEntry.Action.RESTORE_REVISION,
-        article=article,
-        detail={"revision": revision.number, "version": article.version},
+        before=before,
+        audit_action=AuditEntry.Action.RESTORE_REVISION,
+        detail={"restored": revision.number},
+        revision_note=f"Restored revision {revision.number}",
     )
     return article
 
 
 def revision_save_draft(article: Article, *, user, data: dict, note: str = "") -> Revision:
     """Keep an edit of a published article as a pending revision; readers see no change."""
+    _require(workflow.can_edit(user, article), "You may not change this article.")
     revision = revision_create(article, user=user, pending=True, data=data, note=note)
     audit_record(
         user=user,
@@ -298,6 +294,10 @@ def revision_save_draft(article: Article, *, user, data: dict, note: str = "") -
     return revision
 
 
+def can_publish_revision(user, article: Article) -> bool:
+    return workflow.can_publish(user) and workflow.can_edit(user, article)
+
+
 @transaction.atomic
 def revision_publish(revision: Revision, *, user, substantive: bool = False) -> Article:
     """Apply a pending draft revision to the article readers see."""
@@ -305,77 +305,65 @@ def revision_publish(revision: Revision, *, user, substantive: bool = False) -> 
     if not revision.pending:
         raise ValueError("This revision is not a pending draft.")
     article = Article.objects.select_for_update().get(pk=revision.article_id)
-    article_version_claim(article, expected_version=article.version, user=user)
-    if substantive and article.is_published:
+    _require(can_publish_revision(user, article), "Only editors may publish a draft revision.")
+    before = article.state
+    article_version_claim(article, expected_version=article.version)
+    if substantive and before == State.PUBLISHED:
         article.revised_at = timezone.now()
-    _apply_snapshot(article, revision.data)
+    apply_snapshot(article, revision.data)
     revision.pending = False
     revision.applied_at = timezone.now()
     revision.save(update_fields=["pending", "applied_at"])
-    revision_create(
+    _finish(
         article,
         user=user,
+        before=before,
+        audit_action=AuditEntry.Action.PUBLISH_REVISION,
+        detail={"published": revision.number, "substantive": substantive},
         substantive=substantive,
-        note=f"Published draft revision {revision.number}",
-    )
-    audit_record(
-        user=user,
-        action=AuditEntry.Action.PUBLISH_REVISION,
-        article=article,
-        detail={"revision": revision.number, "version": article.version},
+        revision_note=f"Published draft revision {revision.number}",
     )
     return article
 
 
-@transaction.atomic
-def articles_bulk_update(queryset, *, user, note: str = "", **changes) -> int:
-    """A bulk change that bumps versions (open forms are then refused), stores a revision per
-    article and audits it. Use it for admin actions instead of a bare `update()`."""
-    pks = list(queryset.values_list("pk", flat=True))
-    count = Article.objects.filter(pk__in=pks).update_versioned(**changes)
-    for article in Article.objects.filter(pk__in=pks):
-        revision_create(article, user=user, note=note or "Bulk change")
-        audit_record(
-            user=user,
-            action=AuditEntry.Action.BULK,
-            article=article,
-            detail={"changes": {k: str(v) for k, v in changes.items()}, "note": note},
-        )
-    return count
+# --- trash and withdrawal ----------------------------------------------------------------------
 
 
 @transaction.atomic
 def article_trash(article: Article, *, user) -> Article:
     """Move an article to the trash: readers get a 404, editors can restore it."""
-    now = timezone.now()
-    Article.objects.filter(pk=article.pk).update_versioned(deleted_at=now)
+    _require(workflow.can_delete(user, article), "You may not move this article to the trash.")
+    before = article.state
+    Article.objects.filter(pk=article.pk).update_versioned(deleted_at=timezone.now())
     article.refresh_from_db()
     audit_record(user=user, action=AuditEntry.Action.TRASH, article=article)
+    if _touches_readers(before):
+        pages_changed()
     return article
 
 
 @transaction.atomic
 def article_restore_from_trash(article: Article, *, user) -> Article:
+    _require(workflow.can_delete(user), "You may not restore articles from the trash.")
     Article.objects.filter(pk=article.pk).update_versioned(deleted_at=None)
     article.refresh_from_db()
     audit_record(user=user, action=AuditEntry.Action.RESTORE, article=article)
+    if _touches_readers(article.state):
+        pages_changed()
     return article
 
 
 @transaction.atomic
 def trash_empty(*, user) -> int:
-    """Delete every trashed article for good. Editors only: callers check `empty_trash`."""
-    trashed = Article.objects.filter(deleted_at__isnull=False)
+    """Delete every trashed article for good."""
+    _require(
+        user is None or (workflow.can_delete(user) and user.has_perm("articles.empty_trash")),
+        "You may not empty the trash.",
+    )
+    trashed = Article.objects.in_trash()
     headlines = list(trashed.values_list("pk", "headline"))
     if not headlines:
         return 0
-    for pk, headline in headlines:
-        audit_record(
-            user=user,
-            action=AuditEntry.Action.DELETE,
-            object_repr=headline,
-            detail={"article_id": pk},
-        )
     trashed.delete()
     audit_record(
         user=user,
@@ -393,24 +381,149 @@ def article_withdraw(article: Article, *, user, reason: str) -> Article:
     reason = (reason or "").strip()
     if not reason:
         raise ValueError("Give the public reason for the withdrawal.")
-    if article.withdrawn_at is not None:
+    if article.state == State.WITHDRAWN:
         raise ValueError("This article is already withdrawn.")
-    if article.first_published_at is None:
+    if not article.was_published:
         raise ValueError("Only a published article can be withdrawn.")
+    _require(workflow.can_withdraw(user, article), "You may not withdraw this article.")
+    before = article.state
     Article.objects.filter(pk=article.pk).update_versioned(
         withdrawn_at=timezone.now(), withdrawal_reason=reason
     )
     article.refresh_from_db()
-    revision_create(article, user=user, note=f"Withdrawn: {reason}"[:255])
-    audit_record(
-        user=user, action=AuditEntry.Action.WITHDRAW, article=article, detail={"reason": reason}
+    _finish(
+        article,
+        user=user,
+        before=before,
+        audit_action=AuditEntry.Action.WITHDRAW,
+        detail={"reason": reason},
+        revision_note=f"Withdrawn: {reason}"[:255],
     )
     return article
+
+
+# --- corrections -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def correction_save(correction: Correction, *, user) -> Correction:
+    """Add or change a correction readers see at the foot (or top) of a published story; it
+    re-dates the story ("Updated …")."""
+    article = correction.article
+    _require(
+        workflow.can_edit(user, article) and article.was_published,
+        "Corrections are added by editors to published articles.",
+    )
+    correction.text = (correction.text or "").strip()
+    if not correction.text:
+        raise ValueError("A correction needs its text.")
+    is_new = correction.pk is None
+    if is_new and correction.created_by_id is None:
+        correction.created_by = _human(user)
+    correction.save()
+    if article.revised_at is None or correction.created_at > article.revised_at:
+        # No version bump: `revised_at` is not on the change form, so no open form can undo it.
+        article.revised_at = correction.created_at
+        Article.objects.filter(pk=article.pk).update(revised_at=correction.created_at)
+    audit_record(
+        user=user,
+        action=AuditEntry.Action.CORRECTION,
+        article=article,
+        detail={"kind": correction.kind, "text": correction.text[:500], "new": is_new},
+    )
+    if _touches_readers(article.state):
+        pages_changed()
+    return correction
+
+
+def correction_add(
+    article: Article,
+    *,
+    user,
+    kind: str,
+    text: str,
+    pinned_top: bool = False,
+    created_at: dt.datetime | None = None,
+) -> Correction:
+    return correction_save(
+        Correction(
+            article=article,
+            kind=kind,
+            text=text,
+            pinned_top=pinned_top,
+            created_at=created_at or timezone.now(),
+        ),
+        user=user,
+    )
+
+
+@transaction.atomic
+def correction_delete(correction: Correction, *, user) -> None:
+    article = correction.article
+    _require(workflow.can_edit(user, article), "You may not change this article.")
+    audit_record(
+        user=user,
+        action=AuditEntry.Action.CORRECTION,
+        article=article,
+        detail={"kind": correction.kind, "text": correction.text[:500], "deleted": True},
+    )
+    correction.delete()
+    if _touches_readers(article.state):
+        pages_changed()
+
+
+# --- share links -------------------------------------------------------------------------------
+
+
+def share_link_create(article: Article, *, user, note: str, hours: int) -> ShareLink:
+    _require(workflow.can_share(user, article), "You may not share this article.")
+    return ShareLink.objects.create(
+        article=article,
+        note=note,
+        created_by=_human(user),
+        expires_at=timezone.now() + dt.timedelta(hours=hours),
+    )
+
+
+def share_link_revoke(link: ShareLink, *, user) -> ShareLink:
+    _require(workflow.can_share(user, link.article), "You may not change this article's links.")
+    if link.revoked_at is None:
+        link.revoked_at = timezone.now()
+        link.save(update_fields=["revoked_at"])
+    return link
+
+
+# --- authors, sections and topics --------------------------------------------------------------
+
+
+def _require_taxonomy(user, model, *verbs) -> None:
+    name = model._meta.model_name
+    _require(
+        user is None or all(user.has_perm(f"articles.{verb}_{name}") for verb in verbs),
+        f"You may not change {model._meta.verbose_name_plural}.",
+    )
+
+
+@transaction.atomic
+def taxonomy_save(obj, *, user):
+    """Save an author, section or topic: their pages and every page naming them change."""
+    _require_taxonomy(user, type(obj), "change" if obj.pk else "add")
+    obj.save()
+    pages_changed()
+    return obj
+
+
+@transaction.atomic
+def taxonomy_delete(obj, *, user) -> None:
+    _require_taxonomy(user, type(obj), "delete")
+    obj.delete()
+    pages_changed()
 
 
 def _merge_done(model_name: str, source, target, article_pks: list[int], *, user) -> int:
     """Bump the moved articles' versions, keep a revision of each, audit the merge."""
     Article.objects.filter(pk__in=article_pks).update_versioned()
+    pages_changed()
     for article in Article.objects.filter(pk__in=article_pks):
         revision_create(article, user=user, note=f"{model_name} {source} merged into {target}")
     audit_record(
@@ -427,7 +540,8 @@ def _merge_done(model_name: str, source, target, article_pks: list[int], *, user
     return len(article_pks)
 
 
-def _check_merge(source, target) -> None:
+def _check_merge(source, target, *, user) -> None:
+    _require_taxonomy(user, type(source), "change", "delete")
     if source.pk == target.pk:
         raise ValueError("Choose a different item to merge into.")
 
@@ -435,7 +549,7 @@ def _check_merge(source, target) -> None:
 @transaction.atomic
 def author_merge(source: Author, target: Author, *, user) -> int:
     """Move `source`'s bylines to `target` (keeping byline order) and delete `source`."""
-    _check_merge(source, target)
+    _check_merge(source, target, user=user)
     article_pks = list(source.bylines.values_list("article_id", flat=True))
     already = set(
         target.bylines.filter(article_id__in=article_pks).values_list("article", flat=True)
@@ -454,7 +568,7 @@ def author_merge(source: Author, target: Author, *, user) -> int:
 
 @transaction.atomic
 def category_merge(source: Category, target: Category, *, user) -> int:
-    _check_merge(source, target)
+    _check_merge(source, target, user=user)
     article_pks = list(source.articles.values_list("pk", flat=True))
     Article.objects.filter(pk__in=article_pks).update(category=target)
     moved = _merge_done("Category", source, target, article_pks, user=user)
@@ -464,7 +578,7 @@ def category_merge(source: Category, target: Category, *, user) -> int:
 
 @transaction.atomic
 def tag_merge(source: Tag, target: Tag, *, user) -> int:
-    _check_merge(source, target)
+    _check_merge(source, target, user=user)
     article_pks = list(source.articles.values_list("pk", flat=True))
     through = Article.tags.through
     have_target = set(
@@ -480,43 +594,8 @@ def tag_merge(source: Tag, target: Tag, *, user) -> int:
     return moved
 
 
-def correction_add(
-    article: Article,
-    *,
-    user,
-    kind: str,
-    text: str,
-    pinned_top: bool = False,
-    created_at: dt.datetime | None = None,
-) -> Correction:
-    """Publish a correction on an article; it re-dates the story ("Updated …")."""
-    text = (text or "").strip()
-    if not text:
-        raise ValueError("A correction needs its text.")
-    correction = Correction.objects.create(
-        article=article,
-        kind=kind,
-        text=text,
-        pinned_top=pinned_top,
-        created_at=created_at or timezone.now(),
-        created_by=user if getattr(user, "is_authenticated", False) else None,
-    )
-    correction_redate(article, correction)
-    audit_record(
-        user=user,
-        action=AuditEntry.Action.CORRECTION,
-        article=article,
-        detail={"kind": kind, "text": text[:500]},
-    )
-    return correction
 
-
-def correction_redate(article: Article, correction: Correction) -> None:
-    """A correction is a substantive update: it moves `revised_at` (never backwards)."""
-    if article.revised_at is None or correction.created_at > article.revised_at:
-        article.revised_at = correction.created_at
-        # No version bump: `revised_at` is not on the change form, so no open form can undo it.
-        Article.objects.filter(pk=article.pk).update(revised_at=correction.created_at)
+# --- presence -------------------------------------------------------------------------------
 
 
 def edit_session_open(article: Article, *, user) -> list[EditSession]:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import feeds, previews, views
+from . import feeds, views
 from .feeds_corrections import CorrectionsFeed
 
 app_name = "articles"
@@ -14,8 +14,8 @@ urlpatterns = [
     path("authors/<slug:slug>/", views.AuthorView.as_view(), name="author"),
     path("authors/<slug:slug>/feed/", feeds.AuthorFeed(), name="author-feed"),
     path("tags/<slug:slug>/", views.TagView.as_view(), name="tag"),
-    path("preview/<int:pk>/", previews.preview, name="preview"),
-    path("preview/shared/<str:token>/", previews.shared_preview, name="share"),
+    path("preview/<int:pk>/", views.preview, name="preview"),
+    path("preview/shared/<str:token>/", views.shared_preview, name="share"),
     path("corrections/", views.CorrectionListView.as_view(), name="corrections"),
     path("corrections/feed/", CorrectionsFeed(), name="corrections_feed"),
     path("search/", views.search, name="search"),

@@ -1,15 +1,25 @@
-"""Public pages. Thin: every list starts from `Article.objects.published()`."""
+"""Readers' pages (front, archive, article, section/author/topic, corrections, search), the
+sitemaps, robots.txt and the health check, and previews of unpublished articles for staff and
+share links.
+
+Every reader's list starts from `Article.objects.published()` and a withdrawn article answers
+410 (`Article.State`); previews ask `workflow.can_preview` and share links
+`ShareLink.opens_article`. The views choose what to fetch (pagination by id, section heads,
+related articles) so that each page does a fixed number of queries; the rules are on the models.
+"""
 
 import datetime as dt
+import logging
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.core import signing
 from django.core.paginator import InvalidPage, Paginator
 from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import escape
@@ -17,11 +27,24 @@ from django.utils.http import http_date
 from django.views.decorators.cache import never_cache
 from django.views.generic import DetailView, ListView, TemplateView
 
-from . import seo
+from . import seo, workflow
 from .filters import ArticleFilter
-from .models import Article, Author, Byline, Category, Correction, SlugRedirect, Tag
+from .models import (
+    SHARE_LINK_SALT,
+    Article,
+    Author,
+    Byline,
+    Category,
+    Correction,
+    ShareLink,
+    ShareLinkOpen,
+    SlugRedirect,
+    Tag,
+)
 from .search import SearchQueryError, search_articles
 from .sitemaps import news_articles, sitemaps
+
+logger = logging.getLogger(__name__)
 
 FRONT_PAGE_LATEST = 12
 SECTION_SIZE = 4
@@ -310,7 +333,7 @@ class ArticleDetailView(DetailView):
     def withdrawn(self, slug):
         """A withdrawn article at this address (current or old): readers get 410 Gone."""
         return (
-            Article.objects.filter(withdrawn_at__isnull=False)
+            Article.objects.in_state(Article.State.WITHDRAWN)
             .filter(Q(slug=slug) | Q(old_slugs__old_slug=slug))
             .only("headline", "withdrawn_at", "withdrawal_reason")
             .first()
@@ -498,8 +521,10 @@ def healthz(request):
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
-    except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
-        return JsonResponse({"status": "unavailable", "database": str(exc)[:200]}, status=503)
+    except Exception:  # noqa: BLE001 - any failure means unhealthy
+        # The reason goes to the log, never to whoever asked: it can name hosts and users.
+        logger.exception("healthz: the database does not answer")
+        return JsonResponse({"status": "unavailable", "database": "unavailable"}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
 
 
@@ -513,3 +538,44 @@ def robots_txt(request):
         f"Sitemap: {settings.SITE_URL}/news-sitemap.xml",
     ]
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain")
+
+
+# --- previews ------------------------------------------------------------------------------
+
+
+def _render_preview(request, article, *, shared=False):
+    response = render(
+        request,
+        "articles/article_preview.html",
+        {"article": article, "object": article, "preview": True, "shared_preview": shared},
+    )
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+def _preview_article(pk):
+    return get_object_or_404(Article.objects.for_listing(), pk=pk)
+
+
+@never_cache
+def preview(request, pk):
+    """Staff who may see the article in the desk see it as readers will; others get 404."""
+    article = _preview_article(pk)
+    if not workflow.can_preview(request.user, article):
+        raise Http404("No such article.")
+    return _render_preview(request, article)
+
+
+@never_cache
+def shared_preview(request, token):
+    """A signed link for someone without an account; expired or revoked links, and links to a
+    withdrawn or trashed article, are 404."""
+    try:
+        link_id = signing.loads(token, salt=SHARE_LINK_SALT)
+    except signing.BadSignature:
+        raise Http404("No such preview.") from None
+    link = ShareLink.objects.select_related("article").filter(pk=link_id).first()
+    if link is None or not link.opens_article:
+        raise Http404("This preview link has expired or been revoked.")
+    ShareLinkOpen.objects.create(link=link, user_agent=request.headers.get("User-Agent", "")[:200])
+    return _render_preview(request, _preview_article(link.article_id), shared=True)

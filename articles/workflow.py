@@ -1,8 +1,15 @@
-"""The desk's rules: who may do what to an article, the pre-publish checklist, and state changes.
+"""Who may do what to an article, the desk's actions and the pre-publish checklist.
 
-Reporters write and submit their own drafts; editors (anyone with `articles.publish_article`)
-publish, schedule, unpublish and send back. Every rule here is checked on the server whatever
-the form showed, and every state change is recorded as a `StateChange`.
+The one home of the desk's rules. An article's state comes from `Article.state`
+(`models.state_conditions`) and ownership from `Article.is_owned_by` / `ArticleQuerySet.owned_by`;
+the functions here combine them with the user's permissions. The admin's querysets, buttons and
+read-only decisions, previews, share links, the dashboard, bulk actions, the importer and every
+service function in `services.py` ask these functions, and nothing else decides.
+
+Editors (`articles.edit_any_article`) see and edit every article in the desk; reporters see their
+own (created by them or with them on the byline) and edit them while they are drafts. Withdrawn
+and trashed articles are read-only for everyone. `user=None` is an unattended process (a
+command): it may do anything a change of state allows.
 """
 
 from __future__ import annotations
@@ -11,19 +18,16 @@ import re
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from .audit import audit_record
-from .cache import content_changed
-from .models import Article, AuditEntry, StateChange
-from .services import articles_bulk_update, revision_create
+from .models import Article
 
 STANDFIRST_MAX = 300
 SEO_DESCRIPTION_MAX = 160
 # "TK" (to come) only in capitals, so "tk" inside ordinary words never trips it.
 PLACEHOLDERS = [re.compile(r"\bTK\b"), re.compile(r"\bXXX+\b|lorem\s+ipsum", re.IGNORECASE)]
+State = Article.State
+READ_ONLY_STATES = (State.WITHDRAWN, State.TRASHED)
 
 
 class Action:
@@ -44,52 +48,136 @@ class Action:
     }
 
 
+def _active(user) -> bool:
+    return user is not None and user.is_authenticated and user.is_active
+
+
+def is_editor(user) -> bool:
+    """May see and edit every article in the desk."""
+    return user is None or (_active(user) and user.has_perm("articles.edit_any_article"))
+
+
 def can_publish(user) -> bool:
-    return user.is_active and user.has_perm("articles.publish_article")
+    return user is None or (_active(user) and user.has_perm("articles.publish_article"))
+
+
+def desk_articles(user, queryset=None):
+    """The articles `user` sees in the desk (the trash aside): all for editors, her own for
+    everyone else."""
+    queryset = (Article.objects.all() if queryset is None else queryset).in_desk()
+    if is_editor(user):
+        return queryset
+    if not (_active(user) and user.has_perm("articles.view_article")):
+        return queryset.none()
+    return queryset.owned_by(user)
+
+
+def can_view(user, article: Article) -> bool:
+    if is_editor(user):
+        return True
+    return (
+        _active(user)
+        and (user.has_perm("articles.view_article") or user.has_perm("articles.change_article"))
+        and article.is_owned_by(user)
+    )
 
 
 def can_edit(user, article: Article | None) -> bool:
-    """Editors edit everything; reporters only their own articles while they are drafts."""
-    if not (user.is_active and user.has_perm("articles.change_article")):
+    """Editors edit every article; reporters their own while they are drafts. Nobody edits a
+    withdrawn or trashed article. `article=None` asks about a new one."""
+    if user is not None and not (_active(user) and user.has_perm("articles.change_article")):
         return False
-    if article is None or article.pk is None or user.has_perm("articles.edit_any_article"):
+    if article is None or article.pk is None:
+        return user is None or user.has_perm("articles.add_article")
+    state = article.state
+    if state in READ_ONLY_STATES:
+        return False
+    if is_editor(user):
         return True
-    return article.created_by_id == user.pk and article.status == Article.Status.DRAFT
+    return state == State.DRAFT and article.is_owned_by(user)
+
+
+def can_delete(user, article: Article | None = None) -> bool:
+    """Move to the trash (and restore from it): editors only, never a withdrawn article."""
+    if user is not None and not (_active(user) and user.has_perm("articles.delete_article")):
+        return False
+    if not is_editor(user):
+        return False
+    return article is None or article.state not in READ_ONLY_STATES
 
 
 def can_preview(user, article: Article) -> bool:
-    """Staff who may edit the article, or who can see it in the desk, may preview it."""
-    if not (user.is_authenticated and user.is_active and user.is_staff):
+    """Staff who may see the article in the desk may preview it."""
+    if user is None or not (_active(user) and user.is_staff):
         return False
-    if not user.has_perm("articles.preview_article") and not user.has_perm(
-        "articles.change_article"
-    ):
+    if not (user.has_perm("articles.preview_article") or user.has_perm("articles.change_article")):
         return False
-    return (
-        user.has_perm("articles.edit_any_article")
-        or article.created_by_id == user.pk
-        or article.bylines.filter(author__user=user).exists()
-    )
+    return can_view(user, article)
+
+
+def can_share(user, article: Article) -> bool:
+    """Make or revoke a share link: whoever may preview the article, while it is not withdrawn
+    or trashed (links never open those)."""
+    return can_preview(user, article) and article.state not in READ_ONLY_STATES
+
+
+def can_withdraw(user, article: Article) -> bool:
+    if user is not None and not (_active(user) and user.has_perm("articles.withdraw_article")):
+        return False
+    return article.was_published and article.state not in READ_ONLY_STATES
 
 
 def allowed_actions(user, article: Article | None) -> list[str]:
     """The workflow buttons this user may press on this article, in display order."""
-    status = article.status if article and article.pk else Article.Status.DRAFT
+    state = article.state if article is not None and article.pk else State.DRAFT
+    if not can_edit(user, article):
+        return []
     actions = []
-    if can_edit(user, article):
-        if status != Article.Status.PUBLISHED or can_publish(user):
-            actions.append(Action.SAVE)
-        if status == Article.Status.DRAFT:
-            actions.append(Action.SUBMIT)
-    if can_publish(user) and user.has_perm("articles.edit_any_article"):
-        live = article is not None and article.pk and article.state == "published"
+    going = state in (State.SCHEDULED, State.PUBLISHED, State.EXPIRED)
+    if not going or can_publish(user):
+        actions.append(Action.SAVE)
+    if state == State.DRAFT:
+        actions.append(Action.SUBMIT)
+    if can_publish(user) and is_editor(user):
         # A live story is not "published now" again (that would re-date it); it can be rescheduled.
-        actions += [Action.SCHEDULE] if live else [Action.PUBLISH, Action.SCHEDULE]
-        if status == Article.Status.PUBLISHED:
+        actions += [Action.SCHEDULE] if state == State.PUBLISHED else [Action.PUBLISH, Action.SCHEDULE]
+        if going:
             actions.append(Action.UNPUBLISH)
-        if status == Article.Status.REVIEW:
+        if state == State.REVIEW:
             actions.append(Action.SEND_BACK)
     return actions
+
+
+def check_action(action: str, *, user, article: Article | None) -> None:
+    """Refuse (PermissionDenied) an action this user may not take on this article."""
+    if action not in Action.LABELS:
+        raise PermissionDenied("Unknown action.")
+    if action not in allowed_actions(user, article):
+        raise PermissionDenied(f"You may not “{Action.LABELS[action]}” on this article.")
+
+
+def apply_action(article: Article, action: str, *, now=None) -> None:
+    """Set the status and times an action implies (no save, no checks)."""
+    now = now or timezone.now()
+    if action == Action.SUBMIT:
+        article.status = Article.Status.REVIEW
+    elif action in (Action.SEND_BACK, Action.UNPUBLISH):
+        article.status = Article.Status.DRAFT
+    elif action == Action.PUBLISH:
+        article.status = Article.Status.PUBLISHED
+        article.published_at = now
+        if article.unpublish_at and article.unpublish_at <= now:
+            article.unpublish_at = None
+    elif action == Action.SCHEDULE:
+        article.status = Article.Status.PUBLISHED
+
+
+def validate_schedule(published_at, *, now=None) -> None:
+    now = now or timezone.now()
+    if published_at is None or published_at <= now:
+        raise ValidationError(
+            "To schedule, set a publication time in the future (or use “Publish now”)."
+        )
 
 
 @dataclass(frozen=True)
@@ -168,112 +256,3 @@ def article_checklist(article: Article) -> list[Check]:
 
 def problems(checks: list[Check]) -> list[str]:
     return [check.message for check in checks if not check.ok]
-
-
-def record_state_change(article: Article, *, user, from_state: str, to_state: str, note: str = ""):
-    """List the change on the article and in the desk's audit trail."""
-    if from_state != to_state or note:
-        StateChange.objects.create(
-            article=article, user=user, from_state=from_state, to_state=to_state, note=note
-        )
-        audit_record(
-            user=user,
-            action=AuditEntry.Action.STATE,
-            article=article,
-            detail={"from": from_state, "to": to_state, "note": note},
-        )
-
-
-def check_action(action: str, *, user, article: Article | None) -> None:
-    """Refuse (PermissionDenied) an action this user may not take on this article."""
-    if action not in Action.LABELS:
-        raise PermissionDenied("Unknown action.")
-    if action not in allowed_actions(user, article):
-        raise PermissionDenied(f"You may not “{Action.LABELS[action]}” on this article.")
-
-
-def apply_action(article: Article, action: str, *, now=None) -> None:
-    """Set the status and times an action implies (no save, no checks)."""
-    now = now or timezone.now()
-    if action == Action.SUBMIT:
-        article.status = Article.Status.REVIEW
-    elif action == Action.SEND_BACK or action == Action.UNPUBLISH:
-        article.status = Article.Status.DRAFT
-    elif action == Action.PUBLISH:
-        article.status = Article.Status.PUBLISHED
-        article.published_at = now
-        if article.unpublish_at and article.unpublish_at <= now:
-            article.unpublish_at = None
-    elif action == Action.SCHEDULE:
-        article.status = Article.Status.PUBLISHED
-
-
-def validate_schedule(published_at, *, now=None) -> None:
-    now = now or timezone.now()
-    if published_at is None or published_at <= now:
-        raise ValidationError(
-            "To schedule, set a publication time in the future (or use “Publish now”)."
-        )
-
-
-@dataclass
-class BulkResult:
-    changed: int = 0
-    skipped: list[str] = None
-
-    def __post_init__(self):
-        self.skipped = self.skipped or []
-
-
-@transaction.atomic
-def _apply_in_bulk(article: Article, action: str, *, user, now=None) -> None:
-    """Apply an action from a bulk action: save, bump the version (so forms opened before are
-    refused), record the state change."""
-    before = article.state
-    apply_action(article, action, now=now)
-    article.version = F("version") + 1
-    article.save()
-    article.refresh_from_db(fields=["version"])
-    revision_create(article, user=user, note=f"Bulk: {Action.LABELS[action]}")
-    record_state_change(article, user=user, from_state=before, to_state=article.state, note="bulk")
-
-
-def bulk_publish(queryset, *, user) -> BulkResult:
-    """Publish each article that passes the checklist; report the others by name."""
-    if not can_publish(user):
-        raise PermissionDenied("Only editors may publish.")
-    result = BulkResult()
-    now = timezone.now()
-    for article in queryset.select_related("category").prefetch_related("bylines"):
-        if article.status == Article.Status.PUBLISHED:
-            continue
-        failed = problems(article_checklist(article))
-        if failed:
-            result.skipped.append(f"“{article.headline}”: {' '.join(failed)}")
-            continue
-        _apply_in_bulk(article, Action.PUBLISH, user=user, now=now)
-        result.changed += 1
-    return result
-
-
-def bulk_unpublish(queryset, *, user) -> BulkResult:
-    if not can_publish(user):
-        raise PermissionDenied("Only editors may unpublish.")
-    result = BulkResult()
-    for article in queryset.filter(status=Article.Status.PUBLISHED):
-        _apply_in_bulk(article, Action.UNPUBLISH, user=user)
-        result.changed += 1
-    return result
-
-
-def bulk_feature(queryset, *, user, featured: bool) -> int:
-    if not can_publish(user):
-        raise PermissionDenied("Only editors may feature articles.")
-    count = articles_bulk_update(
-        queryset.exclude(featured=featured),
-        user=user,
-        note="Featured" if featured else "No longer featured",
-        featured=featured,
-    )
-    content_changed()
-    return count

@@ -4,8 +4,11 @@ from django.urls import include, path, re_path
 from django.views.static import serve
 
 from articles import views as article_views
+from articles.admin.views import shortcut
 
 urlpatterns = [
+    # Ahead of the admin's own "view on site" redirect, which would reveal a draft's address.
+    path("admin/r/<str:content_type_id>/<path:object_id>/", admin.site.admin_view(shortcut)),
     path("admin/", admin.site.urls),
     path("healthz", article_views.healthz, name="healthz"),
     path("robots.txt", article_views.robots_txt, name="robots"),

@@ -7,8 +7,8 @@ from django.contrib import admin
 from django.db import models
 from django.utils.html import format_html
 
-from .forms import ValidatedImageField
-from .images import ACCEPTED_LABEL, format_megabytes, renditions_of, smallest_rendition_url
+from ..forms import ValidatedImageField
+from ..images import ACCEPTED_LABEL, format_megabytes, renditions_of, smallest_rendition_url
 
 THUMBNAIL_WIDTH = 64
 

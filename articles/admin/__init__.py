@@ -1,0 +1,17 @@
+"""The desk (Django's admin), one module per purpose:
+
+- `articles.py`: the article admin — change list, change form, the one save path;
+- `views.py`: the extra pages (trash, revisions, withdrawal, share links, wire import) as view
+  classes, and the guarded "view on site" shortcut;
+- `taxonomy.py`: authors, sections and topics, with merge;
+- `audit.py`: the audit trail;
+- `forms.py`: the desk's forms; `images.py`: image upload fields and thumbnails.
+
+Who may do what is asked of `articles.workflow`; every change goes through `articles.services`.
+"""
+
+from .articles import ArticleAdmin
+from .audit import AuditEntryAdmin
+from .taxonomy import AuthorAdmin, CategoryAdmin, TagAdmin
+
+__all__ = ["ArticleAdmin", "AuditEntryAdmin", "AuthorAdmin", "CategoryAdmin", "TagAdmin"]

@@ -1,0 +1,391 @@
+"""The article admin: the change list (state, filters, bulk actions), the change form with its
+workflow buttons, and the one save path — `save_related` hands everything the form holds to
+`services.article_save` (or `services.revision_save_draft`), which checks, writes, keeps the
+revision, audits and invalidates. The extra pages are view classes in `views.py`."""
+
+from django.contrib import admin, messages
+from django.db.models import Prefetch, Q
+from django.db.models.expressions import RawSQL
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from .. import services, workflow
+from ..models import Article, AuditEntry, Byline, Correction, StateChange
+from ..revisions import StaleVersionError, article_snapshot
+from ..search import SearchQueryError, clean_query, matching_ids_sql
+from ..workflow import Action
+from . import views
+from .forms import ArticleAdminForm, CorrectionFormSet, byline_from
+from .images import ArticleImageAdminMixin
+
+State = Article.State
+
+
+class BylineInline(admin.TabularInline):
+    model = Byline
+    extra = 1
+    autocomplete_fields = ["author"]
+    fields = ["position", "author"]
+    ordering = ["position", "pk"]
+    verbose_name = "byline author"
+    verbose_name_plural = "Byline (lowest position first)"
+
+
+class CorrectionInline(admin.StackedInline):
+    model = Correction
+    formset = CorrectionFormSet
+    extra = 0
+    fields = ["kind", "text", "pinned_top", "created_at"]
+    verbose_name = "correction or update readers see"
+    verbose_name_plural = "Corrections and updates readers see"
+
+
+class StateFilter(admin.SimpleListFilter):
+    """Filters by `Article.State`: the same conditions readers' lists use."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [(state.value, state.label) for state in State if state != State.TRASHED]
+
+    def queryset(self, request, queryset):
+        if self.value() in State.values:
+            return queryset.in_state(self.value())
+        return queryset
+
+
+class MineFilter(admin.SimpleListFilter):
+    title = "owner"
+    parameter_name = "mine"
+
+    def lookups(self, request, model_admin):
+        return [("1", "Mine")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "1":
+            return queryset.owned_by(request.user)
+        return queryset
+
+
+@admin.register(Article)
+class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
+    form = ArticleAdminForm
+    list_display = ["headline", "state_label", "category", "byline", "published_at", "featured"]
+    list_display_links = ["headline"]
+    list_filter = [
+        StateFilter,
+        MineFilter,
+        "category",
+        ("authors", admin.RelatedOnlyFieldListFilter),
+        "featured",
+    ]
+    list_select_related = ["category"]
+    list_per_page = 50
+    date_hierarchy = "published_at"
+    search_fields = ["headline", "standfirst", "body", "authors__name"]
+    autocomplete_fields = ["category", "tags"]
+    prepopulated_fields = {"slug": ["headline"]}
+    inlines = [BylineInline]
+    show_full_result_count = False
+    actions = ["publish_selected", "unpublish_selected", "feature_selected", "unfeature_selected",
+               "trash_selected"]  # fmt: skip
+    change_form_template = "admin/articles/article/change_form.html"
+    change_list_template = "admin/articles/article/change_list.html"
+    delete_confirmation_template = "admin/articles/article/trash_confirmation.html"
+    fieldsets = [
+        (None, {"fields": ["headline", "slug", "standfirst", "body_format", "body"]}),
+        (
+            "Publishing",
+            {"fields": ["status", "published_at", "unpublish_at", "featured", "workflow_note"]},
+        ),
+        ("Filing", {"fields": ["category", "tags", "dateline", "source"]}),
+        (
+            "Lead image",
+            {"fields": ["lead_image", "lead_image_alt", "lead_image_caption", "lead_image_credit"]},
+        ),
+        ("Search engines", {"fields": ["seo_title", "seo_description"], "classes": ["collapse"]}),
+    ]
+
+    # --- who sees and changes what: asked of `workflow` -----------------------------------
+
+    def get_queryset(self, request):
+        qs = (
+            super()
+            .get_queryset(request)
+            .prefetch_related(
+                Prefetch(
+                    "bylines",
+                    queryset=Byline.objects.select_related("author").order_by("position", "pk"),
+                )
+            )
+        )
+        return workflow.desk_articles(request.user, qs)
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) and (
+            obj is None or workflow.can_view(request.user, obj)
+        )
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and (
+            obj is None or workflow.can_edit(request.user, obj)
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and workflow.can_delete(
+            request.user, obj
+        )
+
+    def has_publish_permission(self, request):
+        return workflow.can_publish(request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = ["status"]
+        if not workflow.can_publish(request.user):
+            fields += ["published_at", "unpublish_at", "featured"]
+        return fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.user = request.user
+        return form
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and obj.pk:
+            if obj.was_published:
+                fieldsets.append(("Saving", {"fields": ["substantive_update", "loaded_version"]}))
+            else:
+                fieldsets.append((None, {"fields": ["loaded_version"]}))
+        return fieldsets
+
+    def get_inlines(self, request, obj):
+        inlines = list(super().get_inlines(request, obj))
+        if obj is not None and obj.was_published and obj.state != State.WITHDRAWN:
+            inlines.append(CorrectionInline)
+        return inlines
+
+    def get_search_results(self, request, queryset, search_term):
+        """Full-text search (FTS5 / PostgreSQL) over headline, standfirst and body, plus author
+        names: fast at any size, and no DISTINCT over a join."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        by_author = Byline.objects.filter(author__name__icontains=term[:200]).values("article_id")
+        try:
+            sql, params = matching_ids_sql(clean_query(term))
+        except SearchQueryError:
+            return queryset.filter(pk__in=by_author), False
+        return queryset.filter(Q(pk__in=RawSQL(sql, params)) | Q(pk__in=by_author)), False
+
+    # --- change list --------------------------------------------------------------------------
+
+    @admin.display(description="State", ordering="status")
+    def state_label(self, obj):
+        state = obj.state
+        label = state.label
+        if state == State.SCHEDULED and obj.published_at:
+            label = f"Scheduled for {timezone.localtime(obj.published_at):%d %b %Y %H:%M}"
+        return format_html('<span class="state state--{}">{}</span>', state.value, label)
+
+    @admin.display(description="Byline")
+    def byline(self, obj):
+        return ", ".join(author.name for author in obj.byline_authors)
+
+    # --- bulk actions: each article through services.article_save ---------------------------
+
+    def _report(self, request, result, done):
+        self.message_user(request, f"{done} {result.changed} article(s).", messages.SUCCESS)
+        for skipped in result.skipped:
+            self.message_user(request, f"Not changed — {skipped}", messages.WARNING)
+
+    @admin.action(description="Publish selected articles", permissions=["publish"])
+    def publish_selected(self, request, queryset):
+        self._report(request, services.articles_publish(queryset, user=request.user), "Published")
+
+    @admin.action(description="Unpublish selected articles", permissions=["publish"])
+    def unpublish_selected(self, request, queryset):
+        result = services.articles_unpublish(queryset, user=request.user)
+        self._report(request, result, "Unpublished")
+
+    @admin.action(description="Feature selected articles", permissions=["publish"])
+    def feature_selected(self, request, queryset):
+        result = services.articles_feature(queryset, user=request.user, featured=True)
+        self._report(request, result, "Featured")
+
+    @admin.action(description="Stop featuring selected articles", permissions=["publish"])
+    def unfeature_selected(self, request, queryset):
+        result = services.articles_feature(queryset, user=request.user, featured=False)
+        self._report(request, result, "No longer featured:")
+
+    @admin.action(description="Move selected articles to the trash", permissions=["delete"])
+    def trash_selected(self, request, queryset):
+        self.delete_queryset(request, queryset)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    # --- saving: the one save path ------------------------------------------------------------
+
+    def save_model(self, request, obj, form, change):
+        """Nothing here: the article, its byline, topics and corrections are written together
+        by `services.article_save` in `save_related`, once the inlines are valid."""
+
+    def save_related(self, request, form, formsets, change):
+        article = form.instance
+        for formset in formsets:  # the change message reads these; the services do the saving
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        if change and form.is_draft_revision:
+            data = self._draft_snapshot(article, form, formsets)
+            services.revision_save_draft(article, user=request.user, data=data)
+            return
+        services.article_save(
+            article,
+            user=request.user,
+            action=form.workflow_action,
+            expected_version=form.expected_version if change else None,
+            authors=byline_from(formsets),
+            tags=list(form.cleaned_data["tags"]) if "tags" in form.cleaned_data else None,
+            substantive=bool(form.cleaned_data.get("substantive_update")),
+            note=form.cleaned_data.get("workflow_note", ""),
+        )
+        for formset in formsets:
+            if formset.model is Correction:
+                for correction in formset.save(commit=False):
+                    services.correction_save(correction, user=request.user)
+                for correction in formset.deleted_objects:
+                    services.correction_delete(correction, user=request.user)
+        services.edit_session_close(article, user=request.user)
+
+    def _draft_snapshot(self, obj, form, formsets):
+        """The article as the form would leave it, without saving the article or its relations."""
+        if obj.lead_image and not obj.lead_image._committed:
+            upload = obj.lead_image.file
+            obj.lead_image.save(upload.name, upload, save=False)
+        tags = list(form.cleaned_data["tags"]) if "tags" in form.cleaned_data else None
+        return article_snapshot(obj, tags=tags, authors=byline_from(formsets))
+
+    def delete_model(self, request, obj):
+        services.article_trash(obj, user=request.user)
+
+    def delete_queryset(self, request, queryset):
+        count = 0
+        for article in queryset:
+            if workflow.can_delete(request.user, article):
+                services.article_trash(article, user=request.user)
+                count += 1
+        self.message_user(request, f"{count} article(s) moved to the trash.", messages.SUCCESS)
+
+    def get_deleted_objects(self, objs, request):
+        # Nothing is deleted: the article goes to the trash with everything attached to it.
+        objs = list(objs)
+        return [str(obj) for obj in objs], {"articles": len(objs)}, set(), []
+
+    def response_delete(self, request, obj_display, obj_id):
+        self.message_user(
+            request,
+            f"“{obj_display}” was moved to the trash. Editors can restore it from there.",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("admin:articles_article_changelist"))
+
+    def _saved(self, request, obj):
+        if "_save_draft_revision" in request.POST and obj.was_published:
+            revision = obj.revisions.filter(pending=True).order_by("-number").first()
+            self.message_user(
+                request,
+                f"Saved as draft revision {revision.number}. Readers still see the published "
+                "version until the revision is published.",
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(views._url("revisions", obj.pk))
+        self.message_user(
+            request, f"“{obj}” saved — now {obj.state.label.lower()}.", messages.SUCCESS
+        )
+        return HttpResponseRedirect(views._url("change", obj.pk))
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if "_action" in request.POST:
+            return self._saved(request, obj)
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        if "_action" in request.POST or "_save_draft_revision" in request.POST:
+            return self._saved(request, obj)
+        return super().response_change(request, obj)
+
+    # --- the change form ----------------------------------------------------------------------
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except StaleVersionError:
+            # Another save won the race after this form was validated: the transaction rolled
+            # back, and the form shown again now reports the conflict with the user's text.
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        user = request.user
+        form = context.get("adminform") and context["adminform"].form
+        if getattr(form, "conflict", None) is not None:
+            audit = {"loaded_version": form.conflict.expected_version,
+                     "stored_version": form.conflict.current_version}  # fmt: skip
+            services.audit_record(
+                user=user, action=AuditEntry.Action.CONFLICT, article=obj, detail=audit
+            )
+        going = obj is not None and obj.state in (State.SCHEDULED, State.PUBLISHED)
+        editable = obj is not None and workflow.can_edit(user, obj)
+        context.update(
+            workflow_actions=[
+                (action, "Save changes" if action == Action.SAVE and going else Action.LABELS[action])
+                for action in workflow.allowed_actions(user, obj)
+            ],
+            checklist=workflow.article_checklist(obj) if obj else None,
+            state_changes=(
+                StateChange.objects.filter(article=obj).select_related("user")[:50] if obj else []
+            ),
+            preview_url=(
+                reverse("articles:preview", args=[obj.pk])
+                if obj and workflow.can_preview(user, obj)
+                else None
+            ),
+            share_url=views._url("share", obj.pk) if obj and workflow.can_share(user, obj) else None,
+            article_state=obj.state.label if obj else "New",
+            article_state_value=obj.state.value if obj else "new",
+        )
+        if obj is not None:
+            if request.method == "GET" and editable:
+                context["others_editing"] = services.edit_session_open(obj, user=user)
+            context["show_save_draft_revision"] = obj.was_published and editable
+            context["revisions_url"] = views._url("revisions", obj.pk)
+            if workflow.can_withdraw(user, obj):
+                context["withdraw_url"] = views._url("withdraw", obj.pk)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    # --- extra pages: view classes in views.py -------------------------------------------------
+
+    def get_urls(self):
+        def page(view_class, route, name):
+            view = view_class.as_view(model_admin=self)
+            return path(route, self.admin_site.admin_view(view), name=f"articles_article_{name}")
+
+        return [
+            page(views.TrashView, "trash/", "trash"),
+            page(views.WireImportView, "import/", "import"),
+            page(views.RevisionsView, "<path:object_id>/revisions/", "revisions"),
+            page(views.RevisionCompareView, "<path:object_id>/revisions/compare/",
+                 "revision_compare"),  # fmt: skip
+            page(views.RevisionRestoreView, "<path:object_id>/revisions/<int:number>/restore/",
+                 "revision_restore"),  # fmt: skip
+            page(views.RevisionPublishView, "<path:object_id>/revisions/<int:number>/publish/",
+                 "revision_publish"),  # fmt: skip
+            page(views.WithdrawView, "<path:object_id>/withdraw/", "withdraw"),
+            page(views.ShareLinksView, "<path:object_id>/share/", "share"),
+            *super().get_urls(),
+        ]
+

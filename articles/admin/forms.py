@@ -1,0 +1,191 @@
+"""The desk's forms: the article change form (workflow action, version loaded, checklist) and
+the forms of the extra pages (share links, wire import)."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from .. import services, workflow
+from ..models import Article, Byline
+from ..revisions import stale_version_error
+from ..workflow import Action
+
+
+class ArticleAdminForm(forms.ModelForm):
+    """The change form. It carries the version it was loaded at (a save based on an older one is
+    refused with the differences, the editor's text kept in the form), the workflow button that
+    was pressed, and checks that button and the pre-publish checklist before anything is saved.
+    `services.article_save` checks the button again inside the transaction."""
+
+    loaded_version = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
+    substantive_update = forms.BooleanField(
+        label="Substantive update",
+        required=False,
+        help_text="Tick when readers should be told the story changed (“Updated …”). "
+        "Leave it clear for silent fixes such as typos.",
+    )
+    workflow_note = forms.CharField(
+        label="Note for the desk",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Recorded with the state change; required when sending back to the reporter.",
+    )
+
+    class Meta:
+        model = Article
+        # The byline inline edits authors, in order; ArticleAdmin.fieldsets picks what shows.
+        fields = [
+            "headline", "slug", "standfirst", "body_format", "body", "status", "published_at",
+            "unpublish_at", "featured", "category", "tags", "dateline", "source", "lead_image",
+            "lead_image_alt", "lead_image_caption", "lead_image_credit", "seo_title",
+            "seo_description",
+        ]  # fmt: skip
+
+    user = None  # set by ArticleAdmin.get_form
+    conflict = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "loaded_version" in self.fields:
+            self.fields["loaded_version"].initial = self.instance.version
+        self.expected_version = self.instance.version
+        self.workflow_action = Action.SAVE
+
+    @property
+    def is_draft_revision(self) -> bool:
+        """"Save as draft revision" on a story readers have seen: kept aside, nothing changes."""
+        return "_save_draft_revision" in self.data and self.instance.was_published
+
+    def posted_author_count(self) -> int:
+        data, count = self.data, 0
+        total = data.get("bylines-TOTAL_FORMS", "0")
+        for i in range(int(total) if str(total).isdigit() else 0):
+            if data.get(f"bylines-{i}-author") and not data.get(f"bylines-{i}-DELETE"):
+                count += 1
+        if count == 0 and self.instance.pk is None:
+            count = len(services.default_byline(self.user))  # what article_save will add
+        return count
+
+    def clean(self):
+        cleaned = super().clean()
+        self._clean_version()
+        action = self.data.get("_action", Action.SAVE)
+        instance = self.instance if self.instance.pk else None
+        # A forged button is refused outright, whatever the form showed.
+        workflow.check_action(action, user=self.user, article=instance)
+        self.workflow_action = action
+        if action == Action.SCHEDULE:
+            try:
+                workflow.validate_schedule(cleaned.get("published_at"))
+            except ValidationError as exc:
+                self.add_error("published_at", exc)
+        if action == Action.SEND_BACK and not cleaned.get("workflow_note", "").strip():
+            self.add_error("workflow_note", "Say what the reporter should change.")
+        # The checklist guards the step onto the public site. Corrections to a story that is
+        # already live (for instance imported wire copy without a category) must stay possible.
+        if action in (Action.PUBLISH, Action.SCHEDULE):
+            lead_image = cleaned.get("lead_image", self.instance.lead_image)
+            checks = workflow.checklist(
+                headline=cleaned.get("headline") or "",
+                standfirst=cleaned.get("standfirst") or "",
+                body=cleaned.get("body") or "",
+                author_count=self.posted_author_count(),
+                has_category=cleaned.get("category") is not None,
+                has_lead_image=bool(lead_image),
+                lead_image_alt=cleaned.get("lead_image_alt") or "",
+                seo_description=cleaned.get("seo_description") or "",
+            )
+            failed = workflow.problems(checks)
+            if failed:
+                raise ValidationError(
+                    [ValidationError(f"Cannot publish: {message}") for message in failed]
+                )
+        return cleaned
+
+    def _clean_version(self):
+        if not self.instance.pk or "loaded_version" not in self.fields:
+            return
+        loaded = self.cleaned_data.get("loaded_version") or self.instance.version
+        self.expected_version = loaded
+        if loaded != self.instance.version:
+            self.conflict = stale_version_error(self.instance, expected_version=loaded)
+            # Saving again after reading the differences is a deliberate choice to replace the
+            # stored version, so the hidden field moves on to the version now stored.
+            self.data = self.data.copy()
+            self.data[self.add_prefix("loaded_version")] = str(self.instance.version)
+            raise ValidationError(
+                "%(who)s Your changes have not been saved: they are still in the form below. "
+                "Compare them with the differences shown, then save again to replace the "
+                "stored version with yours.",
+                code="stale_version",
+                params={"who": str(self.conflict)},
+            )
+
+
+def byline_from(formsets) -> list | None:
+    """The authors the byline inline holds, in position order (None when it is not posted)."""
+    for formset in formsets:
+        if formset.model is Byline:
+            rows = [
+                f.cleaned_data
+                for f in formset.forms
+                if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("author")
+            ]
+            rows.sort(key=lambda row: row.get("position") or 0)
+            return [row["author"] for row in rows]
+    return None
+
+
+class CorrectionFormSet(forms.BaseInlineFormSet):
+    """Corrections are optional: a post that does not carry this inline (an older form, a
+    scripted client) means "no new corrections", not a broken form."""
+
+    def __init__(self, data=None, *args, **kwargs):
+        prefix = kwargs.get("prefix") or self.get_default_prefix()
+        if data is not None and f"{prefix}-TOTAL_FORMS" not in data:
+            data = data.copy()
+            data[f"{prefix}-TOTAL_FORMS"] = data[f"{prefix}-INITIAL_FORMS"] = "0"
+        super().__init__(data, *args, **kwargs)
+
+
+class ShareLinkForm(forms.Form):
+    note = forms.CharField(max_length=200, required=False, help_text="Who it is for.")
+    hours = forms.IntegerField(
+        label="Valid for (hours)", min_value=1, max_value=24 * 30, initial=48
+    )
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    widget = MultipleFileInput
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else [data]
+        files = [f for f in files if f]
+        if not files:
+            raise ValidationError("Choose at least one wire-copy file.")
+        return [super(MultipleFileField, self).clean(f, initial) for f in files]
+
+
+class WireImportForm(forms.Form):
+    MAX_BYTES = 1024 * 1024
+
+    files = MultipleFileField(label="Wire-copy files")
+    status = forms.ChoiceField(
+        choices=[(Article.Status.DRAFT, "Draft"), (Article.Status.PUBLISHED, "Published")],
+        initial=Article.Status.DRAFT,
+        help_text="Status of newly created articles.",
+    )
+    dry_run = forms.BooleanField(required=False, label="Dry run (check only, save nothing)")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_status(self):
+        status = self.cleaned_data["status"]
+        if status == Article.Status.PUBLISHED and not workflow.can_publish(self.user):
+            raise ValidationError("Only editors may import straight to published; choose Draft.")
+        return status

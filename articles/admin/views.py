@@ -1,0 +1,296 @@
+"""The desk's pages beyond add/change/list, as view classes (like Django's `AutocompleteJsonView`):
+the trash, revisions (list, compare, restore, publish), withdrawal, share links and wire import.
+
+Each is built by `ArticleAdmin.get_urls` with the model admin it serves; permissions come from
+`workflow`, and every change goes through a function in `services`.
+"""
+
+from django.contrib import messages
+from django.contrib.admin.utils import unquote
+from django.contrib.contenttypes.views import shortcut as django_shortcut
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseBadRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.views import View
+
+from .. import services, workflow
+from ..diffs import snapshot_diff_html
+from ..importers import ImportResult, import_file_bytes
+from ..models import Article, ShareLink
+from .forms import ShareLinkForm, WireImportForm
+
+MAX_ID = 2**31 - 1
+
+
+def _url(name, *args):
+    return reverse(f"admin:articles_article_{name}", args=args)
+
+
+def _id(value) -> int | None:
+    """A posted or queried id, or None when it is not one (never a database error)."""
+    value = str(value or "")
+    return int(value) if value.isdigit() and 0 < int(value) <= MAX_ID else None
+
+
+class DeskView(View):
+    """A page of the article admin: its context, and the article it is about."""
+
+    model_admin = None
+    template_name = None
+    title = ""
+
+    def article(self, request, object_id) -> Article:
+        """The article, if this user may see it in the desk (withdrawn ones included; trashed
+        ones are hidden until restored)."""
+        obj = self.model_admin.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404("No such article.")
+        if not self.model_admin.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        return obj
+
+    def render(self, request, context, *, status=200, obj=None):
+        context = {
+            **self.model_admin.admin_site.each_context(request),
+            "opts": self.model_admin.model._meta,
+            "original": obj,
+            "article": obj,
+            **context,
+        }
+        return TemplateResponse(request, self.template_name, context, status=status)
+
+    def done(self, request, message, url, level=messages.SUCCESS):
+        self.model_admin.message_user(request, message, level)
+        return HttpResponseRedirect(url)
+
+
+class TrashView(DeskView):
+    template_name = "admin/articles/article/trash.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        if not workflow.can_delete(request.user):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request):
+        trashed = Article.objects.in_trash().order_by("-deleted_at")
+        return self.render(
+            request,
+            {
+                "title": "Trash",
+                "trashed": trashed[:500],
+                "count": trashed.count(),
+                "can_empty": request.user.has_perm("articles.empty_trash"),
+            },
+        )
+
+    def post(self, request):
+        if "restore" in request.POST:
+            article = Article.objects.in_trash().filter(pk=_id(request.POST["restore"])).first()
+            if article is None:
+                return self.done(request, "That article is not in the trash.", _url("trash"),
+                                 messages.ERROR)  # fmt: skip
+            services.article_restore_from_trash(article, user=request.user)
+            message = format_html(
+                "“{}” restored. <a href='{}'>Edit it</a>.", article, _url("change", article.pk)
+            )
+            return self.done(request, message, _url("trash"))
+        if "empty" in request.POST:
+            if not request.user.has_perm("articles.empty_trash"):
+                raise PermissionDenied
+            if request.POST.get("confirm") != "yes":
+                return self.done(request, "Tick the box to confirm emptying the trash.",
+                                 _url("trash"), messages.ERROR)  # fmt: skip
+            count = services.trash_empty(user=request.user)
+            return self.done(request, f"Trash emptied: {count} article(s) deleted.", _url("trash"))
+        return HttpResponseRedirect(_url("trash"))
+
+
+class RevisionsView(DeskView):
+    template_name = "admin/articles/article/revisions.html"
+
+    def get(self, request, object_id):
+        obj = self.article(request, object_id)
+        return self.render(
+            request,
+            {
+                "title": f"Revisions of “{obj}”",
+                "revisions": obj.revisions.select_related("created_by").order_by("-number"),
+                "can_restore": workflow.can_edit(request.user, obj),
+                "can_publish": services.can_publish_revision(request.user, obj),
+                "audit_url": reverse("admin:articles_auditentry_changelist")
+                + f"?article__id__exact={obj.pk}",
+            },
+            obj=obj,
+        )
+
+
+class RevisionCompareView(DeskView):
+    template_name = "admin/articles/article/revision_compare.html"
+
+    def get(self, request, object_id):
+        obj = self.article(request, object_id)
+        a, b = _id(request.GET.get("a")), _id(request.GET.get("b"))
+        if a is None or b is None:
+            return HttpResponseBadRequest("Choose two revisions to compare.")
+        found = {r.number: r for r in obj.revisions.filter(number__in=[a, b])}
+        if a not in found or b not in found:
+            return HttpResponseBadRequest("No such revision of this article.")
+        old, new = sorted([found[a], found[b]], key=lambda r: r.number)
+        return self.render(
+            request,
+            {
+                "title": f"Revision {old.number} → {new.number} of “{obj}”",
+                "old": old,
+                "new": new,
+                "diff": snapshot_diff_html(old.data, new.data),
+            },
+            obj=obj,
+        )
+
+
+class _RevisionActionView(DeskView):
+    """A button on the revisions page: POST only."""
+
+    def get(self, request, object_id, number):
+        return HttpResponseBadRequest("Use the button on the revisions page.")
+
+    def post(self, request, object_id, number):
+        obj = self.article(request, object_id)
+        revision = obj.revisions.filter(number=number).first()
+        if revision is None:
+            raise Http404("No such revision.")
+        try:
+            message = self.act(request, revision)
+        except ValueError as exc:
+            return self.done(request, str(exc), _url("revisions", obj.pk), messages.ERROR)
+        return self.done(request, message, _url("revisions", obj.pk))
+
+
+class RevisionRestoreView(_RevisionActionView):
+    def act(self, request, revision):
+        services.revision_restore(revision, user=request.user)
+        return f"Revision {revision.number} restored as a new revision."
+
+
+class RevisionPublishView(_RevisionActionView):
+    def act(self, request, revision):
+        services.revision_publish(
+            revision, user=request.user, substantive=bool(request.POST.get("substantive"))
+        )
+        return f"Draft revision {revision.number} is now what readers see."
+
+
+class WithdrawView(DeskView):
+    template_name = "admin/articles/article/withdraw.html"
+
+    def get(self, request, object_id, error="", status=200):
+        obj = self.article(request, object_id)
+        if not workflow.can_withdraw(request.user, obj):
+            raise PermissionDenied
+        context = {"title": f"Withdraw “{obj}”", "error": error,
+                   "reason": request.POST.get("reason", "")}  # fmt: skip
+        return self.render(request, context, status=status, obj=obj)
+
+    def post(self, request, object_id):
+        obj = self.article(request, object_id)
+        try:
+            services.article_withdraw(obj, user=request.user, reason=request.POST.get("reason"))
+        except ValueError as exc:
+            return self.get(request, object_id, error=str(exc), status=400)
+        return self.done(
+            request,
+            f"“{obj}” is withdrawn: its address now answers 410 Gone with your reason.",
+            _url("change", obj.pk),
+        )
+
+
+class ShareLinksView(DeskView):
+    template_name = "admin/articles/article/share_links.html"
+
+    def article(self, request, object_id):
+        obj = super().article(request, object_id)
+        if not workflow.can_share(request.user, obj):
+            raise PermissionDenied
+        return obj
+
+    def get(self, request, object_id, form=None):
+        obj = self.article(request, object_id)
+        links = ShareLink.objects.filter(article=obj).prefetch_related("opens")
+        context = {
+            "title": f"Share links for “{obj}”",
+            "form": form or ShareLinkForm(),
+            "links": [(link, request.build_absolute_uri(link.get_absolute_url())) for link in links],
+            "now": timezone.now(),
+        }
+        return self.render(request, context, obj=obj, status=400 if form else 200)
+
+    def post(self, request, object_id):
+        obj = self.article(request, object_id)
+        here = _url("share", obj.pk)
+        if "revoke" in request.POST:
+            link = ShareLink.objects.filter(pk=_id(request.POST["revoke"]), article=obj).first()
+            if link is None:
+                return self.done(request, "No such share link.", here, messages.ERROR)
+            services.share_link_revoke(link, user=request.user)
+            return self.done(request, "Share link revoked: it now answers 404.", here)
+        form = ShareLinkForm(request.POST)
+        if not form.is_valid():
+            return self.get(request, object_id, form=form)
+        link = services.share_link_create(obj, user=request.user, **form.cleaned_data)
+        when = timezone.localtime(link.expires_at)
+        return self.done(request, f"Share link created; it expires {when:%d %b %Y %H:%M}.", here)
+
+
+class WireImportView(DeskView):
+    template_name = "admin/articles/article/import.html"
+
+    def dispatch(self, request, *args, **kwargs):
+        if not self.model_admin.has_add_permission(request):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request, form=None, result=None):
+        form = form or WireImportForm(user=request.user)
+        return self.render(request, {"title": "Import wire copy", "form": form, "result": result})
+
+    def post(self, request):
+        form = WireImportForm(request.POST, request.FILES, user=request.user)
+        if not form.is_valid():
+            return self.get(request, form=form)
+        result = ImportResult()
+        for upload in form.cleaned_data["files"]:
+            data = upload.read(WireImportForm.MAX_BYTES + 1)
+            if len(data) > WireImportForm.MAX_BYTES:
+                result.failed += 1
+                result.errors.append(f"{upload.name}:1: the file is larger than 1 MB")
+                continue
+            import_file_bytes(
+                upload.name,
+                data,
+                status=form.cleaned_data["status"],
+                result=result,
+                dry_run=form.cleaned_data["dry_run"],
+                user=request.user,
+            )
+        level = messages.ERROR if result.failed else messages.SUCCESS
+        self.model_admin.message_user(request, result.summary() + ".", level)
+        return self.get(request, form=form, result=result)
+
+
+def shortcut(request, content_type_id, object_id):
+    """Django's `/admin/r/<type>/<id>/` ("view on site"), which would tell any staff account a
+    draft's address: an article redirects only for readers' articles or to whoever may see it."""
+    from django.contrib.contenttypes.models import ContentType
+
+    content_type = ContentType.objects.filter(pk=_id(content_type_id)).first()
+    if content_type is not None and content_type.model_class() is Article:
+        article = Article.objects.filter(pk=_id(object_id)).first()
+        if article is None or not (
+            article.is_published or workflow.can_view(request.user, article)
+        ):
+            raise Http404("No such article.")
+    return django_shortcut(request, content_type_id, object_id)
