@@ -298,6 +298,7 @@ def import_wire_copy(parsed: WireArticle, *, status: str = Article.Status.PUBLIS
             authors=[_get_or_create_named(Author, name) for name in parsed.authors],
             tags=[_get_or_create_named(Tag, name) for name in parsed.tags],
             audit_action=AuditEntry.Action.IMPORT,
+            audit_detail={"outcome": outcome},
         )
     except PermissionDenied as exc:
         raise ImportRefused(str(exc)) from None

@@ -220,5 +220,3 @@ def apply_snapshot(article: Article, data: dict) -> None:
         Byline(article=article, author_id=pk, position=i)
         for i, pk in enumerate(pk for pk in author_ids if pk in existing)
     )
-
-

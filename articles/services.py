@@ -134,10 +134,18 @@ def default_byline(user) -> list[Author]:
 
 
 def _set_byline(article: Article, authors: list[Author]) -> None:
-    Byline.objects.filter(article=article).delete()
-    Byline.objects.bulk_create(
-        Byline(article=article, author=author, position=i) for i, author in enumerate(authors)
-    )
+    """Make the byline `authors`, in order, keeping the rows of authors who stay (an open form
+    refers to them)."""
+    wanted = {author.pk: position for position, author in enumerate(dict.fromkeys(authors))}
+    existing = {b.author_id: b for b in Byline.objects.filter(article=article)}
+    Byline.objects.filter(article=article).exclude(author_id__in=wanted).delete()
+    for author_id, position in wanted.items():
+        byline = existing.get(author_id)
+        if byline is None:
+            Byline.objects.create(article=article, author_id=author_id, position=position)
+        elif byline.position != position:
+            byline.position = position
+            byline.save(update_fields=["position"])
 
 
 @transaction.atomic
@@ -153,6 +161,7 @@ def article_save(
     note: str = "",
     published_at: dt.datetime | None = None,
     audit_action: str | None = None,
+    audit_detail: dict | None = None,
 ) -> Article:
     """Create or change an article and take a workflow `action` (save, submit, publish, …).
 
@@ -177,7 +186,7 @@ def article_save(
     if substantive and before == State.PUBLISHED:
         article.revised_at = timezone.now()
     article.save()
-    if authors is None and creating:
+    if creating and not authors:
         authors = default_byline(user)
     if authors is not None:
         _set_byline(article, authors)
@@ -196,7 +205,7 @@ def article_save(
         user=user,
         before=before,
         audit_action=audit_action,
-        detail={"action": action, "substantive": substantive},
+        detail={"action": action, "substantive": substantive, **(audit_detail or {})},
         note=note,
         substantive=substantive,
     )
@@ -592,7 +601,6 @@ def tag_merge(source: Tag, target: Tag, *, user) -> int:
     moved = _merge_done("Tag", source, target, article_pks, user=user)
     source.delete()
     return moved
-
 
 
 # --- presence -------------------------------------------------------------------------------

@@ -140,7 +140,9 @@ def allowed_actions(user, article: Article | None) -> list[str]:
         actions.append(Action.SUBMIT)
     if can_publish(user) and is_editor(user):
         # A live story is not "published now" again (that would re-date it); it can be rescheduled.
-        actions += [Action.SCHEDULE] if state == State.PUBLISHED else [Action.PUBLISH, Action.SCHEDULE]
+        actions += (
+            [Action.SCHEDULE] if state == State.PUBLISHED else [Action.PUBLISH, Action.SCHEDULE]
+        )
         if going:
             actions.append(Action.UNPUBLISH)
         if state == State.REVIEW:

@@ -342,7 +342,10 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
         editable = obj is not None and workflow.can_edit(user, obj)
         context.update(
             workflow_actions=[
-                (action, "Save changes" if action == Action.SAVE and going else Action.LABELS[action])
+                (
+                    action,
+                    "Save changes" if action == Action.SAVE and going else Action.LABELS[action],
+                )
                 for action in workflow.allowed_actions(user, obj)
             ],
             checklist=workflow.article_checklist(obj) if obj else None,
@@ -354,7 +357,9 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
                 if obj and workflow.can_preview(user, obj)
                 else None
             ),
-            share_url=views._url("share", obj.pk) if obj and workflow.can_share(user, obj) else None,
+            share_url=views._url("share", obj.pk)
+            if obj and workflow.can_share(user, obj)
+            else None,
             article_state=obj.state.label if obj else "New",
             article_state_value=obj.state.value if obj else "new",
         )
@@ -378,14 +383,20 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
             page(views.TrashView, "trash/", "trash"),
             page(views.WireImportView, "import/", "import"),
             page(views.RevisionsView, "<path:object_id>/revisions/", "revisions"),
-            page(views.RevisionCompareView, "<path:object_id>/revisions/compare/",
-                 "revision_compare"),  # fmt: skip
-            page(views.RevisionRestoreView, "<path:object_id>/revisions/<int:number>/restore/",
-                 "revision_restore"),  # fmt: skip
-            page(views.RevisionPublishView, "<path:object_id>/revisions/<int:number>/publish/",
-                 "revision_publish"),  # fmt: skip
+            page(
+                views.RevisionCompareView, "<path:object_id>/revisions/compare/", "revision_compare"
+            ),  # fmt: skip
+            page(
+                views.RevisionRestoreView,
+                "<path:object_id>/revisions/<int:number>/restore/",
+                "revision_restore",
+            ),  # fmt: skip
+            page(
+                views.RevisionPublishView,
+                "<path:object_id>/revisions/<int:number>/publish/",
+                "revision_publish",
+            ),  # fmt: skip
             page(views.WithdrawView, "<path:object_id>/withdraw/", "withdraw"),
             page(views.ShareLinksView, "<path:object_id>/share/", "share"),
             *super().get_urls(),
         ]
-

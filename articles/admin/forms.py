@@ -52,7 +52,7 @@ class ArticleAdminForm(forms.ModelForm):
 
     @property
     def is_draft_revision(self) -> bool:
-        """"Save as draft revision" on a story readers have seen: kept aside, nothing changes."""
+        """ "Save as draft revision" on a story readers have seen: kept aside, nothing changes."""
         return "_save_draft_revision" in self.data and self.instance.was_published
 
     def posted_author_count(self) -> int:
@@ -128,7 +128,9 @@ def byline_from(formsets) -> list | None:
             rows = [
                 f.cleaned_data
                 for f in formset.forms
-                if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("author")
+                if f.cleaned_data
+                and not f.cleaned_data.get("DELETE")
+                and f.cleaned_data.get("author")
             ]
             rows.sort(key=lambda row: row.get("position") or 0)
             return [row["author"] for row in rows]

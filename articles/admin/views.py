@@ -45,6 +45,8 @@ class DeskView(View):
     def article(self, request, object_id) -> Article:
         """The article, if this user may see it in the desk (withdrawn ones included; trashed
         ones are hidden until restored)."""
+        if not self.model_admin.has_view_or_change_permission(request):
+            raise PermissionDenied
         obj = self.model_admin.get_object(request, unquote(object_id))
         if obj is None:
             raise Http404("No such article.")
@@ -223,7 +225,9 @@ class ShareLinksView(DeskView):
         context = {
             "title": f"Share links for “{obj}”",
             "form": form or ShareLinkForm(),
-            "links": [(link, request.build_absolute_uri(link.get_absolute_url())) for link in links],
+            "links": [
+                (link, request.build_absolute_uri(link.get_absolute_url())) for link in links
+            ],
             "now": timezone.now(),
         }
         return self.render(request, context, obj=obj, status=400 if form else 200)

@@ -8,6 +8,34 @@ from .browser import chromium  # noqa: F401 - the shared browser fixture
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    """Hashing passwords the production way costs about half of the suite's time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def reader():
+    """A reader: an anonymous client that has never signed in (no session, no cookies)."""
+    from django.test import Client
+
+    return Client()
+
+
+@pytest.fixture
+def reporter(db):
+    from .factories import make_reporter
+
+    return make_reporter("rita", author_name="Rita Reporter")
+
+
+@pytest.fixture
+def editor(db):
+    from .factories import make_editor
+
+    return make_editor("ed")
+
+
+@pytest.fixture(autouse=True)
 def _media_root(settings):
     """Every test writes uploads into its own throwaway folder."""
     path = tempfile.mkdtemp(prefix="newsdesk-media-")

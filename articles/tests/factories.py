@@ -77,6 +77,22 @@ def make_user(
     return user
 
 
+def make_reporter(username=None, *, author_name=None, **kwargs):
+    """A member of the Reporters group with an author profile of her own."""
+    from django.contrib.auth.models import Group
+
+    user = make_user(username, groups=[Group.objects.get(name="Reporters")], **kwargs)
+    make_author(author_name or f"{user.username.title()} Reporter", user=user)
+    return user
+
+
+def make_editor(username=None, **kwargs):
+    """A member of the Editors group."""
+    from django.contrib.auth.models import Group
+
+    return make_user(username, groups=[Group.objects.get(name="Editors")], **kwargs)
+
+
 def image_bytes(fmt="JPEG", size=(64, 48), color=(200, 30, 30), **save_kwargs):
     buffer = io.BytesIO()
     mode = "RGBA" if fmt == "PNG" else "RGB"

@@ -15,6 +15,7 @@ from .factories import (
     make_article,
     make_author,
     make_category,
+    make_editor,
     make_tag,
     make_user,
 )
@@ -95,7 +96,7 @@ def test_second_save_of_a_form_opened_before_is_refused_with_who_and_diff(
 def test_a_bulk_change_after_opening_the_form_refuses_its_save(editor):
     article = _published()
     loaded = change_form_data(article)
-    services.articles_bulk_update(Article.objects.filter(pk=article.pk), user=None, featured=True)
+    services.articles_feature(Article.objects.filter(pk=article.pk), user=None, featured=True)
     response = editor.post(_change_url(article), {**loaded, "headline": "Late edit"})
     assert response.status_code == 200 and "changed this article" in response.content.decode()
 
@@ -136,13 +137,17 @@ def test_history_lists_revisions_compares_and_restores(editor, client):
 
 def test_history_checks_permissions(client):
     draft = make_article("Secret draft", status=Article.Status.DRAFT)
-    services.article_save_checked(draft, expected_version=1, user=None)
+    services.article_save(draft, expected_version=1, user=None)
     url = reverse("admin:articles_article_revisions", args=[draft.pk])
     client.force_login(make_user("intern"))
-    assert client.get(url).status_code == 403
+    assert client.get(url).status_code == 403  # no desk permission at all
     compare = reverse("admin:articles_article_revision_compare", args=[draft.pk])
     assert client.get(compare, {"a": 1, "b": 2}).status_code == 403
     client.force_login(make_user("viewer", perms=["articles.view_article"]))
+    assert client.get(url).status_code == 404  # someone else's draft is not in her desk
+    client.force_login(
+        make_user("reader", perms=["articles.view_article", "articles.edit_any_article"])
+    )
     assert client.get(url).status_code == 200
     restore = reverse("admin:articles_article_revision_restore", args=[draft.pk, 1])
     assert client.post(restore).status_code == 403
@@ -270,7 +275,10 @@ def test_withdraw_from_the_admin(editor, client):
 def test_withdraw_needs_its_permission(client):
     article = _published()
     client.force_login(
-        make_user("editor", perms=["articles.view_article", "articles.change_article"])
+        make_user(
+            "editor",
+            perms=["articles.view_article", "articles.change_article", "articles.edit_any_article"],
+        )
     )
     url = reverse("admin:articles_article_withdraw", args=[article.pk])
     assert client.post(url, {"reason": "x"}).status_code == 403
@@ -319,7 +327,7 @@ def test_in_use_items_cannot_be_deleted_but_can_be_merged(editor, name, build, a
 
 def test_a_save_that_loses_the_race_after_validation_is_refused_not_500(editor, monkeypatch):
     """Another save lands between this form's validation and its write: the write is refused."""
-    from articles.admin_integrity import IntegrityArticleForm
+    from articles.admin.forms import ArticleAdminForm as IntegrityArticleForm
 
     article = _published(headline="Raced")
     data = change_form_data(article, body="Lost the race but kept.")
@@ -350,7 +358,7 @@ def test_unused_tag_can_be_deleted(editor):
 
 
 def test_audit_page_lists_and_filters(client, editor):
-    ann = make_user("ann", password="pw-Newsdesk-1")
+    ann = make_editor("ann", password="pw-Newsdesk-1")
     assert client.login(username="ann", password="pw-Newsdesk-1")
     _login(client, "auditor")
     article = _published(headline="Audited story")
@@ -381,7 +389,7 @@ def test_audit_is_read_only(editor):
 def test_revisions_page_query_count_is_fixed(editor, django_assert_max_num_queries):
     article = _published()
     for version in range(1, 8):
-        services.article_save_checked(article, expected_version=version, user=None)
+        services.article_save(article, expected_version=version, user=None)
     url = reverse("admin:articles_article_revisions", args=[article.pk])
     editor.get(url)
     with django_assert_max_num_queries(8):

@@ -3,8 +3,8 @@
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
-from articles.audit import audit_record
 from articles.models import AuditEntry
+from articles.services import audit_record
 
 from .factories import make_article, make_user
 

@@ -8,11 +8,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from articles import cache as page_cache
+from articles import services
 from articles.models import Article
 
-from .factories import make_article, make_user
+from .factories import change_form_data, make_article, make_editor, make_user
 
-pytestmark = pytest.mark.django_db
+# Real COMMITs: invalidation runs after commit, which a test wrapped in a transaction never sees.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def generation():
+    return page_cache.cache.get(page_cache.GENERATION_KEY)
 
 
 @pytest.fixture(autouse=True)
@@ -58,23 +64,66 @@ def test_an_edit_is_visible_at_once(client):
     article = make_article("Before the edit")
     assert "Before the edit" in client.get("/").content.decode()
     article.headline = "After the edit"
-    article.save()
+    services.article_save(article, user=make_editor())
     html = client.get("/").content.decode()
     assert "After the edit" in html and "Before the edit" not in html
 
 
-def test_any_desk_post_invalidates(client):
-    article = make_article("Old words")
+def test_a_desk_save_of_a_live_story_is_visible_at_once(client):
+    article = make_article("Before the desk edit")
+    assert "Before the desk edit" in client.get("/").content.decode()
+    desk = type(client)()
+    desk.force_login(make_editor())
+    url = reverse("admin:articles_article_change", args=[article.pk])
+    data = change_form_data(article, headline="After the desk edit", _action="save")
+    assert desk.post(url, data).status_code == 302
+    assert "After the desk edit" in client.get("/").content.decode()
+
+
+def test_invalidation_waits_for_commit():
+    """Before COMMIT a reader would re-cache the old page under a new generation."""
+    from django.db import transaction
+
+    article = make_article()
+    before = generation() or page_cache._generation()
+    with transaction.atomic():
+        article.headline = "Changed inside a transaction"
+        services.article_save(article, user=None)
+        assert generation() == before
+    assert generation() != before
+
+
+def test_an_import_from_the_command_line_is_visible_at_once(client, tmp_path):
+    from django.core.management import call_command
+
+    from .test_importers import BASIC
+
     client.get("/")
-    Article.objects.filter(pk=article.pk).update(headline="New words")  # no signal
-    editor = make_user(superuser=True)
-    client.force_login(editor)
-    client.post(
-        reverse("admin:articles_article_changelist"),
-        {"action": "feature_selected", "_selected_action": [article.pk]},
-    )
-    client.logout()
-    assert "New words" in client.get("/").content.decode()
+    (tmp_path / "story.txt").write_text(BASIC)
+    call_command("import_articles", str(tmp_path), stdout=None)
+    article = Article.objects.get()
+    assert article.headline in client.get("/").content.decode()
+
+
+@pytest.mark.parametrize("what", ["login", "failed post", "draft save", "bad login"])
+def test_what_readers_cannot_see_purges_nothing(client, what):
+    editor = make_editor("ed", password="pw-Newsdesk-1")
+    draft = make_article("A draft", status=Article.Status.DRAFT, created_by=editor)
+    make_article("Live story")
+    client.get("/")
+    before = generation()
+    assert before is not None
+    if what == "login":
+        assert client.login(username="ed", password="pw-Newsdesk-1")
+    elif what == "bad login":
+        client.post(reverse("admin:login"), {"username": "ed", "password": "wrong"})
+    else:
+        client.force_login(editor)
+        url = reverse("admin:articles_article_change", args=[draft.pk])
+        headline = "" if what == "failed post" else "A better draft headline"
+        data = change_form_data(draft, headline=headline, _action="save")
+        assert client.post(url, data).status_code == (200 if what == "failed post" else 302)
+    assert generation() == before
 
 
 def test_scheduled_article_appears_and_goes_on_its_own(client, clock):

@@ -308,7 +308,7 @@ def test_scheduled_import_is_not_public_until_its_time():
 def test_import_update_bumps_the_version_and_keeps_revisions_and_audit():
     """An import refuses forms opened before it, like any save, and leaves a trail."""
     from articles.models import AuditEntry
-    from articles.services import StaleVersionError, article_save_checked
+    from articles.services import StaleVersionError, article_save
 
     article, _ = import_wire_copy(parse_wire_copy(BASIC))
     assert article.version == 1 and article.revisions.count() == 1
@@ -321,7 +321,7 @@ def test_import_update_bumps_the_version_and_keeps_revisions_and_audit():
     assert stored.revisions.get(article_version=2).data["body"].endswith("A new ending.")
     opened.headline = "Edited in an old form"
     with pytest.raises(StaleVersionError):
-        article_save_checked(opened, expected_version=1, user=None)
+        article_save(opened, expected_version=1, user=None)
     outcomes = list(
         AuditEntry.objects.filter(action="import", article=article)
         .order_by("pk")

@@ -15,8 +15,8 @@ from .factories import (
     make_article,
     make_author,
     make_category,
+    make_editor,
     make_tag,
-    make_user,
 )
 
 pytestmark = pytest.mark.django_db
@@ -34,9 +34,9 @@ def test_every_save_stores_a_revision_with_full_content():
     )
     article.lead_image = image_upload("lead.jpg")
     article.lead_image_alt = "A tanker"
-    user = make_user("writer")
+    user = make_editor("writer")
     article.headline = "Changed"
-    services.article_save_checked(article, expected_version=1, user=user)
+    services.article_save(article, expected_version=1, user=user)
     revision = article.revisions.get(article_version=2)
     assert revision.created_by == user
     data = revision.data
@@ -52,16 +52,16 @@ def test_every_save_stores_a_revision_with_full_content():
 
 def test_second_save_from_the_same_version_is_refused_and_nothing_is_lost():
     article = _published(headline="Original", body="Original body")
-    ann, bob = make_user("ann"), make_user("bob")
+    ann, bob = make_editor("ann"), make_editor("bob")
     ann.first_name, ann.last_name = "Ann", "Lee"
     ann.save()
     first = Article.objects.get(pk=article.pk)
     second = Article.objects.get(pk=article.pk)
     first.headline = "Ann's headline"
-    services.article_save_checked(first, expected_version=1, user=ann)
+    services.article_save(first, expected_version=1, user=ann)
     second.body = "Bob's new body"
     with pytest.raises(services.StaleVersionError) as caught:
-        services.article_save_checked(second, expected_version=1, user=bob)
+        services.article_save(second, expected_version=1, user=bob)
     error = caught.value
     assert error.changed_by == "Ann Lee" and error.current_version == 2
     assert "Ann Lee changed this article" in str(error)
@@ -69,7 +69,7 @@ def test_second_save_from_the_same_version_is_refused_and_nothing_is_lost():
     stored = Article.objects.get(pk=article.pk)
     assert stored.headline == "Ann's headline" and stored.body == "Original body"
     assert second.body == "Bob's new body"  # the refused edit is still in the caller's hands
-    services.article_save_checked(second, expected_version=2, user=bob)
+    services.article_save(second, expected_version=2, user=bob)
     assert Article.objects.get(pk=article.pk).body == "Bob's new body"
 
 
@@ -81,7 +81,7 @@ def test_second_save_from_the_same_version_is_refused_and_nothing_is_lost():
 def test_two_concurrent_saves_cannot_both_pass():
     """Two threads, two database connections, the same loaded version: exactly one wins."""
     article = _published(headline="Start")
-    users = [make_user("one"), make_user("two")]
+    users = [make_editor("one"), make_editor("two")]
     barrier = threading.Barrier(2)
     outcomes = {}
 
@@ -90,7 +90,7 @@ def test_two_concurrent_saves_cannot_both_pass():
             mine = Article.objects.get(pk=article.pk)
             mine.headline = f"Edit {i}"
             barrier.wait(timeout=10)
-            services.article_save_checked(mine, expected_version=1, user=users[i])
+            services.article_save(mine, expected_version=1, user=users[i])
             outcomes[i] = "saved"
         except services.StaleVersionError:
             outcomes[i] = "refused"
@@ -112,11 +112,11 @@ def test_restore_brings_back_content_as_a_new_revision():
     ann, bob = make_author("Ann"), make_author("Bob")
     old_tag, new_tag = make_tag("Old"), make_tag("New")
     article = _published(headline="First", authors=[ann], tags=[old_tag])
-    user = make_user()
-    services.article_save_checked(article, expected_version=1, user=user)
+    user = make_editor()
+    services.article_save(article, expected_version=1, user=user)
     article.headline = "Second"
     article.save()
-    services.article_save_checked(article, expected_version=2, user=user)
+    services.article_save(article, expected_version=2, user=user)
     Byline.objects.filter(article=article).update(author=bob)
     article.tags.set([new_tag])
     first = article.revisions.get(article_version=1)
@@ -131,7 +131,7 @@ def test_restore_brings_back_content_as_a_new_revision():
 
 def test_draft_revision_changes_nothing_readers_see_until_published(client):
     article = _published(headline="Live headline", body="Live body")
-    user = make_user()
+    user = make_editor()
     data = services.article_snapshot(article)
     data.update(headline="Draft headline", body="Draft body")
     revision = services.revision_save_draft(article, user=user, data=data)
@@ -153,10 +153,10 @@ def test_draft_revision_changes_nothing_readers_see_until_published(client):
 def test_restore_brings_back_the_lead_image_with_its_size():
     article = _published()
     article.lead_image = image_upload("first.jpg", size=(80, 60))
-    services.article_save_checked(article, expected_version=1, user=None)
+    services.article_save(article, expected_version=1, user=None)
     first = article.revisions.get(article_version=2)
     article.lead_image = image_upload("second.jpg", size=(40, 30))
-    services.article_save_checked(article, expected_version=2, user=None)
+    services.article_save(article, expected_version=2, user=None)
     services.revision_restore(first, user=None)
     article.refresh_from_db()
     assert article.lead_image.name == first.data["lead_image"]
@@ -166,7 +166,7 @@ def test_restore_brings_back_the_lead_image_with_its_size():
 def test_trash_hides_restore_brings_back_and_empty_deletes_for_good(client):
     article = _published(headline="Binned")
     other = _published(headline="Kept")
-    user = make_user()
+    user = make_editor()
     services.article_trash(article, user=user)
     assert client.get(article.get_absolute_url()).status_code == 404
     assert "Binned" not in client.get("/articles/").content.decode()
@@ -177,8 +177,9 @@ def test_trash_hides_restore_brings_back_and_empty_deletes_for_good(client):
     assert not Article.objects.filter(pk=article.pk).exists()
     assert Article.objects.filter(pk=other.pk).exists()
     actions = list(AuditEntry.objects.order_by("pk").values_list("action", flat=True))
-    assert actions == ["trash", "restore", "trash", "delete", "empty_trash"]
-    assert AuditEntry.objects.get(action="delete").object_repr == "Binned"
+    assert actions == ["trash", "restore", "trash", "empty_trash"]  # one entry per action
+    emptied = AuditEntry.objects.get(action="empty_trash").detail["articles"]
+    assert emptied == [{"id": article.pk, "headline": "Binned"}]
 
 
 def test_trashed_article_old_slug_does_not_redirect(client):
@@ -209,7 +210,7 @@ def test_author_merge_moves_bylines_in_order_and_deletes_the_source():
     ann, bob, cat = make_author("Ann"), make_author("Bob"), make_author("Cat")
     both = _published(authors=[cat, ann, bob])
     only_ann = _published(authors=[ann])
-    user = make_user()
+    user = make_editor()
     assert services.author_merge(ann, bob, user=user) == 2
     assert not Author.objects.filter(pk=ann.pk).exists()
     assert Article.objects.get(pk=both.pk).byline_authors == [cat, bob]
@@ -239,10 +240,10 @@ def test_category_and_tag_merges_move_articles():
 def test_correction_redates_the_story_and_a_silent_save_does_not():
     article = _published()
     published_at = article.published_at
-    services.article_save_checked(article, expected_version=1, user=None)
+    services.article_save(article, expected_version=1, user=None)
     article.refresh_from_db()
     assert article.modified_at == published_at and not article.is_revised
-    services.article_save_checked(article, expected_version=2, user=None, substantive=True)
+    services.article_save(article, expected_version=2, user=None, substantive=True)
     article.refresh_from_db()
     assert article.modified_at > published_at and article.is_revised
     later = timezone.now() + dt.timedelta(seconds=5)
@@ -255,21 +256,19 @@ def test_correction_redates_the_story_and_a_silent_save_does_not():
 
 def test_bulk_update_bumps_versions_so_open_forms_are_refused():
     article = _published()
-    services.articles_bulk_update(
-        Article.objects.filter(pk=article.pk), user=None, note="Unpublish", status="draft"
-    )
+    result = services.articles_unpublish(Article.objects.filter(pk=article.pk), user=None)
     article.refresh_from_db()
-    assert article.version == 2 and article.status == "draft"
-    assert article.revisions.get(article_version=2).note == "Unpublish"
+    assert result.changed == 1 and article.version == 2 and article.status == "draft"
+    assert article.revisions.filter(article_version=2).exists()
     stale = Article.objects.get(pk=article.pk)
     with pytest.raises(services.StaleVersionError):
-        services.article_save_checked(stale, expected_version=1, user=None)
-    assert AuditEntry.objects.filter(action="bulk", article=article).exists()
+        services.article_save(stale, expected_version=1, user=None)
+    assert AuditEntry.objects.filter(action="state", article=article).count() == 1
 
 
 def test_presence_lists_others_who_opened_the_article_recently():
     article = _published()
-    ann, bob = make_user("ann"), make_user("bob")
+    ann, bob = make_editor("ann"), make_editor("bob")
     assert services.edit_session_open(article, user=ann) == []
     others = services.edit_session_open(article, user=bob)
     assert [s.user for s in others] == [ann]
@@ -284,7 +283,7 @@ def test_presence_lists_others_who_opened_the_article_recently():
 def test_revision_numbers_count_up_per_article():
     article = _published()
     for version in (1, 2, 3):
-        services.article_save_checked(article, expected_version=version, user=None)
+        services.article_save(article, expected_version=version, user=None)
     assert list(Revision.objects.filter(article=article).values_list("number", flat=True)) == [
         4,
         3,

@@ -17,18 +17,6 @@ from .test_importers import BASIC
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def reporter():
-    user = make_user("rita", groups=[Group.objects.get(name="Reporters")])
-    make_author("Rita Reporter", user=user)
-    return user
-
-
-@pytest.fixture
-def editor():
-    return make_user("ed", groups=[Group.objects.get(name="Editors")])
-
-
 def login(client, user):
     client.force_login(user)
     return client
@@ -268,7 +256,7 @@ def test_unpublish_at_takes_it_down_by_itself(editor):
         unpublish_at=timezone.now() - dt.timedelta(seconds=1)
     )
     article.refresh_from_db()
-    assert article.state == "unpublished"
+    assert article.state == Article.State.EXPIRED
 
 
 def test_editor_unpublishes(client, editor):
@@ -279,7 +267,7 @@ def test_editor_unpublishes(client, editor):
         == 302
     )
     article.refresh_from_db()
-    assert article.state == "unpublished" and not article.is_published
+    assert article.state == Article.State.DRAFT and not article.is_published
 
 
 def test_send_back_needs_a_note_and_records_it(client, editor, reporter):
@@ -492,7 +480,7 @@ def test_share_link_form_rejects_bad_input(client, editor, reporter):
     response = client.post(
         reverse("admin:articles_article_share", args=[article.pk]), {"hours": "-5"}
     )
-    assert response.status_code == 200 and not ShareLink.objects.exists()
+    assert response.status_code == 400 and not ShareLink.objects.exists()
 
 
 def test_reporter_cannot_manage_share_links_of_others(client, reporter, editor):
@@ -501,7 +489,8 @@ def test_reporter_cannot_manage_share_links_of_others(client, reporter, editor):
     response = client.post(
         reverse("admin:articles_article_share", args=[article.pk]), {"hours": "5"}
     )
-    assert response.status_code == 403 and not ShareLink.objects.exists()
+    # Another reporter's draft is not in her desk at all.
+    assert response.status_code == 404 and not ShareLink.objects.exists()
 
 
 # --- wire copy in the admin ----------------------------------------------------------------
