@@ -1,0 +1,128 @@
+"""Ranked full-text search over published articles.
+
+Layout:
+
+- `query`: the reader's query parsed into terms, "quoted phrases" and -excluded words, and
+  rebuilt into an FTS5 or websearch expression; highlight markers turned into safe <mark> HTML.
+  Pure text, no database.
+- `sqlite`: the FTS5 table and its triggers (`sqlite_install`, run after every migrate) and the
+  SQLite queries.
+- `postgresql`: the stored, GIN-indexed tsvector column and the PostgreSQL queries.
+- here: the backend picked by `connection.vendor`, `SearchResults` and `search_articles`, and
+  every name the rest of the project imports from `articles.search`.
+
+Both indexes are created by migration 0003 (which carries its own copy of the SQL) and kept in
+step by the database, so bulk inserts are indexed too. The reader's expression is always passed
+as a parameter: user text never reaches SQL or FTS syntax.
+"""
+
+from django.conf import settings
+from django.db import connection
+from django.db.models.expressions import RawSQL
+
+from ..models import Article
+from . import postgresql, sqlite
+from .postgresql import PG_CONFIG, POSTGRES_BACKWARD_SQL, POSTGRES_FORWARD_SQL
+from .query import (
+    ANGLE_STANDINS,
+    HIGHLIGHT_END,
+    HIGHLIGHT_START,
+    ParsedQuery,
+    SearchQueryError,
+    clean_query,
+    fts5_expression,
+    highlight,
+    parse_query,
+    websearch_expression,
+)
+from .sqlite import (
+    FTS_TABLE,
+    SQLITE_BACKWARD_SQL,
+    SQLITE_TABLE_SQL,
+    SQLITE_TRIGGERS,
+    SQLITE_WEIGHTS,
+    sqlite_install,
+)
+
+__all__ = [
+    "ANGLE_STANDINS",
+    "FTS_TABLE",
+    "HIGHLIGHT_END",
+    "HIGHLIGHT_START",
+    "PG_CONFIG",
+    "POSTGRES_BACKWARD_SQL",
+    "POSTGRES_FORWARD_SQL",
+    "SQLITE_BACKWARD_SQL",
+    "SQLITE_TABLE_SQL",
+    "SQLITE_TRIGGERS",
+    "SQLITE_WEIGHTS",
+    "ParsedQuery",
+    "SearchQueryError",
+    "SearchResults",
+    "backend",
+    "clean_query",
+    "fts5_expression",
+    "highlight",
+    "matching_ids_sql",
+    "parse_query",
+    "search_articles",
+    "sqlite_install",
+    "websearch_expression",
+]
+
+
+def backend():
+    """The module holding the current database's search SQL (SQLite's unless PostgreSQL)."""
+    return postgresql if connection.vendor == "postgresql" else sqlite
+
+
+def matching_ids_sql(parsed: ParsedQuery) -> tuple[str, list]:
+    """SQL (and params) selecting the ids of all articles matching the query, for `pk__in`."""
+    return backend().matching_ids_sql(parsed)
+
+
+class SearchResults:
+    """Ranked matches among published articles, sliceable and countable for a Paginator.
+
+    A page costs a count, one ranked query for the page, and the listing queries for its
+    articles, whatever the number of matches.
+    """
+
+    def __init__(self, parsed: ParsedQuery):
+        self.parsed = parsed
+        self._count = None
+
+    def count(self) -> int:
+        if self._count is None:
+            sql, params = matching_ids_sql(self.parsed)
+            self._count = Article.objects.published().filter(pk__in=RawSQL(sql, params)).count()
+        return self._count
+
+    def __len__(self):
+        return self.count()
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            raise TypeError("SearchResults only support slicing")
+        start = index.start or 0
+        stop = index.stop if index.stop is not None else start + settings.ARTICLES_PER_PAGE
+        limit = max(0, stop - start)
+        if not limit:
+            return []
+        rows = backend().ranked_page(self.parsed, limit, start)
+        articles = Article.objects.published().for_listing().in_bulk([row[0] for row in rows])
+        page = []
+        for pk, rank, headline, snippet in rows:
+            article = articles.get(pk)
+            if article is None:  # unpublished between the two queries
+                continue
+            article.search_rank = rank
+            article.search_headline = highlight(headline)
+            article.search_snippet = highlight(snippet)
+            page.append(article)
+        return page
+
+
+def search_articles(query: str) -> SearchResults:
+    """Published articles matching `query`, best first. Raises SearchQueryError for bad input."""
+    return SearchResults(clean_query(query))

@@ -1,0 +1,89 @@
+"""PostgreSQL: a stored, GIN-indexed tsvector column that the database computes from the row.
+
+Migration 0003 carries its own copy of the column and index SQL below.
+"""
+
+from django.db import connection
+
+from ..models import Article
+from .query import (
+    ANGLE_STANDINS,
+    HIGHLIGHT_END,
+    HIGHLIGHT_START,
+    ParsedQuery,
+    websearch_expression,
+)
+
+PG_CONFIG = "english"
+
+POSTGRES_FORWARD_SQL = [
+    f"""
+    ALTER TABLE articles_article ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
+      setweight(to_tsvector('{PG_CONFIG}'::regconfig, coalesce(headline, '')), 'A') ||
+      setweight(to_tsvector('{PG_CONFIG}'::regconfig, coalesce(standfirst, '')), 'B') ||
+      setweight(to_tsvector('{PG_CONFIG}'::regconfig, coalesce(body, '')), 'C')
+    ) STORED""",
+    "CREATE INDEX articles_article_search_vector_gin ON articles_article USING GIN (search_vector)",
+]
+POSTGRES_BACKWARD_SQL = [
+    "DROP INDEX IF EXISTS articles_article_search_vector_gin",
+    "ALTER TABLE articles_article DROP COLUMN IF EXISTS search_vector",
+]
+
+
+def matching_ids_sql(parsed: ParsedQuery) -> tuple[str, list]:
+    """SQL (and params) selecting the ids of all articles matching the query, for `pk__in`."""
+    return (
+        "SELECT id FROM articles_article "
+        "WHERE search_vector @@ websearch_to_tsquery(%s::regconfig, %s)",
+        [PG_CONFIG, websearch_expression(parsed)],
+    )
+
+
+def _published_ids_sql():
+    return Article.objects.published().values("id").query.sql_with_params()
+
+
+def ranked_page(parsed: ParsedQuery, limit: int, offset: int) -> list[tuple]:
+    """(id, rank, marked headline, marked snippet) for one page of published matches, best first."""
+    published_sql, published_params = _published_ids_sql()
+    options = (
+        f"StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_END}, MaxFragments=2, "
+        'MaxWords=30, MinWords=12, FragmentDelimiter=" … "'
+    )
+    with connection.cursor() as cursor:
+        # Headlines are computed on the page's rows only (the inner query is limited).
+        cursor.execute(
+            f"""
+            SELECT r.id, r.rank,
+              ts_headline(%s::regconfig, translate(r.headline, '<>', %s), r.q, %s),
+              ts_headline(
+                %s::regconfig,
+                translate(r.standfirst || ' ' || r.body, '<>', %s), r.q, %s
+              )
+            FROM (
+              SELECT a.id, a.headline, a.standfirst, a.body, a.published_at, q.q,
+                     ts_rank(a.search_vector, q.q) AS rank
+              FROM articles_article a,
+                   websearch_to_tsquery(%s::regconfig, %s) AS q(q)
+              WHERE a.search_vector @@ q.q AND a.id IN ({published_sql})
+              ORDER BY rank DESC, a.published_at DESC, a.id DESC
+              LIMIT %s OFFSET %s
+            ) r
+            ORDER BY r.rank DESC, r.published_at DESC, r.id DESC
+            """,
+            [
+                PG_CONFIG,
+                ANGLE_STANDINS,
+                f"HighlightAll=true, StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_END}",
+                PG_CONFIG,
+                ANGLE_STANDINS,
+                options,
+                PG_CONFIG,
+                websearch_expression(parsed),
+                *published_params,
+                limit,
+                offset,
+            ],
+        )
+        return cursor.fetchall()
