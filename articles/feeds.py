@@ -1,4 +1,9 @@
-"""RSS 2.0 and Atom feeds for the site, each section and each author."""
+"""RSS 2.0 and Atom feeds: the site, each section, each author, and the corrections.
+
+Feed instances live in urls.py and are shared by every thread, so they hold no per-request
+state: each feed's own URL is reversed from its URL name (and its object's slug). Every link,
+guid and self link is absolute on `SITE_URL`, whatever host the request came in on.
+"""
 
 import mimetypes
 
@@ -8,7 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed, Enclosure
 
-from .models import Article, Author, Category
+from .models import Article, Author, Category, Correction
 from .seo import absolute
 
 FEED_SIZE = 30
@@ -17,6 +22,7 @@ FEED_SIZE = 30
 class LatestArticlesFeed(Feed):
     """The newest published articles; subclasses narrow `articles()` and name themselves."""
 
+    url_name = "articles:feed-rss"
     description_template = "feeds/article_description.html"
     feed_copyright = None
 
@@ -30,11 +36,8 @@ class LatestArticlesFeed(Feed):
         return f"The latest articles from {settings.SITE_NAME}."
 
     def feed_url(self, obj=None):
-        return absolute(self.request_path)
-
-    def get_feed(self, obj, request):
-        self.request_path = request.path
-        return super().get_feed(obj, request)
+        kwargs = {"slug": obj.slug} if obj is not None else None
+        return absolute(reverse(self.url_name, kwargs=kwargs))
 
     def articles(self, obj):
         return Article.objects.published()
@@ -80,11 +83,14 @@ class LatestArticlesFeed(Feed):
 
 
 class LatestArticlesAtomFeed(LatestArticlesFeed):
+    url_name = "articles:feed-atom"
     feed_type = Atom1Feed
     subtitle = LatestArticlesFeed.description
 
 
 class CategoryFeed(LatestArticlesFeed):
+    url_name = "articles:category-feed"
+
     def get_object(self, request, slug):
         return get_object_or_404(Category, slug=slug)
 
@@ -102,6 +108,8 @@ class CategoryFeed(LatestArticlesFeed):
 
 
 class AuthorFeed(LatestArticlesFeed):
+    url_name = "articles:author-feed"
+
     def get_object(self, request, slug):
         return get_object_or_404(Author, slug=slug)
 
@@ -116,3 +124,44 @@ class AuthorFeed(LatestArticlesFeed):
 
     def articles(self, obj):
         return Article.objects.published().by_author(obj)
+
+
+class CorrectionsFeed(Feed):
+    """Every correction, clarification, update and editor's note on a published article."""
+
+    description = "Corrections, clarifications, updates and editor's notes, newest first."
+    item_guid_is_permalink = False
+
+    def title(self):
+        return f"{settings.SITE_NAME}: corrections and updates"
+
+    def link(self):
+        return absolute(reverse("articles:corrections"))
+
+    def feed_url(self):
+        return absolute(reverse("articles:corrections_feed"))
+
+    def items(self):
+        return (
+            Correction.objects.filter(article__in=Article.objects.published().values("pk"))
+            .select_related("article")
+            .order_by("-created_at", "-pk")[:50]
+        )
+
+    def item_title(self, item):
+        return f"{item.get_kind_display()}: {item.article.headline}"
+
+    def item_description(self, item):
+        return item.text
+
+    def item_link(self, item):
+        return absolute(item.get_absolute_url())
+
+    def item_guid(self, item):
+        return absolute(f"/corrections/{item.pk}")
+
+    def item_pubdate(self, item):
+        return item.created_at
+
+    def item_updateddate(self, item):
+        return item.created_at

@@ -1,7 +1,6 @@
 from django.urls import path
 
 from . import feeds, views
-from .feeds_corrections import CorrectionsFeed
 
 app_name = "articles"
 
@@ -17,7 +16,7 @@ urlpatterns = [
     path("preview/<int:pk>/", views.preview, name="preview"),
     path("preview/shared/<str:token>/", views.shared_preview, name="share"),
     path("corrections/", views.CorrectionListView.as_view(), name="corrections"),
-    path("corrections/feed/", CorrectionsFeed(), name="corrections_feed"),
+    path("corrections/feed/", feeds.CorrectionsFeed(), name="corrections_feed"),
     path("search/", views.search, name="search"),
     path("feeds/rss/", feeds.LatestArticlesFeed(), name="feed-rss"),
     path("feeds/atom/", feeds.LatestArticlesAtomFeed(), name="feed-atom"),

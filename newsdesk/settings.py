@@ -1,5 +1,7 @@
 """Newsdesk settings: one module, configured entirely from the environment.
 
+The parsing helpers (booleans, numbers, lists, DATABASE_URL) live in `newsdesk/env.py`.
+
 Every variable read here is listed in the README and in `.env.example`. Defaults are safe for a
 developer's laptop; with `DJANGO_DEBUG` off the production values must be given explicitly.
 """
@@ -8,42 +10,15 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
+
+from newsdesk.env import database_from_url, env_bool, env_int, env_list, sqlite_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 TESTING = "pytest" in sys.modules or (len(sys.argv) > 1 and sys.argv[1] == "test")
-
-
-def env_bool(name, default=False):
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    value = value.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name} must be 1/0, true/false, yes/no or on/off, not {value!r}")
-
-
-def env_int(name, default):
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
-
-
-def env_list(name, default=()):
-    value = os.environ.get(name)
-    if value is None:
-        return list(default)
-    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
@@ -127,63 +102,22 @@ TEMPLATES = [
 WSGI_APPLICATION = "newsdesk.wsgi.application"
 
 
-def database_from_url(url):
-    """Turn a DATABASE_URL (sqlite:///path or postgres://user:pass@host:port/name) into settings."""
-    parts = urlsplit(url)
-    scheme = parts.scheme
-    if scheme == "sqlite":
-        # sqlite:////absolute/path.db or sqlite:///relative/path.db (relative to the project)
-        rest = unquote(url.split("://", 1)[1].split("?", 1)[0])
-        path = Path(rest[1:]) if rest.startswith("//") else BASE_DIR / rest.lstrip("/")
-        return sqlite_database(path)
-    if scheme in {"postgres", "postgresql", "pgsql"}:
-        options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        pool = options.pop("pool", "1") not in {"0", "false", "off"}
-        options.setdefault("connect_timeout", "5")
-        if pool and not TESTING:
-            # A short wait for a pooled connection: when the database is down, readers get a
-            # 503 within seconds instead of a hung worker.
-            options["pool"] = {
-                "min_size": 1,
-                "max_size": env_int("DATABASE_POOL_SIZE", 10),
-                "timeout": env_int("DATABASE_POOL_TIMEOUT", 5),
-            }
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": unquote(parts.path.lstrip("/")) or "postgres",
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
-            "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": options,
-        }
-    raise ImproperlyConfigured(
-        f"DATABASE_URL scheme {scheme!r} is not supported (sqlite or postgres)"
-    )
-
-
-def sqlite_database(path):
-    return {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": path,
-        "OPTIONS": {
-            # WAL lets readers run beside a writer; IMMEDIATE + timeout make writers queue
-            # instead of failing with "database is locked".
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
-            "init_command": (
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
-            ),
-        },
-    }
-
-
 DATABASE_URL = os.environ.get("DATABASE_URL", "").strip()
 if not DATABASE_URL:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
+# A short wait for a pooled connection: when the database is down, readers get a 503 within
+# seconds instead of a hung worker. Tests run without the pool.
+DATABASE_POOL = (
+    None
+    if TESTING
+    else {
+        "min_size": 1,
+        "max_size": env_int("DATABASE_POOL_SIZE", 10),
+        "timeout": env_int("DATABASE_POOL_TIMEOUT", 5),
+    }
+)
 DATABASES = {
-    "default": database_from_url(DATABASE_URL)
+    "default": database_from_url(DATABASE_URL, base_dir=BASE_DIR, pool=DATABASE_POOL)
     if DATABASE_URL
     else sqlite_database(DATA_DIR / "newsdesk.sqlite3")
 }

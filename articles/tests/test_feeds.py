@@ -1,15 +1,26 @@
 """RSS and Atom feeds, parsed with feedparser as a feed reader would."""
 
 import datetime as dt
+import threading
 
 import feedparser
 import pytest
 from django.core.files.base import ContentFile
+from django.db import connection
+from django.test import RequestFactory
 from django.utils import timezone
 
+from articles import feeds
 from articles.models import Article
 
-from .factories import image_bytes, make_article, make_author, make_category, make_tag
+from .factories import (
+    image_bytes,
+    make_article,
+    make_author,
+    make_category,
+    make_correction,
+    make_tag,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +54,11 @@ def stories(settings):
 
 
 def parse(client, url):
-    response = client.get(url)
+    return parse_from(client, url)
+
+
+def parse_from(client, url, **headers):
+    response = client.get(url, **headers)
     assert response.status_code == 200, url
     feed = feedparser.parse(response.content)
     assert not feed.bozo, (url, feed.get("bozo_exception"))
@@ -98,3 +113,89 @@ def test_feed_query_count_is_fixed(client, stories, django_assert_num_queries):
         make_article(category=stories["world"], authors=[stories["ann"]])
     with django_assert_num_queries(3):
         client.get("/feeds/rss/")
+
+
+def self_link(feed):
+    return next(link.href for link in feed.feed.links if link.rel == "self")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("/feeds/rss/", "/feeds/rss/"),
+        ("/feeds/atom/", "/feeds/atom/"),
+        ("/categories/world/feed/", "/categories/world/feed/"),
+        ("/authors/ann-lee/feed/", "/authors/ann-lee/feed/"),
+    ],
+)
+def test_self_link_is_on_site_url_whatever_the_host(client, stories, url, expected):
+    response = client.get(url, HTTP_HOST="localhost")
+    feed = feedparser.parse(response.content)
+    assert self_link(feed) == "https://news.example" + expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_feed_instance_serving_two_threads_gives_each_its_own_self_link(settings):
+    """Feed instances live in urls.py and are shared by every thread: no per-request state."""
+    settings.SITE_URL = "https://news.example"
+    for name in ("World", "Sport"):
+        make_article(category=make_category(name))
+    both_started = threading.Barrier(2, timeout=10)
+
+    class InterleavingFeed(feeds.CategoryFeed):
+        def title(self, obj):
+            both_started.wait()  # both requests are inside get_feed before either builds
+            return super().title(obj)
+
+    feed = InterleavingFeed()
+    results, errors = {}, []
+
+    def serve(slug):
+        try:
+            request = RequestFactory().get(f"/categories/{slug}/feed/")
+            results[slug] = self_link(feedparser.parse(feed(request, slug=slug).content))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=serve, args=(slug,)) for slug in ("world", "sport")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert results == {
+        "world": "https://news.example/categories/world/feed/",
+        "sport": "https://news.example/categories/sport/feed/",
+    }
+
+
+def test_corrections_feed_is_valid_rss_with_times(client):
+    article = make_article("Fed story", published_at=timezone.now() - dt.timedelta(hours=1))
+    correction = make_correction(article, text="Fixed a name.", kind="clarification")
+    make_correction(make_article(status=Article.Status.DRAFT), text="Secret.")
+    response = client.get("/corrections/feed/")
+    assert response.status_code == 200 and "rss" in response["Content-Type"]
+    feed = feedparser.parse(response.content)
+    assert not feed.bozo
+    [entry] = feed.entries
+    assert entry.title == "Clarification: Fed story"
+    assert entry.summary == "Fixed a name."
+    assert entry.link.endswith(f"/articles/{article.slug}/#correction-{correction.pk}")
+    published = dt.datetime(*entry.published_parsed[:6], tzinfo=dt.UTC)
+    assert abs(published - correction.created_at) < dt.timedelta(seconds=1)
+
+
+def test_corrections_feed_links_are_on_site_url_not_the_request_host(client, settings):
+    settings.SITE_URL = "https://news.example"
+    article = make_article("Fed story", published_at=timezone.now() - dt.timedelta(hours=1))
+    correction = make_correction(article)
+    feed = parse_from(client, "/corrections/feed/", HTTP_HOST="localhost")
+    assert feed.feed.link == "https://news.example/corrections/"
+    assert self_link(feed) == "https://news.example/corrections/feed/"
+    [entry] = feed.entries
+    assert entry.link == (
+        f"https://news.example/articles/{article.slug}/#correction-{correction.pk}"
+    )
+    assert entry.id == f"https://news.example/corrections/{correction.pk}"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from newsdesk import settings as project_settings
+from newsdesk import env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,34 +41,51 @@ def run_manage(*args, **env):
             "postgresql://postgres@127.0.0.1/postgres",
             {"NAME": "postgres", "USER": "postgres", "HOST": "127.0.0.1", "PORT": ""},
         ),
+        (
+            "postgres://u@%2Fvar%2Frun%2Fpostgresql/db",
+            {"NAME": "db", "USER": "u", "PASSWORD": "", "HOST": "/var/run/postgresql", "PORT": ""},
+        ),
+        (
+            "postgres://u:p%2Fw%3Ad%25@%2Fvar%2Frun%2Fpostgresql:5433/db",
+            {"PASSWORD": "p/w:d%", "HOST": "/var/run/postgresql", "PORT": "5433"},
+        ),
+        ("postgres://u@[::1]:5432/db", {"HOST": "::1", "PORT": "5432"}),
     ],
 )
 def test_postgres_urls(url, expected):
-    db = project_settings.database_from_url(url)
+    db = env.database_from_url(url, base_dir=ROOT)
     assert db["ENGINE"] == "django.db.backends.postgresql"
     for key, value in expected.items():
         assert db[key] == value
 
 
+def test_postgres_pool_is_given_by_settings_and_turned_off_by_the_url():
+    pool = {"min_size": 1, "max_size": 3, "timeout": 2}
+    pooled = env.database_from_url("postgres://u@h/db", base_dir=ROOT, pool=pool)
+    assert pooled["OPTIONS"] == {"pool": pool, "connect_timeout": "5"}
+    unpooled = env.database_from_url("postgres://u@h/db?pool=0", base_dir=ROOT, pool=pool)
+    assert unpooled["OPTIONS"] == {"connect_timeout": "5"}
+
+
 def test_sqlite_url_and_options(tmp_path):
-    db = project_settings.database_from_url(f"sqlite:///{tmp_path}/x.sqlite3")
+    db = env.database_from_url(f"sqlite:///{tmp_path}/x.sqlite3", base_dir=ROOT)
     assert db["NAME"] == tmp_path / "x.sqlite3"
-    relative = project_settings.database_from_url("sqlite:///var/bench.sqlite3")
-    assert relative["NAME"] == ROOT / "var" / "bench.sqlite3"
+    relative = env.database_from_url("sqlite:///var/bench.sqlite3", base_dir=tmp_path)
+    assert relative["NAME"] == tmp_path / "var" / "bench.sqlite3"
     assert db["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
     assert "journal_mode=WAL" in db["OPTIONS"]["init_command"]
 
 
 def test_unknown_database_scheme_is_refused():
     with pytest.raises(ImproperlyConfigured):
-        project_settings.database_from_url("mysql://x@y/z")
+        env.database_from_url("mysql://x@y/z", base_dir=ROOT)
 
 
 @pytest.mark.parametrize("value", ["maybe", "2"])
 def test_bad_boolean_is_refused(monkeypatch, value):
     monkeypatch.setenv("NEWSDESK_X", value)
     with pytest.raises(ImproperlyConfigured):
-        project_settings.env_bool("NEWSDESK_X")
+        env.env_bool("NEWSDESK_X")
 
 
 def test_production_refuses_to_serve_or_deploy_without_a_secret_key():
@@ -110,7 +127,7 @@ def test_sqlite_file_database_uses_wal_and_writers_wait(tmp_path):
     from django.db.backends.sqlite3.base import DatabaseWrapper
 
     settings_dict = {
-        **project_settings.sqlite_database(tmp_path / "c.sqlite3"),
+        **env.sqlite_database(tmp_path / "c.sqlite3"),
         "ATOMIC_REQUESTS": False,
         "AUTOCOMMIT": True,
         "CONN_MAX_AGE": 0,

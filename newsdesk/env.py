@@ -1,0 +1,97 @@
+"""Helpers that parse environment values; `newsdesk/settings.py` decides which variables to read.
+
+Nothing here is a setting: settings.py imports these functions and stays the one settings module.
+"""
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+def env_bool(name, default=False):
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    value = value.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be 1/0, true/false, yes/no or on/off, not {value!r}")
+
+
+def env_int(name, default):
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+
+
+def env_list(name, default=()):
+    value = os.environ.get(name)
+    if value is None:
+        return list(default)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _url_host(parts):
+    """The host of a URL, percent-decoded: `%2Fvar%2Frun%2Fpostgresql` is a socket directory."""
+    hostinfo = parts.netloc.rpartition("@")[2]
+    if hostinfo.startswith("["):  # IPv6 literal
+        return hostinfo[1:].partition("]")[0]
+    return unquote(hostinfo.partition(":")[0])
+
+
+def database_from_url(url, *, base_dir, pool=None):
+    """Turn a DATABASE_URL (sqlite:///path or postgres://user:pass@host:port/name) into settings.
+
+    A relative SQLite path is relative to `base_dir`. `pool` (the options of Django's PostgreSQL
+    connection pool, or None for no pool) is used unless the URL says `?pool=0`.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme
+    if scheme == "sqlite":
+        # sqlite:////absolute/path.db or sqlite:///relative/path.db (relative to base_dir)
+        rest = unquote(url.split("://", 1)[1].split("?", 1)[0])
+        path = Path(rest[1:]) if rest.startswith("//") else Path(base_dir) / rest.lstrip("/")
+        return sqlite_database(path)
+    if scheme in {"postgres", "postgresql", "pgsql"}:
+        options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        pooled = options.pop("pool", "1") not in {"0", "false", "off"}
+        options.setdefault("connect_timeout", "5")
+        if pooled and pool:
+            options["pool"] = pool
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parts.path.lstrip("/")) or "postgres",
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": _url_host(parts),
+            "PORT": str(parts.port or ""),
+            "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": options,
+        }
+    raise ImproperlyConfigured(
+        f"DATABASE_URL scheme {scheme!r} is not supported (sqlite or postgres)"
+    )
+
+
+def sqlite_database(path):
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": path,
+        "OPTIONS": {
+            # WAL lets readers run beside a writer; IMMEDIATE + timeout make writers queue
+            # instead of failing with "database is locked".
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
+            ),
+        },
+    }
