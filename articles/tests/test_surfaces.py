@@ -9,11 +9,22 @@ from urllib.parse import urlsplit
 
 import feedparser
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from articles import services
 
-from .factories import make_article, make_author, make_category, make_tag, make_user
+from articles.models import Article
+
+from .factories import (
+    make_article,
+    make_author,
+    make_category,
+    make_correction,
+    make_editor,
+    make_tag,
+    make_user,
+)
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -164,3 +175,97 @@ def test_only_substantive_changes_redate_the_story_everywhere(client, world):
     assert shown["updated_line"]
     assert all(same_minute(shown[k], now) for k in ("jsonld", "feed", "sitemap"))
     assert "The market opens at 6am" in client.get("/corrections/").content.decode()
+
+
+# --- every state × every surface, from one table ------------------------------------------
+
+State = Article.State
+HEADLINE = "Zanzibar ferry contract scandal"
+
+# state: (readers see it in lists/feeds/sitemaps/search, its page answers, the desk's label,
+#         the dashboard block that lists it)
+STATE_TABLE = {
+    State.DRAFT: (False, 404, "Draft", "drafts"),
+    State.REVIEW: (False, 404, "In review", "review"),
+    State.SCHEDULED: (False, 404, "Scheduled for", "scheduled"),
+    State.PUBLISHED: (True, 200, "Published", "recent"),
+    State.EXPIRED: (False, 404, "Expired", None),
+    State.WITHDRAWN: (False, 410, "Withdrawn", None),
+    State.TRASHED: (False, 404, None, None),
+}
+
+
+def article_in(state, world, editor):
+    now = timezone.now()
+    fields = {
+        State.DRAFT: {"status": Article.Status.DRAFT},
+        State.REVIEW: {"status": Article.Status.REVIEW},
+        State.SCHEDULED: {"published_at": now + dt.timedelta(days=1)},
+        State.EXPIRED: {"unpublish_at": now - dt.timedelta(minutes=1)},
+    }.get(state, {})
+    article = world["doomed"]
+    Article.objects.filter(pk=article.pk).update(created_by=editor, **fields)
+    article.refresh_from_db()
+    make_correction(article, text="Ferry figures corrected.")
+    if state == State.WITHDRAWN:
+        services.article_withdraw(article, user=editor, reason="Legal takedown.")
+    elif state == State.TRASHED:
+        services.article_trash(article, user=editor)
+    article.refresh_from_db()
+    return article
+
+
+@pytest.mark.parametrize("state", list(State))
+def test_every_state_on_every_surface(reader, client, world, state):
+    public, status, label, block = STATE_TABLE[state]
+    editor = make_editor("desk-editor")
+    article = article_in(state, world, editor)
+    assert article.state == state
+    assert Article.objects.in_state(state).filter(pk=article.pk).exists()  # the queryset agrees
+    assert Article.objects.published().filter(pk=article.pk).exists() == public
+
+    # Readers and machines.
+    assert reader.get(article.get_absolute_url()).status_code == status
+    assert_everywhere(reader, world, present=public)
+    assert ("Ferry figures corrected." in reader.get("/corrections/").content.decode()) == public
+    assert (HEADLINE in reader.get("/corrections/feed/").content.decode()) == public
+
+    # The desk: label, filter and dashboard.
+    client.force_login(editor)
+    changelist = reverse("admin:articles_article_changelist")
+    html = client.get(changelist).content.decode()
+    if label is None:
+        assert HEADLINE not in html
+    else:
+        row = next(r for r in html.split("<tr") if HEADLINE in r)
+        assert f'state--{state.value}">{label}' in row
+    for value in State.values:
+        listed = HEADLINE in client.get(changelist, {"state": value}).content.decode()
+        assert listed == (value == state and label is not None), value
+    dashboard = client.get(reverse("admin:index")).content.decode()
+    for key in ("review", "scheduled", "drafts", "recent"):
+        section = dashboard.split(f'id="dash-{key}"')[1].split("</section>")[0]
+        assert (HEADLINE in section) == (key == block), key
+
+
+def test_state_conditions_are_exclusive_and_cover_every_combination():
+    """Whatever the fields hold, exactly one state matches, in SQL and in Python alike."""
+    from itertools import product
+
+    now = timezone.now()
+    past, future = now - dt.timedelta(hours=1), now + dt.timedelta(hours=1)
+    article = make_article()
+    for status, published_at, unpublish_at, withdrawn_at, deleted_at in product(
+        Article.Status.values, [None, past, future], [None, past, future], [None, past],
+        [None, past],
+    ):  # fmt: skip
+        Article.objects.filter(pk=article.pk).update(
+            status=status,
+            published_at=published_at,
+            unpublish_at=unpublish_at,
+            withdrawn_at=withdrawn_at,
+            deleted_at=deleted_at,
+        )
+        article.refresh_from_db()
+        in_sql = [s for s in State if Article.objects.in_state(s, now=now).filter(pk=article.pk)]
+        assert in_sql == [article.state_at(now)], (status, published_at, unpublish_at)

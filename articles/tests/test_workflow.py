@@ -578,3 +578,70 @@ def test_a_live_story_is_not_published_again(client, editor):
     )
     article.refresh_from_db()
     assert article.published_at == first
+
+
+# --- ownership: one definition, asked by every desk surface ---------------------------------
+
+OWNERSHIP = {
+    #                view   edit   preview share  submit delete
+    "creator": (True, True, True, True, True, False),
+    "co-bylined": (True, True, True, True, True, False),
+    "other reporter": (False, False, False, False, False, False),
+    "editor": (True, True, True, True, True, True),
+    "plain staff": (False, False, False, False, False, False),
+}
+DESK_ACTIONS = ["view", "edit", "preview", "share", "submit", "delete"]
+
+
+def _people():
+    from .factories import make_editor, make_reporter
+
+    creator = make_reporter("creator")
+    colleague = make_reporter("colleague")
+    draft = ready_draft(creator)
+    draft.bylines.create(author=colleague.author_profile, position=1)
+    return draft, {
+        "creator": creator,
+        "co-bylined": colleague,
+        "other reporter": make_reporter("other"),
+        "editor": make_editor("chief"),
+        "plain staff": make_user("staffer"),
+    }
+
+
+@pytest.mark.parametrize("who", list(OWNERSHIP))
+@pytest.mark.parametrize("what", DESK_ACTIONS)
+def test_who_may_do_what_to_a_draft(client, who, what):
+    draft, people = _people()
+    expected = OWNERSHIP[who][DESK_ACTIONS.index(what)]
+    login(client, people[who])
+    if what == "view":
+        response = client.get(change_url(draft))
+        done = response.status_code == 200 and "Ready story" in response.content.decode()
+    elif what == "edit":
+        client.post(change_url(draft), form_data(draft, action=Action.SAVE, headline="Edited"))
+        done = Article.objects.get(pk=draft.pk).headline == "Edited"
+    elif what == "preview":
+        done = client.get(reverse("articles:preview", args=[draft.pk])).status_code == 200
+    elif what == "share":
+        client.post(reverse("admin:articles_article_share", args=[draft.pk]), {"hours": "5"})
+        done = ShareLink.objects.filter(article=draft).exists()
+    elif what == "submit":
+        client.post(change_url(draft), form_data(draft, action=Action.SUBMIT))
+        done = Article.objects.get(pk=draft.pk).state == Article.State.REVIEW
+    else:
+        client.post(reverse("admin:articles_article_delete", args=[draft.pk]), {"post": "yes"})
+        done = Article.objects.get(pk=draft.pk).state == Article.State.TRASHED
+    assert done == expected
+    changelist = client.get(reverse("admin:articles_article_changelist")).content.decode()
+    # The change list asks the same rule (a trashed draft leaves it).
+    assert (change_url(draft) in changelist) == (
+        OWNERSHIP[who][0] and not (what == "delete" and done)
+    )
+
+
+def test_the_queryset_and_the_object_agree_on_ownership():
+    draft, people = _people()
+    for who, user in people.items():
+        owned = Article.objects.owned_by(user).filter(pk=draft.pk).exists()
+        assert owned == draft.is_owned_by(user) == (who in ("creator", "co-bylined")), who
