@@ -13,7 +13,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from articles import services
-
 from articles.models import Article
 
 from .factories import (

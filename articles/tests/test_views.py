@@ -214,6 +214,19 @@ def test_healthz_answers(client):
     assert response.json()["status"] == "ok"
 
 
+def test_healthz_keeps_the_database_error_to_the_log(reader, monkeypatch, caplog):
+    from django.db import OperationalError, connection
+
+    def broken():
+        raise OperationalError('connection to "db.internal" port 5432 failed: user "newsdesk"')
+
+    monkeypatch.setattr(connection, "cursor", broken)
+    response = reader.get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "database": "unavailable"}
+    assert "db.internal" in caplog.text  # the operator still learns why
+
+
 def test_article_page_shows_related_published_articles(client):
     world, sport = make_category("World"), make_category("Sport")
     tag = make_tag("Energy")

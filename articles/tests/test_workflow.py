@@ -645,3 +645,84 @@ def test_the_queryset_and_the_object_agree_on_ownership():
     for who, user in people.items():
         owned = Article.objects.owned_by(user).filter(pk=draft.pk).exists()
         assert owned == draft.is_owned_by(user) == (who in ("creator", "co-bylined")), who
+
+
+# --- the import obeys the same rules as the change form ----------------------------------
+
+
+def _upload(client, text, name="story.txt", status="draft"):
+    files = [SimpleUploadedFile(name, text.encode())]
+    url = reverse("admin:articles_article_import")
+    return client.post(url, {"files": files, "status": status}).content.decode()
+
+
+def test_a_reporters_import_cannot_rewrite_a_story_she_may_not_edit(client, reporter):
+    from articles.importers import import_wire_copy, parse_wire_copy
+
+    live, _ = import_wire_copy(parse_wire_copy(BASIC))  # a live story from the wire
+    login(client, reporter)
+    html = _upload(client, BASIC.replace("Second paragraph.", "Rewritten by a reporter."))
+    assert "0 created, 0 updated, 0 unchanged, 1 failed" in html
+    assert "which is published; you may not change it" in html
+    stored = Article.objects.get(pk=live.pk)
+    assert "Rewritten" not in stored.body and stored.version == live.version
+
+
+def test_a_reporters_import_updates_her_own_draft(client, reporter):
+    login(client, reporter)
+    _upload(client, BASIC)
+    draft = Article.objects.get()
+    assert draft.created_by == reporter and draft.state == Article.State.DRAFT
+    html = _upload(client, BASIC.replace("Second paragraph.", "A better ending."))
+    assert "0 created, 1 updated" in html
+    assert Article.objects.get(pk=draft.pk).body.endswith("A better ending.")
+
+
+@pytest.mark.parametrize("how", ["withdraw", "trash"])
+def test_no_import_rewrites_a_withdrawn_or_trashed_story(tmp_path, editor, how):
+    from django.core.management import call_command
+
+    from articles import services
+    from articles.importers import import_wire_copy, parse_wire_copy
+
+    article, _ = import_wire_copy(parse_wire_copy(BASIC))
+    if how == "withdraw":
+        services.article_withdraw(article, user=editor, reason="Retracted.")
+    else:
+        services.article_trash(article, user=editor)
+    path = tmp_path / "again.txt"
+    path.write_text(BASIC.replace("Second paragraph.", "Quietly back."))
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError) as refused:
+        call_command("import_articles", str(path))
+    assert refused.value.returncode == 1
+    assert "Quietly back" not in Article.objects.get(pk=article.pk).body
+
+
+def test_view_on_site_shortcut_does_not_reveal_a_drafts_address(client):
+    from django.contrib.contenttypes.models import ContentType
+
+    draft = make_article("Secret merger talks", status=Article.Status.DRAFT)
+    live = make_article("Open story")
+    kind = ContentType.objects.get_for_model(Article).pk
+    login(client, make_user("staffer"))  # staff, no permissions
+    response = client.get(f"/admin/r/{kind}/{draft.pk}/")
+    assert response.status_code == 404 and "secret" not in response.get("Location", "")
+    assert client.get(f"/admin/r/{kind}/{live.pk}/").status_code == 302
+    assert client.get(f"/admin/r/{kind}/abc/").status_code == 404
+
+
+def test_publish_now_is_one_state_entry_in_the_audit_trail(client, editor):
+    from articles.models import AuditEntry
+
+    draft = ready_draft(editor)
+    login(client, editor)
+    response = client.post(change_url(draft), form_data(draft, action=Action.PUBLISH))
+    assert response.status_code == 302
+    entries = AuditEntry.objects.filter(article=draft).exclude(action="login")
+    assert [(e.action, e.detail["from"], e.detail["to"]) for e in entries] == [
+        ("state", "draft", "published")
+    ]
+    assert StateChange.objects.filter(article=draft).count() == 1
+    assert draft.revisions.filter(article_version=entries[0].detail["version"]).exists()
