@@ -54,7 +54,8 @@ def test_reporter_to_editor_to_reader(chromium, live_server, tmp_path):
     assert page.locator("button[value=publish]").count() == 0
     page.click("button[value=submit]")
     page.wait_for_selector(".messagelist .success")
-    assert page.locator(".state-badge").inner_text() == "review"
+    badge = page.locator(".state-badge")
+    assert (badge.get_attribute("data-state"), badge.inner_text()) == ("review", "In review")
     article = Article.objects.get()
     assert article.status == Article.Status.REVIEW and article.lead_image
     reporter_ctx.close()
@@ -76,7 +77,7 @@ def test_reporter_to_editor_to_reader(chromium, live_server, tmp_path):
     page.fill("#id_lead_image_alt", "Fishing boats moored in the harbour")
     page.click("button[value=publish]")
     page.wait_for_selector(".messagelist .success")
-    assert page.locator(".state-badge").inner_text() == "published"
+    assert page.locator(".state-badge").inner_text() == "Published"
     editor_ctx.close()
 
     # An anonymous reader sees it on the front page and opens it.
