@@ -40,7 +40,8 @@ def _login(client, username, **kwargs):
 
 
 @pytest.fixture
-def editor(client):
+def editor_client(client):
+    """A client signed in as the chief editor (a superuser)."""
     _login(client, "chief")
     return client
 
@@ -49,9 +50,9 @@ def _change_url(article):
     return reverse("admin:articles_article_change", args=[article.pk])
 
 
-def test_change_form_carries_the_loaded_version(editor):
+def test_change_form_carries_the_loaded_version(editor_client):
     article = _published()
-    html = editor.get(_change_url(article)).content.decode()
+    html = editor_client.get(_change_url(article)).content.decode()
     assert re.search(r'<input type="hidden" name="loaded_version" value="1"', html)
 
 
@@ -93,11 +94,11 @@ def test_second_save_of_a_form_opened_before_is_refused_with_who_and_diff(
     assert Article.objects.get(pk=article.pk).body == "Bob typed this paragraph."
 
 
-def test_a_bulk_change_after_opening_the_form_refuses_its_save(editor):
+def test_a_bulk_change_after_opening_the_form_refuses_its_save(editor_client):
     article = _published()
     loaded = change_form_data(article)
     services.articles_feature(Article.objects.filter(pk=article.pk), user=None, featured=True)
-    response = editor.post(_change_url(article), {**loaded, "headline": "Late edit"})
+    response = editor_client.post(_change_url(article), {**loaded, "headline": "Late edit"})
     assert response.status_code == 200 and "changed this article" in response.content.decode()
 
 
@@ -115,21 +116,21 @@ def test_someone_else_is_editing_notice(client):
     assert "Ann opened this article" in html and "may be editing it" in html
 
 
-def test_history_lists_revisions_compares_and_restores(editor, client):
+def test_history_lists_revisions_compares_and_restores(editor_client, client):
     article = _published(headline="First words")
-    editor.post(_change_url(article), change_form_data(article, headline="Second words"))
+    editor_client.post(_change_url(article), change_form_data(article, headline="Second words"))
     article.refresh_from_db()
     url = reverse("admin:articles_article_revisions", args=[article.pk])
-    html = editor.get(url).content.decode()
+    html = editor_client.get(url).content.decode()
     assert 'id="revision-1"' in html and 'id="revision-2"' in html
     compare = reverse("admin:articles_article_revision_compare", args=[article.pk])
-    html = editor.get(compare, {"a": 1, "b": 2}).content.decode()
+    html = editor_client.get(compare, {"a": 1, "b": 2}).content.decode()
     assert "<del>First</del><ins>Second</ins>" in html
-    assert editor.get(compare, {"a": "x", "b": 2}).status_code == 400
-    assert editor.get(compare, {"a": 1, "b": 99}).status_code == 400
+    assert editor_client.get(compare, {"a": "x", "b": 2}).status_code == 400
+    assert editor_client.get(compare, {"a": 1, "b": 99}).status_code == 400
     restore = reverse("admin:articles_article_revision_restore", args=[article.pk, 1])
-    assert editor.get(restore).status_code == 400
-    assert editor.post(restore).status_code == 302
+    assert editor_client.get(restore).status_code == 400
+    assert editor_client.post(restore).status_code == 302
     article.refresh_from_db()
     assert article.headline == "First words" and article.revisions.count() == 3
     assert "First words" in client.get(article.get_absolute_url()).content.decode()
@@ -153,9 +154,9 @@ def test_history_checks_permissions(client):
     assert client.post(restore).status_code == 403
 
 
-def test_save_as_draft_revision_then_publish_it(editor, client):
+def test_save_as_draft_revision_then_publish_it(editor_client, client):
     article = _published(headline="Live", body="Live body")
-    response = editor.post(
+    response = editor_client.post(
         _change_url(article),
         change_form_data(article, body="Pending body", _save_draft_revision="1"),
     )
@@ -165,21 +166,21 @@ def test_save_as_draft_revision_then_publish_it(editor, client):
     revision = article.revisions.get(pending=True)
     assert revision.data["body"] == "Pending body"
     assert Article.objects.get(pk=article.pk).version == 1
-    html = editor.get(response["Location"]).content.decode()
+    html = editor_client.get(response["Location"]).content.decode()
     assert "Publish this revision" in html
     publish = reverse("admin:articles_article_revision_publish", args=[article.pk, revision.number])
-    assert editor.post(publish).status_code == 302
+    assert editor_client.post(publish).status_code == 302
     assert "Pending body" in client.get(article.get_absolute_url()).content.decode()
 
 
-def test_substantive_tick_redates_and_a_silent_save_does_not(editor, client):
+def test_substantive_tick_redates_and_a_silent_save_does_not(editor_client, client):
     article = _published()
     url = article.get_absolute_url()
-    editor.post(_change_url(article), change_form_data(article, body="Typo fixed."))
+    editor_client.post(_change_url(article), change_form_data(article, body="Typo fixed."))
     article.refresh_from_db()
     assert article.revised_at is None
     assert "Updated" not in client.get(url).content.decode()
-    editor.post(
+    editor_client.post(
         _change_url(article), change_form_data(article, body="New facts.", substantive_update="on")
     )
     article.refresh_from_db()
@@ -191,7 +192,7 @@ def test_substantive_tick_redates_and_a_silent_save_does_not(editor, client):
     )
 
 
-def test_correction_added_in_the_change_form_shows_on_the_article(editor, client):
+def test_correction_added_in_the_change_form_shows_on_the_article(editor_client, client):
     article = _published()
     data = change_form_data(
         article,
@@ -203,7 +204,7 @@ def test_correction_added_in_the_change_form_shows_on_the_article(editor, client
             "corrections-0-created_at_1": "00:00:01",
         },
     )
-    assert editor.post(_change_url(article), data).status_code == 302
+    assert editor_client.post(_change_url(article), data).status_code == 302
     correction = Correction.objects.get(article=article)
     assert correction.created_by.username == "chief"
     html = client.get(article.get_absolute_url()).content.decode()
@@ -241,12 +242,12 @@ def test_delete_moves_to_trash_and_editors_restore_and_empty(client):
     assert not Article.objects.filter(pk=article.pk).exists()
 
 
-def test_trashed_articles_leave_the_change_list(editor):
+def test_trashed_articles_leave_the_change_list(editor_client):
     article = _published(headline="Gone from list")
     services.article_trash(article, user=None)
-    html = editor.get(reverse("admin:articles_article_changelist")).content.decode()
+    html = editor_client.get(reverse("admin:articles_article_changelist")).content.decode()
     assert "Gone from list" not in html
-    assert editor.get(_change_url(article)).status_code == 302  # "doesn't exist" redirect
+    assert editor_client.get(_change_url(article)).status_code == 302  # "doesn't exist" redirect
 
 
 def test_trash_needs_delete_permission(client):
@@ -254,20 +255,22 @@ def test_trash_needs_delete_permission(client):
     assert client.get(reverse("admin:articles_article_trash")).status_code == 403
 
 
-def test_withdraw_from_the_admin(editor, client):
+def test_withdraw_from_the_admin(editor_client, client):
     article = _published(headline="Libel story")
     url = reverse("admin:articles_article_withdraw", args=[article.pk])
-    assert "Withdraw this article" in editor.get(url).content.decode()
-    assert editor.post(url, {"reason": ""}).status_code == 400
-    assert editor.post(url, {"reason": "Withdrawn after a court order."}).status_code == 302
+    assert "Withdraw this article" in editor_client.get(url).content.decode()
+    assert editor_client.post(url, {"reason": ""}).status_code == 400
+    assert editor_client.post(url, {"reason": "Withdrawn after a court order."}).status_code == 302
     response = client.get(article.get_absolute_url())
     assert response.status_code == 410
     assert "Withdrawn after a court order." in response.content.decode()
-    html = editor.get(_change_url(article)).content.decode()
+    html = editor_client.get(_change_url(article)).content.decode()
     assert "kept read-only" in html and 'name="_save"' not in html
-    assert editor.post(_change_url(article), change_form_data(article)).status_code == 403
+    assert editor_client.post(_change_url(article), change_form_data(article)).status_code == 403
     assert (
-        editor.get(reverse("admin:articles_article_revisions", args=[article.pk])).status_code
+        editor_client.get(
+            reverse("admin:articles_article_revisions", args=[article.pk])
+        ).status_code
         == 200
     )
 
@@ -292,24 +295,26 @@ def test_withdraw_needs_its_permission(client):
         ("tag", make_tag, lambda obj: _published(tags=[obj])),
     ],
 )
-def test_in_use_items_cannot_be_deleted_but_can_be_merged(editor, name, build, attach):
+def test_in_use_items_cannot_be_deleted_but_can_be_merged(editor_client, name, build, attach):
     source, target = build("Source"), build("Target")
     article = attach(source)
     delete = reverse(f"admin:articles_{name}_delete", args=[source.pk])
-    response = editor.post(delete, {"post": "yes"})
+    response = editor_client.post(delete, {"post": "yes"})
     assert response.status_code == 200
     html = response.content.decode()
     assert f"The {name} “Source” cannot be deleted while articles use it." in html
     assert "Source still has 1 article(s): merge it into another" in html
     assert type(source).objects.filter(pk=source.pk).exists()
     changelist = reverse(f"admin:articles_{name}_changelist")
-    page = editor.post(changelist, {"action": "merge_selected", "_selected_action": [source.pk]})
+    page = editor_client.post(
+        changelist, {"action": "merge_selected", "_selected_action": [source.pk]}
+    )
     assert "Merge into" in page.content.decode()
-    bad = editor.post(
+    bad = editor_client.post(
         changelist, {"action": "merge_selected", "_selected_action": [source.pk], "apply": "1"}
     )
     assert bad.status_code == 400
-    done = editor.post(
+    done = editor_client.post(
         changelist,
         {
             "action": "merge_selected",
@@ -325,7 +330,7 @@ def test_in_use_items_cannot_be_deleted_but_can_be_merged(editor, name, build, a
     assert entry.user.username == "chief" and entry.detail["articles"] == 1
 
 
-def test_a_save_that_loses_the_race_after_validation_is_refused_not_500(editor, monkeypatch):
+def test_a_save_that_loses_the_race_after_validation_is_refused_not_500(editor_client, monkeypatch):
     """Another save lands between this form's validation and its write: the write is refused."""
     from articles.admin.forms import ArticleAdminForm as IntegrityArticleForm
 
@@ -342,7 +347,7 @@ def test_a_save_that_loses_the_race_after_validation_is_refused_not_500(editor, 
         return original_clean(self)
 
     monkeypatch.setattr(IntegrityArticleForm, "clean", clean_before_the_other_save)
-    response = editor.post(_change_url(article), data)
+    response = editor_client.post(_change_url(article), data)
     assert response.status_code == 200
     html = response.content.decode()
     assert "changed this article" in html and "Lost the race but kept." in html
@@ -350,20 +355,20 @@ def test_a_save_that_loses_the_race_after_validation_is_refused_not_500(editor, 
     assert stored.headline == "Won the race" and stored.body != "Lost the race but kept."
 
 
-def test_unused_tag_can_be_deleted(editor):
+def test_unused_tag_can_be_deleted(editor_client):
     tag = make_tag("Lonely")
-    editor.post(reverse("admin:articles_tag_delete", args=[tag.pk]), {"post": "yes"})
+    editor_client.post(reverse("admin:articles_tag_delete", args=[tag.pk]), {"post": "yes"})
     assert not Tag.objects.filter(pk=tag.pk).exists()
     assert Author.objects.count() == 0
 
 
-def test_audit_page_lists_and_filters(client, editor):
+def test_audit_page_lists_and_filters(client, editor_client):
     ann = make_editor("ann", password="pw-Newsdesk-1")
     assert client.login(username="ann", password="pw-Newsdesk-1")
     _login(client, "auditor")
     article = _published(headline="Audited story")
     other = _published(headline="Other story")
-    editor.post(_change_url(article), change_form_data(article, headline="Audited story 2"))
+    editor_client.post(_change_url(article), change_form_data(article, headline="Audited story 2"))
     services.article_trash(other, user=ann)
     url = reverse("admin:articles_auditentry_changelist")
     html = client.get(url).content.decode()
@@ -379,18 +384,18 @@ def test_audit_page_lists_and_filters(client, editor):
     assert client.get(url, {"created_at__gte": "not-a-date"}).status_code in (200, 302, 400)
 
 
-def test_audit_is_read_only(editor):
+def test_audit_is_read_only(editor_client):
     entry = AuditEntry.objects.create(action="login")
-    assert editor.get(reverse("admin:articles_auditentry_add")).status_code == 403
+    assert editor_client.get(reverse("admin:articles_auditentry_add")).status_code == 403
     url = reverse("admin:articles_auditentry_delete", args=[entry.pk])
-    assert editor.post(url, {"post": "yes"}).status_code == 403
+    assert editor_client.post(url, {"post": "yes"}).status_code == 403
 
 
-def test_revisions_page_query_count_is_fixed(editor, django_assert_max_num_queries):
+def test_revisions_page_query_count_is_fixed(editor_client, django_assert_max_num_queries):
     article = _published()
     for version in range(1, 8):
         services.article_save(article, expected_version=version, user=None)
     url = reverse("admin:articles_article_revisions", args=[article.pk])
-    editor.get(url)
+    editor_client.get(url)
     with django_assert_max_num_queries(8):
-        assert editor.get(url).status_code == 200
+        assert editor_client.get(url).status_code == 200
