@@ -335,7 +335,6 @@ class ArticleDetailView(DetailView):
         return (
             Article.objects.in_state(Article.State.WITHDRAWN)
             .filter(Q(slug=slug) | Q(old_slugs__old_slug=slug))
-            .only("headline", "withdrawn_at", "withdrawal_reason")
             .first()
         )
 
