@@ -726,3 +726,19 @@ def test_publish_now_is_one_state_entry_in_the_audit_trail(client, editor):
     ]
     assert StateChange.objects.filter(article=draft).count() == 1
     assert draft.revisions.filter(article_version=entries[0].detail["version"]).exists()
+
+
+def test_publish_now_on_a_new_article_counts_the_default_byline(client):
+    """The checklist sees the byline the save will add: the editor's own author profile."""
+    from .factories import make_editor
+
+    editor = make_editor("writing-editor")
+    profile = make_author("Edie Editor", user=editor)
+    login(client, editor)
+    data = form_data(action=Action.PUBLISH, category=make_category().pk)
+    response = client.post(reverse("admin:articles_article_add"), data)
+    assert response.status_code == 302
+    article = Article.objects.get()
+    assert article.state == Article.State.PUBLISHED and article.byline_authors == [profile]
+    first = article.revisions.order_by("number").first()
+    assert [a["name"] for a in first.data["byline"]] == ["Edie Editor"]
