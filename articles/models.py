@@ -173,10 +173,10 @@ class ArticleQuerySet(models.QuerySet):
 
     def in_desk(self):
         """Everything the desk lists: all but the trash."""
-        return self.filter(deleted_at__isnull=True)
+        return self.exclude(state_conditions(timezone.now())[Article.State.TRASHED])
 
     def in_trash(self):
-        return self.filter(deleted_at__isnull=False)
+        return self.in_state(Article.State.TRASHED)
 
     def owned_by(self, user):
         """The one definition of "her own article": she created it or she is on its byline."""
@@ -263,6 +263,8 @@ class Article(models.Model):
     # States in which a change to the article can alter what readers see (a scheduled story
     # moves the time cached lists expire; a withdrawn one answers 410).
     PUBLIC_STATES = (State.SCHEDULED, State.PUBLISHED, State.WITHDRAWN)
+    # States kept as they are: nobody edits them, share links never open them.
+    READ_ONLY_STATES = (State.WITHDRAWN, State.TRASHED)
 
     class BodyFormat(models.TextChoices):
         MARKDOWN = "markdown", "Markdown (CommonMark)"
@@ -556,10 +558,7 @@ class ShareLink(models.Model):
     def opens_article(self):
         """What a share link may show: an active link to an article that is not withdrawn or in
         the trash."""
-        return self.is_active and self.article.state not in (
-            Article.State.WITHDRAWN,
-            Article.State.TRASHED,
-        )
+        return self.is_active and self.article.state not in Article.READ_ONLY_STATES
 
 
 SHARE_LINK_SALT = "newsdesk.share-link"

@@ -27,7 +27,7 @@ SEO_DESCRIPTION_MAX = 160
 # "TK" (to come) only in capitals, so "tk" inside ordinary words never trips it.
 PLACEHOLDERS = [re.compile(r"\bTK\b"), re.compile(r"\bXXX+\b|lorem\s+ipsum", re.IGNORECASE)]
 State = Article.State
-READ_ONLY_STATES = (State.WITHDRAWN, State.TRASHED)
+READ_ONLY_STATES = Article.READ_ONLY_STATES
 
 
 class Action:

@@ -303,11 +303,11 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
                 "version until the revision is published.",
                 messages.SUCCESS,
             )
-            return HttpResponseRedirect(views._url("revisions", obj.pk))
+            return HttpResponseRedirect(views.desk_url("revisions", obj.pk))
         self.message_user(
             request, f"“{obj}” saved — now {obj.state.label.lower()}.", messages.SUCCESS
         )
-        return HttpResponseRedirect(views._url("change", obj.pk))
+        return HttpResponseRedirect(views.desk_url("change", obj.pk))
 
     def response_add(self, request, obj, post_url_continue=None):
         if "_action" in request.POST:
@@ -357,7 +357,7 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
                 if obj and workflow.can_preview(user, obj)
                 else None
             ),
-            share_url=views._url("share", obj.pk)
+            share_url=views.desk_url("share", obj.pk)
             if obj and workflow.can_share(user, obj)
             else None,
             article_state=obj.state.label if obj else "New",
@@ -367,9 +367,9 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
             if request.method == "GET" and editable:
                 context["others_editing"] = services.edit_session_open(obj, user=user)
             context["show_save_draft_revision"] = obj.was_published and editable
-            context["revisions_url"] = views._url("revisions", obj.pk)
+            context["revisions_url"] = views.desk_url("revisions", obj.pk)
             if workflow.can_withdraw(user, obj):
-                context["withdraw_url"] = views._url("withdraw", obj.pk)
+                context["withdraw_url"] = views.desk_url("withdraw", obj.pk)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     # --- extra pages: view classes in views.py -------------------------------------------------

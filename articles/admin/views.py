@@ -25,7 +25,7 @@ from .forms import ShareLinkForm, WireImportForm
 MAX_ID = 2**31 - 1
 
 
-def _url(name, *args):
+def desk_url(name, *args):
     return reverse(f"admin:articles_article_{name}", args=args)
 
 
@@ -93,22 +93,24 @@ class TrashView(DeskView):
         if "restore" in request.POST:
             article = Article.objects.in_trash().filter(pk=_id(request.POST["restore"])).first()
             if article is None:
-                return self.done(request, "That article is not in the trash.", _url("trash"),
+                return self.done(request, "That article is not in the trash.", desk_url("trash"),
                                  messages.ERROR)  # fmt: skip
             services.article_restore_from_trash(article, user=request.user)
             message = format_html(
-                "“{}” restored. <a href='{}'>Edit it</a>.", article, _url("change", article.pk)
+                "“{}” restored. <a href='{}'>Edit it</a>.", article, desk_url("change", article.pk)
             )
-            return self.done(request, message, _url("trash"))
+            return self.done(request, message, desk_url("trash"))
         if "empty" in request.POST:
             if not request.user.has_perm("articles.empty_trash"):
                 raise PermissionDenied
             if request.POST.get("confirm") != "yes":
                 return self.done(request, "Tick the box to confirm emptying the trash.",
-                                 _url("trash"), messages.ERROR)  # fmt: skip
+                                 desk_url("trash"), messages.ERROR)  # fmt: skip
             count = services.trash_empty(user=request.user)
-            return self.done(request, f"Trash emptied: {count} article(s) deleted.", _url("trash"))
-        return HttpResponseRedirect(_url("trash"))
+            return self.done(
+                request, f"Trash emptied: {count} article(s) deleted.", desk_url("trash")
+            )
+        return HttpResponseRedirect(desk_url("trash"))
 
 
 class RevisionsView(DeskView):
@@ -168,8 +170,8 @@ class _RevisionActionView(DeskView):
         try:
             message = self.act(request, revision)
         except ValueError as exc:
-            return self.done(request, str(exc), _url("revisions", obj.pk), messages.ERROR)
-        return self.done(request, message, _url("revisions", obj.pk))
+            return self.done(request, str(exc), desk_url("revisions", obj.pk), messages.ERROR)
+        return self.done(request, message, desk_url("revisions", obj.pk))
 
 
 class RevisionRestoreView(_RevisionActionView):
@@ -206,7 +208,7 @@ class WithdrawView(DeskView):
         return self.done(
             request,
             f"“{obj}” is withdrawn: its address now answers 410 Gone with your reason.",
-            _url("change", obj.pk),
+            desk_url("change", obj.pk),
         )
 
 
@@ -234,7 +236,7 @@ class ShareLinksView(DeskView):
 
     def post(self, request, object_id):
         obj = self.article(request, object_id)
-        here = _url("share", obj.pk)
+        here = desk_url("share", obj.pk)
         if "revoke" in request.POST:
             link = ShareLink.objects.filter(pk=_id(request.POST["revoke"]), article=obj).first()
             if link is None:
