@@ -596,6 +596,12 @@ class Revision(models.Model):
         default=False, help_text="A draft revision of a published article, not applied yet."
     )
     applied_at = models.DateTimeField(null=True, blank=True)
+    base_version = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="For a draft revision: the article's version it was written from. Publishing "
+        "it merges in what changed since instead of overwriting it.",
+    )
 
     class Meta:
         ordering = ["-number"]

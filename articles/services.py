@@ -40,11 +40,13 @@ from .models import (
     Tag,
 )
 from .revisions import (
+    RevisionConflict,  # noqa: F401 - callers catch it from here
     StaleVersionError,  # noqa: F401 - callers catch it from here
     apply_snapshot,
     article_snapshot,  # noqa: F401
     article_version_claim,
     revision_create,
+    revision_merged,
     stale_version_error,  # noqa: F401
 )
 from .workflow import Action
@@ -162,13 +164,16 @@ def article_save(
     published_at: dt.datetime | None = None,
     audit_action: str | None = None,
     audit_detail: dict | None = None,
+    from_revision: Revision | None = None,
 ) -> Article:
     """Create or change an article and take a workflow `action` (save, submit, publish, …).
 
     `expected_version` is the version the editor loaded: a save based on an older one raises
     `StaleVersionError` and changes nothing. `authors`/`tags` replace the byline (in order) and
     topics when given; a new article without a byline gets its writer's author profile.
-    `published_at` publishes at a given time (wire copy keeps its filing time). Raises
+    `published_at` publishes at a given time (wire copy keeps its filing time).
+    `from_revision` is the revision the editor loaded into the form and reviewed: the save is
+    recorded as restoring it (or, for a pending draft revision, as publishing it). Raises
     PermissionDenied when `user` may not take `action` on this article.
     """
     creating = article.pk is None
@@ -192,6 +197,11 @@ def article_save(
         _set_byline(article, authors)
     if tags is not None:
         article.tags.set(tags)
+    revision_note = ""
+    if from_revision is not None:
+        audit_action, audit_detail, revision_note = _from_revision(
+            from_revision, user=user, article=article, detail=audit_detail
+        )
     if audit_action is None:
         audit_action = (
             AuditEntry.Action.CREATE
@@ -208,8 +218,21 @@ def article_save(
         detail={"action": action, "substantive": substantive, **(audit_detail or {})},
         note=note,
         substantive=substantive,
+        revision_note=revision_note,
     )
     return article
+
+
+def _from_revision(revision: Revision, *, user, article: Article, detail: dict | None):
+    """How a save of a revision loaded into the form is recorded; a pending draft revision
+    saved this way is published and stops being pending."""
+    detail = {**(detail or {}), "restored": revision.number}
+    if not revision.pending:
+        return AuditEntry.Action.RESTORE_REVISION, detail, f"Restored revision {revision.number}"
+    _require(can_publish_revision(user, article), "Only editors may publish a draft revision.")
+    Revision.objects.filter(pk=revision.pk).update(pending=False, applied_at=timezone.now())
+    note = f"Published draft revision {revision.number}"
+    return AuditEntry.Action.PUBLISH_REVISION, detail, note
 
 
 @dataclass
@@ -269,31 +292,21 @@ def articles_feature(queryset, *, user, featured: bool) -> BulkResult:
 
 
 @transaction.atomic
-def revision_restore(revision: Revision, *, user) -> Article:
-    """Bring back a revision's content as a new revision (the history keeps both); status and
-    times stay as they are."""
-    if revision.pending:
-        raise ValueError("A draft revision is published, not restored.")
-    article = Article.objects.select_for_update().get(pk=revision.article_id)
+def revision_save_draft(
+    article: Article, *, user, data: dict, note: str = "", base_version: int | None = None
+) -> Revision:
+    """Keep an edit of a published article as a pending revision; readers see no change.
+    `base_version` is the version the edit was made from (the article's current one if not
+    given): publishing the revision later keeps whatever was changed since."""
     _require(workflow.can_edit(user, article), "You may not change this article.")
-    before = article.state
-    article_version_claim(article, expected_version=article.version)
-    apply_snapshot(article, revision.data)
-    _finish(
+    revision = revision_create(
         article,
         user=user,
-        before=before,
-        audit_action=AuditEntry.Action.RESTORE_REVISION,
-        detail={"restored": revision.number},
-        revision_note=f"Restored revision {revision.number}",
+        pending=True,
+        data=data,
+        note=note,
+        base_version=base_version or article.version,
     )
-    return article
-
-
-def revision_save_draft(article: Article, *, user, data: dict, note: str = "") -> Revision:
-    """Keep an edit of a published article as a pending revision; readers see no change."""
-    _require(workflow.can_edit(user, article), "You may not change this article.")
-    revision = revision_create(article, user=user, pending=True, data=data, note=note)
     audit_record(
         user=user,
         action=AuditEntry.Action.DRAFT_REVISION,
@@ -316,10 +329,11 @@ def revision_publish(revision: Revision, *, user, substantive: bool = False) -> 
     article = Article.objects.select_for_update().get(pk=revision.article_id)
     _require(can_publish_revision(user, article), "Only editors may publish a draft revision.")
     before = article.state
+    merge = revision_merged(revision, article)  # RevisionConflict: nothing changes
     article_version_claim(article, expected_version=article.version)
     if substantive and before == State.PUBLISHED:
         article.revised_at = timezone.now()
-    apply_snapshot(article, revision.data)
+    apply_snapshot(article, merge.data)
     revision.pending = False
     revision.applied_at = timezone.now()
     revision.save(update_fields=["pending", "applied_at"])
@@ -328,10 +342,11 @@ def revision_publish(revision: Revision, *, user, substantive: bool = False) -> 
         user=user,
         before=before,
         audit_action=AuditEntry.Action.PUBLISH_REVISION,
-        detail={"published": revision.number, "substantive": substantive},
+        detail={"published": revision.number, "substantive": substantive, "kept": merge.taken},
         substantive=substantive,
         revision_note=f"Published draft revision {revision.number}",
     )
+    article.kept_fields = merge.taken
     return article
 
 

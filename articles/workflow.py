@@ -97,6 +97,29 @@ def can_edit(user, article: Article | None) -> bool:
     return state == State.DRAFT and article.is_owned_by(user)
 
 
+def edit_refusal(user, article: Article) -> str:
+    """Why `user` may not change `article` now, what happened and what she may do instead: the
+    message a refused save shows above the editor's text (which the form keeps)."""
+    state = article.state
+    change = article.state_changes.select_related("user").order_by("-created_at", "-pk").first()
+    happened = f"It is now {state.label.lower()}"
+    if change is not None and change.to_state == state:
+        who = change.user.get_full_name() or change.user.get_username() if change.user else ""
+        happened += f" ({who + ', ' if who else ''}{timezone.localtime(change.created_at):%H:%M})"
+    if state in READ_ONLY_STATES:
+        advice = "Nobody can change it in this state."
+    elif state in (State.REVIEW, State.SCHEDULED, State.PUBLISHED, State.EXPIRED):
+        advice = (
+            "Only editors change a story once it has been submitted. Copy your text and send "
+            "it to an editor, or ask for it to be sent back to you."
+        )
+    else:
+        advice = "Only its writers and editors may change it."
+    return (
+        f"Your changes were not saved. {happened}. {advice} Your text is still in the form below."
+    )
+
+
 def can_delete(user, article: Article | None = None) -> bool:
     """Move to the trash (and restore from it): editors only, never a withdrawn article."""
     if user is not None and not (_active(user) and user.has_perm("articles.delete_article")):

@@ -4,6 +4,7 @@ workflow buttons, and the one save path — `save_related` hands everything the 
 revision, audits and invalidates. The extra pages are view classes in `views.py`."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, Q
 from django.db.models.expressions import RawSQL
 from django.http import HttpResponseRedirect
@@ -13,7 +14,7 @@ from django.utils.html import format_html
 
 from .. import services, workflow
 from ..models import Article, AuditEntry, Byline, Correction, StateChange
-from ..revisions import StaleVersionError, article_snapshot
+from ..revisions import StaleVersionError, article_snapshot, revision_for_form
 from ..search import SearchQueryError, clean_query, matching_ids_sql
 from ..workflow import Action
 from . import views
@@ -130,8 +131,14 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
         )
 
     def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and (
-            obj is None or workflow.can_edit(request.user, obj)
+        allowed = super().has_change_permission(request, obj)
+        if obj is None or not allowed or workflow.can_edit(request.user, obj):
+            return allowed
+        # A save posted after the story moved on (an editor published it, it was submitted in
+        # another tab) is taken in, so that the form comes back with the writer's text and the
+        # reason; the form refuses it (ArticleAdminForm.clean) and nothing is saved.
+        return getattr(request, "posting_change_form", False) and workflow.can_view(
+            request.user, obj
         )
 
     def has_delete_permission(self, request, obj=None):
@@ -151,15 +158,29 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         form.user = request.user
+        form.loaded_revision = self._revision_to_load(request, obj)
         return form
+
+    def _revision_to_load(self, request, obj):
+        """`?revision=N` on the change form loads revision N into it for review."""
+        number = views._id(request.GET.get("revision"))
+        if obj is None or number is None or request.method != "GET":
+            return None
+        revision = obj.revisions.filter(number=number).first()
+        return revision_for_form(revision, obj) if revision else None
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = list(super().get_fieldsets(request, obj))
         if obj is not None and obj.pk:
             if obj.was_published:
-                fieldsets.append(("Saving", {"fields": ["substantive_update", "loaded_version"]}))
+                fieldsets.append(
+                    (
+                        "Saving",
+                        {"fields": ["substantive_update", "loaded_version", "from_revision"]},
+                    )
+                )
             else:
-                fieldsets.append((None, {"fields": ["loaded_version"]}))
+                fieldsets.append((None, {"fields": ["loaded_version", "from_revision"]}))
         return fieldsets
 
     def get_inlines(self, request, obj):
@@ -242,7 +263,9 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
             formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         if change and form.is_draft_revision:
             data = self._draft_snapshot(article, form, formsets)
-            services.revision_save_draft(article, user=request.user, data=data)
+            services.revision_save_draft(
+                article, user=request.user, data=data, base_version=form.expected_version
+            )
             return
         services.article_save(
             article,
@@ -253,6 +276,7 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
             tags=list(form.cleaned_data["tags"]) if "tags" in form.cleaned_data else None,
             substantive=bool(form.cleaned_data.get("substantive_update")),
             note=form.cleaned_data.get("workflow_note", ""),
+            from_revision=form.cleaned_data.get("from_revision") if change else None,
         )
         for formset in formsets:
             if formset.model is Correction:
@@ -322,11 +346,14 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
     # --- the change form ----------------------------------------------------------------------
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        request.posting_change_form = request.method == "POST" and object_id is not None
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except StaleVersionError:
-            # Another save won the race after this form was validated: the transaction rolled
-            # back, and the form shown again now reports the conflict with the user's text.
+        except (StaleVersionError, PermissionDenied):
+            # Another save or a change of state won the race after this form was validated: the
+            # transaction rolled back, and the form shown again reports it with the user's text.
+            if not request.posting_change_form:
+                raise
             return super().changeform_view(request, object_id, form_url, extra_context)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
@@ -366,11 +393,31 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
         if obj is not None:
             if request.method == "GET" and editable:
                 context["others_editing"] = services.edit_session_open(obj, user=user)
+            context["refused"] = getattr(form, "refused", False)
             context["show_save_draft_revision"] = obj.was_published and editable
+            context["loaded_revision"] = getattr(form, "loaded_revision", None)
+            context["pending_revisions"] = self._pending_revisions(obj)
             context["revisions_url"] = views.desk_url("revisions", obj.pk)
             if workflow.can_withdraw(user, obj):
                 context["withdraw_url"] = views.desk_url("withdraw", obj.pk)
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _pending_revisions(self, obj):
+        """Draft revisions waiting to be published, each with a link comparing it with the live
+        text and one loading it into the form."""
+        pending = list(obj.revisions.filter(pending=True).select_related("created_by"))
+        if not pending:
+            return []
+        live = obj.revisions.filter(pending=False).order_by("-number").first()
+        compare = views.desk_url("revision_compare", obj.pk)
+        return [
+            {
+                "revision": revision,
+                "compare_url": f"{compare}?a={live.number}&b={revision.number}" if live else "",
+                "load_url": f"{views.desk_url('change', obj.pk)}?revision={revision.number}",
+            }
+            for revision in pending
+        ]
 
     # --- extra pages: view classes in views.py -------------------------------------------------
 

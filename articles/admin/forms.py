@@ -2,11 +2,11 @@
 the forms of the extra pages (share links, wire import)."""
 
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from .. import services, workflow
 from ..models import Article, Byline
-from ..revisions import stale_version_error
+from ..revisions import MERGED_FIELDS, merge_snapshots, set_lead_image, stale_version_error
 from ..workflow import Action
 
 
@@ -17,6 +17,7 @@ class ArticleAdminForm(forms.ModelForm):
     `services.article_save` checks the button again inside the transaction."""
 
     loaded_version = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
+    from_revision = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
     substantive_update = forms.BooleanField(
         label="Substantive update",
         required=False,
@@ -41,12 +42,17 @@ class ArticleAdminForm(forms.ModelForm):
         ]  # fmt: skip
 
     user = None  # set by ArticleAdmin.get_form
+    loaded_revision = None  # a revisions.LoadedRevision to review, set by ArticleAdmin.get_form
     conflict = None
+    refused = False  # the user may no longer change this article: nothing can be saved
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk and "loaded_version" in self.fields:
             self.fields["loaded_version"].initial = self.instance.version
+        if self.loaded_revision is not None and not self.is_bound:
+            self.initial.update(self.loaded_revision.form_initial())
+            set_lead_image(self.instance, self.loaded_revision.data.get("lead_image") or "")
         self.expected_version = self.instance.version
         self.workflow_action = Action.SAVE
 
@@ -67,12 +73,24 @@ class ArticleAdminForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        instance = self.instance if self.instance.pk else None
+        if instance is not None and not workflow.can_edit(self.user, instance):
+            # The story moved on while it was being edited (published, submitted in another
+            # tab…): refuse with the reason, and keep the text in the form.
+            self.refused = True
+            raise ValidationError(workflow.edit_refusal(self.user, instance), code="refused")
         self._clean_version()
         action = self.data.get("_action", Action.SAVE)
-        instance = self.instance if self.instance.pk else None
-        # A forged button is refused outright, whatever the form showed.
-        workflow.check_action(action, user=self.user, article=instance)
+        # A button this user may not press is refused, whatever the form showed.
+        try:
+            workflow.check_action(action, user=self.user, article=instance)
+        except PermissionDenied as exc:
+            raise ValidationError(f"Not saved: {exc} Your text is still in the form.") from exc
         self.workflow_action = action
+        revision = cleaned.get("from_revision")
+        if revision is not None and "lead_image" not in self.changed_data:
+            # The form showed the revision's lead image; no new file was chosen, so keep it.
+            set_lead_image(self.instance, revision.data.get("lead_image") or "")
         if action == Action.SCHEDULE:
             try:
                 workflow.validate_schedule(cleaned.get("published_at"))
@@ -101,17 +119,27 @@ class ArticleAdminForm(forms.ModelForm):
                 )
         return cleaned
 
+    def clean_from_revision(self):
+        """The revision this form was loaded from (None when it is not one of this article's)."""
+        number = self.cleaned_data.get("from_revision")
+        if not number or not self.instance.pk:
+            return None
+        return self.instance.revisions.filter(number=number).first()
+
     def _clean_version(self):
         if not self.instance.pk or "loaded_version" not in self.fields:
             return
         loaded = self.cleaned_data.get("loaded_version") or self.instance.version
         self.expected_version = loaded
         if loaded != self.instance.version:
-            self.conflict = stale_version_error(self.instance, expected_version=loaded)
+            self.conflict = stale_version_error(
+                self.instance, expected_version=loaded, viewer=self.user
+            )
             # Saving again after reading the differences is a deliberate choice to replace the
             # stored version, so the hidden field moves on to the version now stored.
             self.data = self.data.copy()
             self.data[self.add_prefix("loaded_version")] = str(self.instance.version)
+            self._merge_stored(self.conflict)
             raise ValidationError(
                 "%(who)s Your changes have not been saved: they are still in the form below. "
                 "Compare them with the differences shown, then save again to replace the "
@@ -119,6 +147,44 @@ class ArticleAdminForm(forms.ModelForm):
                 code="stale_version",
                 params={"who": str(self.conflict)},
             )
+
+    def _merge_stored(self, conflict):
+        """Fields the other save changed and this editor did not are put into the form as they
+        are now stored, so saving again overwrites only what this editor changed."""
+        if conflict.loaded_data is None:
+            return
+        merge = merge_snapshots(conflict.loaded_data, self._posted_snapshot(), conflict.stored_data)
+        for name in merge.taken:
+            self._set_posted(name, conflict.stored_data[name])
+        conflict.merge = merge
+
+    def _posted_snapshot(self) -> dict:
+        """The posted edit in the shape of a revision snapshot (the fields the form holds)."""
+        posted = {}
+        for name in MERGED_FIELDS:
+            if name not in self.cleaned_data or name in ("lead_image", "byline"):
+                continue
+            value = self.cleaned_data[name]
+            if name == "category":
+                value = {"id": value.pk} if value else None
+            elif name == "tags":
+                value = [{"id": tag.pk} for tag in value]
+            posted[name] = value
+        return posted
+
+    def _set_posted(self, name: str, value):
+        key = self.add_prefix(name)
+        if name == "category":
+            self.data[key] = str(value["id"]) if value else ""
+        elif name == "tags":
+            self.data.setlist(key, [str(tag["id"]) for tag in value or []])
+        elif isinstance(value, bool):
+            if value:
+                self.data[key] = "on"
+            else:
+                self.data.pop(key, None)
+        else:
+            self.data[key] = value or ""
 
 
 def byline_from(formsets) -> list | None:

@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from django.views import View
 
 from .. import services, workflow
-from ..diffs import snapshot_diff_html
+from ..diffs import FIELD_LABELS, snapshot_diff_html
 from ..importers import ImportResult, import_file_bytes
 from ..models import Article, ShareLink
 from .forms import ShareLinkForm, WireImportForm
@@ -156,36 +156,52 @@ class RevisionCompareView(DeskView):
         )
 
 
-class _RevisionActionView(DeskView):
-    """A button on the revisions page: POST only."""
+def _load_url(revision) -> str:
+    return f"{desk_url('change', revision.article_id)}?revision={revision.number}"
+
+
+def _revision(obj, number):
+    revision = obj.revisions.filter(number=number).first()
+    if revision is None:
+        raise Http404("No such revision.")
+    return revision
+
+
+class RevisionRestoreView(DeskView):
+    """Restoring loads the revision into the change form for review; nothing is saved until the
+    editor saves the form (which records the restore)."""
+
+    def get(self, request, object_id, number):
+        revision = _revision(self.article(request, object_id), number)
+        return HttpResponseRedirect(_load_url(revision))
+
+    post = get
+
+
+class RevisionPublishView(DeskView):
+    """ "Publish this revision" on the revisions page (POST only). A draft revision written
+    before later live edits keeps them; when both changed a field, nothing is published and the
+    form opens with the two combined for the editor to settle."""
 
     def get(self, request, object_id, number):
         return HttpResponseBadRequest("Use the button on the revisions page.")
 
     def post(self, request, object_id, number):
         obj = self.article(request, object_id)
-        revision = obj.revisions.filter(number=number).first()
-        if revision is None:
-            raise Http404("No such revision.")
+        revision = _revision(obj, number)
         try:
-            message = self.act(request, revision)
+            article = services.revision_publish(
+                revision, user=request.user, substantive=bool(request.POST.get("substantive"))
+            )
+        except services.RevisionConflict as exc:
+            return self.done(request, str(exc), _load_url(revision), messages.ERROR)
         except ValueError as exc:
             return self.done(request, str(exc), desk_url("revisions", obj.pk), messages.ERROR)
+        message = f"Draft revision {revision.number} is now what readers see."
+        if article.kept_fields:
+            kept = ", ".join(label for name, label in FIELD_LABELS if name in article.kept_fields)
+            message += f" Live edits made after it was written were kept: {kept.lower()}."
         return self.done(request, message, desk_url("revisions", obj.pk))
-
-
-class RevisionRestoreView(_RevisionActionView):
-    def act(self, request, revision):
-        services.revision_restore(revision, user=request.user)
-        return f"Revision {revision.number} restored as a new revision."
-
-
-class RevisionPublishView(_RevisionActionView):
-    def act(self, request, revision):
-        services.revision_publish(
-            revision, user=request.user, substantive=bool(request.POST.get("substantive"))
-        )
-        return f"Draft revision {revision.number} is now what readers see."
 
 
 class WithdrawView(DeskView):

@@ -151,3 +151,32 @@ def change_form_data(article, **overrides):
         )
     data.update(overrides)
     return data
+
+
+def form_resubmit(response, **overrides) -> dict:
+    """What a browser posts back from a rendered admin change form (as shown: the initial values
+    of a fresh form, or the data of a form returned with errors), with `overrides` typed in."""
+    from django.forms import FileField, SplitDateTimeWidget
+
+    forms = [response.context["adminform"].form]
+    for inline in response.context["inline_admin_formsets"]:
+        forms.append(inline.formset.management_form)
+        forms.extend(inline.formset.forms)
+    data = {}
+    for form in forms:
+        for name, field in form.fields.items():
+            if isinstance(field, FileField):
+                continue
+            key, value = form.add_prefix(name), form[name].value()
+            if isinstance(field.widget, SplitDateTimeWidget):
+                parts = value if isinstance(value, list) else field.widget.decompress(value)
+                for i, part in enumerate(parts):
+                    data[f"{key}_{i}"] = "" if part is None else str(part)
+            elif value is True:
+                data[key] = "on"
+            elif isinstance(value, list | tuple):
+                data[key] = [str(item) for item in value]
+            elif value is not None and value is not False:
+                data[key] = str(value)
+    data.update(overrides)
+    return data

@@ -8,7 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from articles import services
-from articles.models import Article, AuditEntry, Author, Byline, Category, Revision, Tag
+from articles.models import Article, AuditEntry, Author, Category, Revision, Tag
 
 from .factories import (
     image_upload,
@@ -108,27 +108,6 @@ def test_two_concurrent_saves_cannot_both_pass():
     assert stored.headline == f"Edit {winner}" and stored.version == 2
 
 
-def test_restore_brings_back_content_as_a_new_revision():
-    ann, bob = make_author("Ann"), make_author("Bob")
-    old_tag, new_tag = make_tag("Old"), make_tag("New")
-    article = _published(headline="First", authors=[ann], tags=[old_tag])
-    user = make_editor()
-    services.article_save(article, expected_version=1, user=user)
-    article.headline = "Second"
-    article.save()
-    services.article_save(article, expected_version=2, user=user)
-    Byline.objects.filter(article=article).update(author=bob)
-    article.tags.set([new_tag])
-    first = article.revisions.get(article_version=1)
-    services.revision_restore(first, user=user)
-    article.refresh_from_db()
-    assert article.headline == "First"
-    assert article.byline_authors == [ann] and list(article.tags.all()) == [old_tag]
-    latest = article.revisions.order_by("-number").first()
-    assert latest.note == f"Restored revision {first.number}" and latest.article_version == 4
-    assert AuditEntry.objects.filter(action="restore_revision", article=article).exists()
-
-
 def test_draft_revision_changes_nothing_readers_see_until_published(client):
     article = _published(headline="Live headline", body="Live body")
     user = make_editor()
@@ -145,22 +124,6 @@ def test_draft_revision_changes_nothing_readers_see_until_published(client):
     assert not revision.pending and revision.applied_at is not None
     with pytest.raises(ValueError):
         services.revision_publish(revision, user=user)
-    pending = services.revision_save_draft(article, user=user, data=data)
-    with pytest.raises(ValueError):
-        services.revision_restore(pending, user=user)
-
-
-def test_restore_brings_back_the_lead_image_with_its_size():
-    article = _published()
-    article.lead_image = image_upload("first.jpg", size=(80, 60))
-    services.article_save(article, expected_version=1, user=None)
-    first = article.revisions.get(article_version=2)
-    article.lead_image = image_upload("second.jpg", size=(40, 30))
-    services.article_save(article, expected_version=2, user=None)
-    services.revision_restore(first, user=None)
-    article.refresh_from_db()
-    assert article.lead_image.name == first.data["lead_image"]
-    assert (article.lead_image_width, article.lead_image_height) == (80, 60)
 
 
 def test_trash_hides_restore_brings_back_and_empty_deletes_for_good(client):

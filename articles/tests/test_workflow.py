@@ -108,6 +108,15 @@ def test_reporter_writes_a_draft_and_submits_it(client, reporter):
     assert (change.user, change.from_state, change.to_state) == (reporter, "draft", "review")
 
 
+def assert_refused_with_text_kept(response, reason):
+    """A refused save answers with the form again: the reason shown, the posted text kept."""
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "not saved" in html.lower() and reason in html
+    form = response.context["adminform"].form
+    assert form["headline"].value() == form.data["headline"]
+
+
 @pytest.mark.parametrize(
     "action", [Action.PUBLISH, Action.SCHEDULE, Action.UNPUBLISH, Action.SEND_BACK]
 )
@@ -123,7 +132,7 @@ def test_reporter_forging_a_publish_post_is_refused(client, reporter, action):
         published_at_1=f"{future:%H:%M:%S}",
     )
     response = client.post(change_url(article), data)
-    assert response.status_code == 403
+    assert_refused_with_text_kept(response, "You may not")
     article.refresh_from_db()
     assert article.status == Article.Status.DRAFT
     assert not StateChange.objects.exists()
@@ -153,7 +162,7 @@ def test_reporter_cannot_edit_others_or_submitted_articles(client, reporter, edi
     own = ready_draft(reporter)
     Article.objects.filter(pk=own.pk).update(status=Article.Status.REVIEW)
     response = client.post(change_url(own), form_data(own, action=Action.SAVE, headline="Changed"))
-    assert response.status_code == 403
+    assert_refused_with_text_kept(response, "It is now in review")
     own.refresh_from_db()
     assert own.headline == "Ready story"
 
@@ -572,10 +581,8 @@ def test_a_live_story_is_not_published_again(client, editor):
     first = article.published_at
     assert Action.PUBLISH not in allowed_actions(editor, article)
     login(client, editor)
-    assert (
-        client.post(change_url(article), form_data(article, action=Action.PUBLISH)).status_code
-        == 403
-    )
+    response = client.post(change_url(article), form_data(article, action=Action.PUBLISH))
+    assert_refused_with_text_kept(response, "You may not “Publish now”")
     article.refresh_from_db()
     assert article.published_at == first
 
