@@ -3,6 +3,7 @@ workflow buttons, and the one save path — `save_related` hands everything the 
 `services.article_save` (or `services.revision_save_draft`), which checks, writes, keeps the
 revision, audits and invalidates. The extra pages are view classes in `views.py`."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, Q
@@ -24,14 +25,40 @@ from .images import ArticleImageAdminMixin
 State = Article.State
 
 
+PLACEHOLDERS = {"author": "Choose an author", "category": "Choose a section"}
+
+
+def _named(formfield, name):
+    """Give a desk widget an accessible name where the admin renders none (the tabular inline's
+    cells, select2's empty combobox), so screen readers can tell the controls apart."""
+    if formfield is None:
+        return formfield
+    widget = getattr(formfield.widget, "widget", formfield.widget)
+    if name in PLACEHOLDERS:
+        widget.attrs.setdefault("data-placeholder", PLACEHOLDERS[name])
+    widget.attrs.setdefault("aria-label", str(formfield.label or name))
+    return formfield
+
+
+class BylineFormSet(forms.BaseInlineFormSet):
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        if "DELETE" in form.fields:
+            form.fields["DELETE"].widget.attrs["aria-label"] = "Remove this author"
+
+
 class BylineInline(admin.TabularInline):
     model = Byline
+    formset = BylineFormSet
     extra = 1
     autocomplete_fields = ["author"]
     fields = ["position", "author"]
     ordering = ["position", "pk"]
     verbose_name = "byline author"
     verbose_name_plural = "Byline (lowest position first)"
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        return _named(super().formfield_for_dbfield(db_field, request, **kwargs), db_field.name)
 
 
 class CorrectionInline(admin.StackedInline):
@@ -154,6 +181,10 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
         if not workflow.can_publish(request.user):
             fields += ["published_at", "unpublish_at", "featured"]
         return fields
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        return _named(formfield, db_field.name) if db_field.name in PLACEHOLDERS else formfield
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
