@@ -108,19 +108,26 @@ def _texts(kind: str, article: Article, *, actor, note: str) -> str:
     }[kind][:500]
 
 
-def notify(kind: str, article: Article, *, actor, note: str = "") -> None:
+def notify(kind: str | None, article: Article, *, actor, note: str = "") -> None:
     """Tell everyone concerned that `kind` happened to `article` — after COMMIT."""
     actor = actor if getattr(actor, "is_authenticated", False) else None
     transaction.on_commit(lambda: _deliver(kind, article, actor=actor, note=note), robust=True)
 
 
-def _deliver(kind: str, article: Article, *, actor, note: str) -> None:
+def article_moved(article: Article, *, action: str, before, actor, note: str = "") -> None:
+    """A workflow action moved `article` from `before` to its state now: tell whom it concerns."""
+    notify(event_for(action, before, article.state), article, actor=actor, note=note)
+
+
+def _deliver(kind: str | None, article: Article, *, actor, note: str) -> None:
     try:
-        article.refresh_from_db()
         # A go-live notice that has not come yet is out of date once the story moves again.
         Notification.objects.filter(
             article=article, kind=Kind.LIVE, created_at__gt=timezone.now()
         ).delete()
+        if kind is None:
+            return
+        article.refresh_from_db()
         people = recipients(kind, article, actor=actor)
         text = _texts(kind, article, actor=actor, note=note)
         rows = [Notification(recipient=user, article=article, kind=kind, text=text, actor=actor)

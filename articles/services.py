@@ -193,10 +193,8 @@ def article_save(
         _set_byline(article, authors)
     if tags is not None:
         article.tags.set(tags)
-    after = article.state
-    event = notifications.event_for(action, before, after)
-    if event is not None:
-        notifications.notify(event, article, actor=user, note=note)
+    if before != article.state or action == Action.SCHEDULE:
+        notifications.article_moved(article, action=action, before=before, actor=user, note=note)
     if audit_action is None:
         audit_action = (
             AuditEntry.Action.CREATE
