@@ -335,6 +335,6 @@ def test_dashboard_query_count_is_pinned(client, committing, people, django_asse
     for _ in range(3):
         sent_back(client, committing, reporter, editor)
     login(client, reporter)
-    with django_assert_max_num_queries(20):
+    with django_assert_max_num_queries(12):
         html = client.get(reverse("admin:index")).content.decode()
     assert html.count("Needs a second source.") >= 3
