@@ -4,6 +4,7 @@ through the admin views."""
 import datetime as dt
 import logging
 
+import html5lib
 import pytest
 from django.core import mail
 from django.urls import reverse
@@ -338,3 +339,6 @@ def test_dashboard_query_count_is_pinned(client, committing, people, django_asse
     with django_assert_max_num_queries(12):
         html = client.get(reverse("admin:index")).content.decode()
     assert html.count("Needs a second source.") >= 3
+    html5lib.HTMLParser(strict=True).parse(html)
+    form = client.get(change_url(Article.objects.first())).content.decode()
+    html5lib.HTMLParser(strict=True).parse(form)
