@@ -706,3 +706,60 @@ class EditSession(models.Model):
 
     def __str__(self):
         return f"{self.user} editing {self.article}"
+
+
+class NotificationQuerySet(models.QuerySet):
+    def inbox(self, user, *, now=None):
+        """What `user`'s inbox shows now, newest first: a notice dated later (a scheduled story's
+        go-live) appears when its time comes."""
+        return self.filter(recipient=user, created_at__lte=now or timezone.now()).order_by(
+            "-created_at", "-pk"
+        )
+
+    def unread(self):
+        return self.filter(read_at__isnull=True)
+
+
+class Notification(models.Model):
+    """Something that happened to a story, told to one person in the desk's inbox (and by email
+    when it was made; see `notifications.py`). `created_at` is when it happens: a go-live notice is
+    made when the story is scheduled, dated at its publication time."""
+
+    class Kind(models.TextChoices):
+        SUBMITTED = "submitted", "Submitted for review"
+        SENT_BACK = "sent_back", "Sent back"
+        PUBLISHED = "published", "Published"
+        SCHEDULED = "scheduled", "Scheduled"
+        LIVE = "live", "Went live"
+        CORRECTED = "corrected", "Correction added"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    article = models.ForeignKey(
+        Article, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    text = models.CharField(max_length=500)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    objects = NotificationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(
+                fields=["recipient", "read_at", "-created_at"], name="notification_inbox_idx"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.recipient}: {self.text}"
+
+    def get_absolute_url(self):
+        return reverse("admin:articles_notification_open", args=[self.pk])

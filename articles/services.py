@@ -22,9 +22,9 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
-from . import workflow
+from . import notifications, workflow
 from .cache import pages_changed
 from .models import (
     Article,
@@ -34,6 +34,7 @@ from .models import (
     Category,
     Correction,
     EditSession,
+    Notification,
     Revision,
     ShareLink,
     StateChange,
@@ -202,6 +203,8 @@ def article_save(
         audit_action, audit_detail, revision_note = _from_revision(
             from_revision, user=user, article=article, detail=audit_detail
         )
+    if before != article.state or action == Action.SCHEDULE:
+        notifications.article_moved(article, action=action, before=before, actor=user, note=note)
     if audit_action is None:
         audit_action = (
             AuditEntry.Action.CREATE
@@ -218,7 +221,7 @@ def article_save(
         detail={"action": action, "substantive": substantive, **(audit_detail or {})},
         note=note,
         substantive=substantive,
-        revision_note=revision_note,
+        revision_note=revision_note or _what_happened(action, article, before=before, note=note),
     )
     return article
 
@@ -233,6 +236,19 @@ def _from_revision(revision: Revision, *, user, article: Article, detail: dict |
     Revision.objects.filter(pk=revision.pk).update(pending=False, applied_at=timezone.now())
     note = f"Published draft revision {revision.number}"
     return AuditEntry.Action.PUBLISH_REVISION, detail, note
+
+
+def _what_happened(action: str, article: Article, *, before, note: str) -> str:
+    """The revision note of a save that moved the story: the history reads as what happened."""
+    after = article.state
+    if before == after and action != Action.SCHEDULE or before is None and after == State.DRAFT:
+        return ""
+    if after == State.SCHEDULED:
+        when = dateformat.format(timezone.localtime(article.published_at), "j M H:i")
+        return f"Scheduled for {when}"
+    if action == Action.SEND_BACK:
+        return f"Sent back: {note}"
+    return workflow.Action.DONE.get(action) or after.label
 
 
 @dataclass
@@ -423,6 +439,7 @@ def article_withdraw(article: Article, *, user, reason: str) -> Article:
         detail={"reason": reason},
         revision_note=f"Withdrawn: {reason}"[:255],
     )
+    notifications.notify(notifications.Kind.WITHDRAWN, article, actor=user, note=reason)
     return article
 
 
@@ -455,6 +472,10 @@ def correction_save(correction: Correction, *, user) -> Correction:
         article=article,
         detail={"kind": correction.kind, "text": correction.text[:500], "new": is_new},
     )
+    if is_new:
+        notifications.notify(
+            notifications.Kind.CORRECTED, article, actor=user, note=correction.text
+        )
     if _touches_readers(article.state):
         pages_changed()
     return correction
@@ -635,3 +656,21 @@ def edit_session_open(article: Article, *, user) -> list[EditSession]:
 
 def edit_session_close(article: Article, *, user) -> None:
     EditSession.objects.filter(article=article, user=user).delete()
+
+
+# --- the inbox -------------------------------------------------------------------------------
+# Reading one's own notices changes no content: no revision, audit entry or invalidation.
+
+
+def notification_open(notification: Notification, *, user) -> Notification:
+    """Mark one of `user`'s own notices read (PermissionDenied for anyone else's)."""
+    _require(notification.recipient_id == user.pk, "This is not your notification.")
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])
+    return notification
+
+
+def notifications_mark_all_read(*, user) -> int:
+    """Mark every notice in `user`'s inbox read."""
+    return Notification.objects.inbox(user).unread().update(read_at=timezone.now())

@@ -7,7 +7,8 @@ read-only decisions, previews, share links, the dashboard, bulk actions, the imp
 service function in `services.py` ask these functions, and nothing else decides.
 
 Editors (`articles.edit_any_article`) see and edit every article in the desk; reporters see their
-own (created by them or with them on the byline) and edit them while they are drafts. Withdrawn
+own (created by them or with them on the byline) and edit them while they are drafts, recall them
+from review, and read (never edit) colleagues' stories in review or published. Withdrawn
 and trashed articles are read-only for everyone. `user=None` is an unattended process (a
 command): it may do anything a change of state allows.
 """
@@ -18,9 +19,10 @@ import re
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from .models import Article
+from .models import Article, StateChange
 
 STANDFIRST_MAX = 300
 SEO_DESCRIPTION_MAX = 160
@@ -28,6 +30,8 @@ SEO_DESCRIPTION_MAX = 160
 PLACEHOLDERS = [re.compile(r"\bTK\b"), re.compile(r"\bXXX+\b|lorem\s+ipsum", re.IGNORECASE)]
 State = Article.State
 READ_ONLY_STATES = Article.READ_ONLY_STATES
+# What a reporter may read of a colleague's story: what is in review or out in the world.
+COLLEAGUE_READABLE_STATES = (State.REVIEW, State.PUBLISHED)
 
 
 class Action:
@@ -37,6 +41,7 @@ class Action:
     SCHEDULE = "schedule"
     UNPUBLISH = "unpublish"
     SEND_BACK = "send_back"
+    RECALL = "recall"
 
     LABELS = {
         SAVE: "Save draft",
@@ -45,6 +50,15 @@ class Action:
         SCHEDULE: "Schedule",
         UNPUBLISH: "Unpublish",
         SEND_BACK: "Send back to reporter",
+        RECALL: "Recall from review",
+    }
+    # What a revision written by a change of state says happened (`revision_note`).
+    DONE = {
+        SUBMIT: "Submitted for review",
+        PUBLISH: "Published",
+        SEND_BACK: "Sent back",
+        RECALL: "Recalled",
+        UNPUBLISH: "Unpublished",
     }
 
 
@@ -62,23 +76,26 @@ def can_publish(user) -> bool:
 
 
 def desk_articles(user, queryset=None):
-    """The articles `user` sees in the desk (the trash aside): all for editors, her own for
-    everyone else."""
+    """The articles `user` sees in the desk (the trash aside): all for editors; for everyone
+    else her own and colleagues' stories in review or published."""
     queryset = (Article.objects.all() if queryset is None else queryset).in_desk()
     if is_editor(user):
         return queryset
     if not (_active(user) and user.has_perm("articles.view_article")):
         return queryset.none()
-    return queryset.owned_by(user)
+    readable = queryset.in_state(*COLLEAGUE_READABLE_STATES).values("pk")
+    return queryset.owned_by(user) | queryset.filter(pk__in=readable)
 
 
 def can_view(user, article: Article) -> bool:
+    """Editors read everything; reporters their own and colleagues' stories in review or
+    published (drafts of others stay private)."""
     if is_editor(user):
         return True
     return (
         _active(user)
         and (user.has_perm("articles.view_article") or user.has_perm("articles.change_article"))
-        and article.is_owned_by(user)
+        and (article.state in COLLEAGUE_READABLE_STATES or article.is_owned_by(user))
     )
 
 
@@ -139,9 +156,14 @@ def can_preview(user, article: Article) -> bool:
 
 
 def can_share(user, article: Article) -> bool:
-    """Make or revoke a share link: whoever may preview the article, while it is not withdrawn
-    or trashed (links never open those)."""
-    return can_preview(user, article) and article.state not in READ_ONLY_STATES
+    """Make or revoke a share link: whoever may preview the article and edits it or owns it
+    (reading a colleague's story is not enough), while it is not withdrawn or trashed (links
+    never open those)."""
+    return (
+        can_preview(user, article)
+        and (is_editor(user) or article.is_owned_by(user))
+        and article.state not in READ_ONLY_STATES
+    )
 
 
 def can_withdraw(user, article: Article) -> bool:
@@ -154,7 +176,7 @@ def allowed_actions(user, article: Article | None) -> list[str]:
     """The workflow buttons this user may press on this article, in display order."""
     state = article.state if article is not None and article.pk else State.DRAFT
     if not can_edit(user, article):
-        return []
+        return [Action.RECALL] if can_recall(user, article) else []
     actions = []
     going = state in (State.SCHEDULED, State.PUBLISHED, State.EXPIRED)
     if not going or can_publish(user):
@@ -170,7 +192,41 @@ def allowed_actions(user, article: Article | None) -> list[str]:
             actions.append(Action.UNPUBLISH)
         if state == State.REVIEW:
             actions.append(Action.SEND_BACK)
+    if can_recall(user, article):
+        actions.append(Action.RECALL)
     return actions
+
+
+def can_recall(user, article: Article | None) -> bool:
+    """Take her own story back from review (to draft) before an editor acts on it."""
+    return (
+        article is not None
+        and article.pk is not None
+        and _active(user)
+        and user.has_perm("articles.change_article")
+        and article.state == State.REVIEW
+        and article.is_owned_by(user)
+    )
+
+
+def sent_back(articles):
+    """The send-back standing on each of `articles`: the `StateChange` steps that are the latest
+    of their article and moved it from review to draft with an editor's note (a recall has no
+    note). The note stands until the story moves again (she resubmits it)."""
+    latest = (
+        StateChange.objects.filter(article=OuterRef("article_id"))
+        .order_by("-created_at", "-pk")
+        .values("pk")[:1]
+    )
+    return (
+        StateChange.objects.filter(
+            article__in=articles, from_state=State.REVIEW, to_state=State.DRAFT
+        )
+        .exclude(note="")
+        .filter(pk=Subquery(latest))
+        .select_related("user", "article")
+        .order_by("-created_at", "-pk")
+    )
 
 
 def check_action(action: str, *, user, article: Article | None) -> None:
@@ -186,7 +242,7 @@ def apply_action(article: Article, action: str, *, now=None) -> None:
     now = now or timezone.now()
     if action == Action.SUBMIT:
         article.status = Article.Status.REVIEW
-    elif action in (Action.SEND_BACK, Action.UNPUBLISH):
+    elif action in (Action.SEND_BACK, Action.UNPUBLISH, Action.RECALL):
         article.status = Article.Status.DRAFT
     elif action == Action.PUBLISH:
         article.status = Article.Status.PUBLISHED

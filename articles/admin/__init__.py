@@ -5,6 +5,7 @@
   classes, and the guarded "view on site" shortcut;
 - `taxonomy.py`: authors, sections and topics, with merge;
 - `audit.py`: the audit trail;
+- `notifications.py`: opening a notice from the desk inbox, and marking all read;
 - `forms.py`: the desk's forms; `images.py`: image upload fields and thumbnails.
 
 Who may do what is asked of `articles.workflow`; every change goes through `articles.services`.
@@ -12,6 +13,14 @@ Who may do what is asked of `articles.workflow`; every change goes through `arti
 
 from .articles import ArticleAdmin
 from .audit import AuditEntryAdmin
+from .notifications import NotificationAdmin
 from .taxonomy import AuthorAdmin, CategoryAdmin, TagAdmin
 
-__all__ = ["ArticleAdmin", "AuditEntryAdmin", "AuthorAdmin", "CategoryAdmin", "TagAdmin"]
+__all__ = [
+    "ArticleAdmin",
+    "AuditEntryAdmin",
+    "NotificationAdmin",
+    "AuthorAdmin",
+    "CategoryAdmin",
+    "TagAdmin",
+]

@@ -377,6 +377,8 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
     # --- the change form ----------------------------------------------------------------------
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method == "POST" and request.POST.get("_action") == Action.RECALL and object_id:
+            return self._recall(request, object_id)
         request.posting_change_form = request.method == "POST" and object_id is not None
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
@@ -386,6 +388,15 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
             if not request.posting_change_form:
                 raise
             return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def _recall(self, request, object_id):
+        """Recall from review: the reporter's form is read-only while in review, so the button
+        posts nothing else to save."""
+        obj = self.get_object(request, object_id)
+        if obj is None or not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        services.article_save(obj, user=request.user, action=Action.RECALL)
+        return self._saved(request, obj)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         user = request.user
@@ -420,6 +431,7 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
             else None,
             article_state=obj.state.label if obj else "New",
             article_state_value=obj.state.value if obj else "new",
+            sent_back=workflow.sent_back([obj]).first() if obj else None,
         )
         if obj is not None:
             if request.method == "GET" and editable:

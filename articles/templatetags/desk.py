@@ -1,11 +1,12 @@
-"""The desk dashboard on the admin index: what needs attention now. Which articles a user sees
-and what state they are in are asked of `workflow.desk_articles` and `Article.State`."""
+"""The desk dashboard on the admin index: what needs attention now, stories sent back to the
+user, and her inbox. Which articles a user sees, their state and what was sent back are asked of
+`workflow.desk_articles`, `Article.State` and `workflow.sent_back`."""
 
 from django import template
 from django.utils import timezone
 
 from articles import workflow
-from articles.models import Article
+from articles.models import Article, Notification
 
 register = template.Library()
 LIMIT = 8
@@ -27,6 +28,13 @@ def desk_dashboard(context):
         ("Recently published", "recent",
          articles.in_state(State.PUBLISHED, now=now).order_by("-published_at")),
     ]  # fmt: skip
-    if not user.has_perm("articles.view_article"):
-        return {"panels": []}
-    return {"panels": [(title, key, list(qs[:LIMIT])) for title, key, qs in panels]}
+    inbox = Notification.objects.inbox(user, now=now)
+    context = {
+        "panels": [],
+        "notifications": list(inbox.select_related("article")[:LIMIT]),
+        "unread": inbox.unread().count(),
+    }
+    if user.has_perm("articles.view_article"):
+        context["panels"] = [(title, key, list(qs[:LIMIT])) for title, key, qs in panels]
+        context["sent_back"] = list(workflow.sent_back(articles.owned_by(user))[:LIMIT])
+    return context

@@ -589,6 +589,17 @@ def test_a_live_story_is_not_published_again(client, editor):
 
 # --- ownership: one definition, asked by every desk surface ---------------------------------
 
+# What a reporter may do with a colleague's story, by its state: she reads what is in review or
+# published (view-only form, no workflow buttons), never edits; drafts and stories scheduled for
+# later stay private.
+COLLEAGUE = {
+    #                          view   edit
+    Article.State.DRAFT: (False, False),
+    Article.State.REVIEW: (True, False),
+    Article.State.SCHEDULED: (False, False),
+    Article.State.PUBLISHED: (True, False),
+}
+# The draft a colleague may not see: "other reporter" below.
 OWNERSHIP = {
     #                view   edit   preview share  submit delete
     "creator": (True, True, True, True, True, False),
@@ -645,6 +656,34 @@ def test_who_may_do_what_to_a_draft(client, who, what):
     assert (change_url(draft) in changelist) == (
         OWNERSHIP[who][0] and not (what == "delete" and done)
     )
+
+
+@pytest.mark.parametrize("state", list(COLLEAGUE))
+def test_what_a_reporter_may_do_with_a_colleagues_story(client, state):
+    from .factories import make_reporter
+
+    story = ready_draft(make_reporter("author"))
+    status = Article.Status.REVIEW if state == Article.State.REVIEW else story.status
+    when = {Article.State.SCHEDULED: timezone.now() + dt.timedelta(hours=2),
+            Article.State.PUBLISHED: timezone.now() - dt.timedelta(hours=2)}.get(state)  # fmt: skip
+    if when is not None:
+        status = Article.Status.PUBLISHED
+    Article.objects.filter(pk=story.pk).update(status=status, published_at=when)
+    story.refresh_from_db()
+    assert story.state == state
+    view, edit = COLLEAGUE[state]
+    login(client, make_reporter("colleague"))
+    response = client.get(change_url(story))
+    html = response.content.decode()
+    assert (response.status_code == 200 and "Ready story" in html) == view
+    if view:
+        assert 'name="_action"' not in html and 'name="headline"' not in html  # read-only
+    changelist = client.get(reverse("admin:articles_article_changelist")).content.decode()
+    assert (change_url(story) in changelist) == view
+    client.post(change_url(story), form_data(story, action=Action.SAVE, headline="Edited"))
+    assert (Article.objects.get(pk=story.pk).headline == "Edited") == edit
+    client.post(reverse("admin:articles_article_share", args=[story.pk]), {"hours": "5"})
+    assert not ShareLink.objects.filter(article=story).exists()
 
 
 def test_the_queryset_and_the_object_agree_on_ownership():
