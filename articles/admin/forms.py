@@ -41,6 +41,7 @@ class ArticleAdminForm(forms.ModelForm):
         ]  # fmt: skip
 
     user = None  # set by ArticleAdmin.get_form
+    restored = None  # an Autosave the form starts from (ArticleAdmin.get_form, on "Restore")
     conflict = None
 
     def __init__(self, *args, **kwargs):
@@ -49,6 +50,11 @@ class ArticleAdminForm(forms.ModelForm):
             self.fields["loaded_version"].initial = self.instance.version
         self.expected_version = self.instance.version
         self.workflow_action = Action.SAVE
+        if self.restored is not None and not self.is_bound:
+            # The autosaved text, and the version it was typed over: if the article changed
+            # since, saving shows the differences (`_clean_version`) instead of overwriting.
+            self.initial.update({k: v for k, v in self.restored.data.items() if k in self.fields})
+            self.initial["loaded_version"] = self.restored.base_version
 
     @property
     def is_draft_revision(self) -> bool:
