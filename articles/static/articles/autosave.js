@@ -11,7 +11,7 @@
   var FIELDS = ["headline", "slug", "standfirst", "body", "body_format", "dateline", "source",
     "seo_title", "seo_description", "lead_image_alt", "lead_image_caption", "lead_image_credit",
     "workflow_note"];
-  var EVERY_MS = 5000;
+  var EVERY_MS = window.NEWSDESK_AUTOSAVE_MS || 5000;  // tests make it shorter
   var url = config.dataset.url || "";
   var prefix = "newsdesk-autosave:" + config.dataset.user + ":";
   var key = prefix + config.dataset.key;
