@@ -314,7 +314,8 @@ class AutosaveView(DeskView):
         article, error = self.editable(request, object_id)
         if error:
             return error
-        if (_id(request.META.get("CONTENT_LENGTH")) or 0) > self.MAX_BYTES:
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if not length.isdigit() or int(length) > self.MAX_BYTES:
             return _json_error("Too much text to autosave (1 MB at most).", 413)
         base_version = _id(request.POST.get("loaded_version"))
         if base_version is None or base_version > article.version:
