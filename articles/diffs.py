@@ -33,6 +33,7 @@ FIELD_LABELS = [
     ("lead_image_credit", "Lead image credit"),
     ("seo_title", "SEO title"),
     ("seo_description", "SEO description"),
+    ("workflow_note", "Note for the desk"),  # only in autosaves: revisions do not keep it
 ]
 
 _TOKENS = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)

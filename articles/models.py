@@ -763,3 +763,22 @@ class Notification(models.Model):
 
     def get_absolute_url(self):
         return reverse("admin:articles_notification_open", args=[self.pk])
+
+
+class Autosave(models.Model):
+    """One editor's unsaved work on an article, kept privately while she types: never a
+    revision, never seen by readers or other editors, gone when she saves or discards it."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="autosaves")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    base_version = models.PositiveIntegerField(help_text="The version the form was loaded at.")
+    data = models.JSONField(default=dict, help_text="The form's text fields as typed.")
+    saved_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["article", "user"], name="one_autosave_per_user")
+        ]
+
+    def __str__(self):
+        return f"{self.user}'s unsaved changes to {self.article}"

@@ -30,6 +30,7 @@ from .models import (
     Article,
     AuditEntry,
     Author,
+    Autosave,
     Byline,
     Category,
     Correction,
@@ -674,3 +675,34 @@ def notification_open(notification: Notification, *, user) -> Notification:
 def notifications_mark_all_read(*, user) -> int:
     """Mark every notice in `user`'s inbox read."""
     return Notification.objects.inbox(user).unread().update(read_at=timezone.now())
+
+
+# --- autosave: private work in progress --------------------------------------------------------
+
+# The change form's text fields an autosave keeps (never files, never workflow state).
+AUTOSAVE_FIELDS = [
+    "headline", "slug", "standfirst", "body", "body_format", "dateline", "source", "seo_title",
+    "seo_description", "lead_image_alt", "lead_image_caption", "lead_image_credit",
+    "workflow_note",
+]  # fmt: skip
+
+
+def autosave_store(article: Article, *, user, base_version: int, data: dict) -> Autosave | None:
+    """Keep `user`'s unsaved text of `article` for her alone: no revision, no audit entry, no
+    new version, nothing for the page cache. None when she has herself saved the article since
+    `base_version`: a late autosave must not outlive her save."""
+    _require(workflow.can_edit(user, article), "You may not edit this article.")
+    if Revision.objects.filter(
+        article=article, created_by=user, pending=False, article_version__gt=base_version
+    ).exists():
+        return None
+    autosave, _ = Autosave.objects.update_or_create(
+        article=article,
+        user=user,
+        defaults={"base_version": base_version, "data": data, "saved_at": timezone.now()},
+    )
+    return autosave
+
+
+def autosave_discard(article: Article, *, user) -> None:
+    Autosave.objects.filter(article=article, user=user).delete()

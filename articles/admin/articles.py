@@ -6,7 +6,7 @@ revision, audits and invalidates. The extra pages are view classes in `views.py`
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch, Q
+from django.db.models import Max, Prefetch, Q
 from django.db.models.expressions import RawSQL
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
@@ -14,8 +14,14 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from .. import services, workflow
-from ..models import Article, AuditEntry, Byline, Correction, StateChange
-from ..revisions import StaleVersionError, article_snapshot, revision_for_form
+from ..diffs import snapshot_diff_html
+from ..models import Article, AuditEntry, Autosave, Byline, Correction, Revision, StateChange
+from ..revisions import (
+    StaleVersionError,
+    article_snapshot,
+    revision_for_form,
+    stale_version_error,
+)
 from ..search import SearchQueryError, clean_query, matching_ids_sql
 from ..workflow import Action
 from . import views
@@ -190,6 +196,8 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
         form = super().get_form(request, obj, change=change, **kwargs)
         form.user = request.user
         form.loaded_revision = self._revision_to_load(request, obj)
+        if obj is not None and request.method == "GET" and "restore_autosave" in request.GET:
+            form.restored = Autosave.objects.filter(article=obj, user=request.user).first()
         return form
 
     def _revision_to_load(self, request, obj):
@@ -297,6 +305,7 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
             services.revision_save_draft(
                 article, user=request.user, data=data, base_version=form.expected_version
             )
+            services.autosave_discard(article, user=request.user)
             return
         services.article_save(
             article,
@@ -315,6 +324,7 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
                     services.correction_save(correction, user=request.user)
                 for correction in formset.deleted_objects:
                     services.correction_delete(correction, user=request.user)
+        services.autosave_discard(article, user=request.user)
         services.edit_session_close(article, user=request.user)
 
     def _draft_snapshot(self, obj, form, formsets):
@@ -443,6 +453,8 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
             context["revisions_url"] = views.desk_url("revisions", obj.pk)
             if workflow.can_withdraw(user, obj):
                 context["withdraw_url"] = views.desk_url("withdraw", obj.pk)
+        if editable or (obj is None and workflow.can_edit(user, None)):
+            context["autosave"] = self._autosave_context(request, obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _pending_revisions(self, obj):
@@ -461,6 +473,45 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
             }
             for revision in pending
         ]
+
+    def _autosave_context(self, request, obj):
+        """What autosave.js needs, and the offer to restore this user's autosave of `obj` when
+        it differs from the article as stored. A new article is autosaved in the browser only."""
+        if obj is None:
+            return {"key": "new"}
+        user = request.user
+        context = {
+            "key": obj.pk,
+            "url": views.desk_url("autosave", obj.pk),
+            "discard_url": views.desk_url("autosave_discard", obj.pk),
+            # Local copies typed before this user's own last save are saved; autosave.js drops them.
+            "own_version": Revision.objects.filter(
+                article=obj, created_by=user, pending=False
+            ).aggregate(n=Max("article_version"))["n"]
+            or 0,
+        }
+        autosave = Autosave.objects.filter(article=obj, user=user).first()
+        if autosave is None:
+            return context
+        local = timezone.localtime(autosave.saved_at)
+        today = local.date() == timezone.localdate()
+        context.update(saved_at=autosave.saved_at,
+                       when=f"{local:%H:%M}" if today else f"{local:%-d %b %Y, %H:%M}")  # fmt: skip
+        if request.method != "GET":
+            return context  # the form shows what was just posted
+        if "restore_autosave" in request.GET:
+            context["restored"] = autosave
+            return context
+        current = {name: _text(getattr(obj, name, "")) for name in autosave.data}
+        typed = {name: _text(value) for name, value in autosave.data.items()}
+        if current == typed:
+            return context
+        context["offer"] = autosave
+        context["diff"] = snapshot_diff_html(current, typed)
+        if autosave.base_version != obj.version:
+            changed = stale_version_error(obj, expected_version=autosave.base_version)
+            context["changed_by"] = changed.changed_by
+        return context
 
     # --- extra pages: view classes in views.py -------------------------------------------------
 
@@ -488,5 +539,14 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
             ),  # fmt: skip
             page(views.WithdrawView, "<path:object_id>/withdraw/", "withdraw"),
             page(views.ShareLinksView, "<path:object_id>/share/", "share"),
+            page(views.AutosaveView, "<path:object_id>/autosave/", "autosave"),
+            page(
+                views.AutosaveDiscardView, "<path:object_id>/autosave/discard/", "autosave_discard"
+            ),  # fmt: skip
             *super().get_urls(),
         ]
+
+
+def _text(value) -> str:
+    """A text field as compared for autosave: browsers post line ends as CRLF; Django strips."""
+    return str(value or "").replace("\r\n", "\n").strip()

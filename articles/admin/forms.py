@@ -43,6 +43,7 @@ class ArticleAdminForm(forms.ModelForm):
 
     user = None  # set by ArticleAdmin.get_form
     loaded_revision = None  # a revisions.LoadedRevision to review, set by ArticleAdmin.get_form
+    restored = None  # an Autosave the form starts from (ArticleAdmin.get_form, on "Restore")
     conflict = None
     refused = False  # the user may no longer change this article: nothing can be saved
 
@@ -55,6 +56,11 @@ class ArticleAdminForm(forms.ModelForm):
             set_lead_image(self.instance, self.loaded_revision.data.get("lead_image") or "")
         self.expected_version = self.instance.version
         self.workflow_action = Action.SAVE
+        if self.restored is not None and not self.is_bound:
+            # The autosaved text, and the version it was typed over: if the article changed
+            # since, saving shows the differences (`_clean_version`) instead of overwriting.
+            self.initial.update({k: v for k, v in self.restored.data.items() if k in self.fields})
+            self.initial["loaded_version"] = self.restored.base_version
 
     @property
     def is_draft_revision(self) -> bool:

@@ -1,5 +1,6 @@
 """The desk's pages beyond add/change/list, as view classes (like Django's `AutocompleteJsonView`):
-the trash, revisions (list, compare, restore, publish), withdrawal, share links and wire import.
+the trash, revisions (list, compare, restore, publish), withdrawal, share links, wire import and
+the change form's autosave.
 
 Each is built by `ArticleAdmin.get_urls` with the model admin it serves; permissions come from
 `workflow`, and every change goes through a function in `services`.
@@ -9,7 +10,7 @@ from django.contrib import messages
 from django.contrib.admin.utils import unquote
 from django.contrib.contenttypes.views import shortcut as django_shortcut
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseBadRequest, HttpResponseRedirect
+from django.http import Http404, HttpResponseBadRequest, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -301,6 +302,65 @@ class WireImportView(DeskView):
         level = messages.ERROR if result.failed else messages.SUCCESS
         self.model_admin.message_user(request, result.summary() + ".", level)
         return self.get(request, form=form, result=result)
+
+
+def _json_error(message, status):
+    return JsonResponse({"error": message}, status=status)
+
+
+class AutosaveView(DeskView):
+    """The change form's script posts its text fields here every few seconds and on leaving the
+    page; they are kept for this user alone (`services.autosave_store`). Answers JSON."""
+
+    MAX_BYTES = 1024 * 1024
+
+    def editable(self, request, object_id):
+        """The article and None, or None and the JSON error to answer."""
+        article = Article.objects.in_desk().filter(pk=_id(unquote(object_id))).first()
+        if article is None:
+            return None, _json_error("No such article.", 404)
+        if not workflow.can_edit(request.user, article):
+            return None, _json_error("You may not edit this article.", 403)
+        return article, None
+
+    def get(self, request, object_id):
+        return _json_error("Autosave takes a POST from the change form.", 405)
+
+    def post(self, request, object_id):
+        article, error = self.editable(request, object_id)
+        if error:
+            return error
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if not length.isdigit() or int(length) > self.MAX_BYTES:
+            return _json_error("Too much text to autosave (1 MB at most).", 413)
+        base_version = _id(request.POST.get("loaded_version"))
+        if base_version is None or base_version > article.version:
+            return _json_error("The form's loaded_version is missing or not a known version.", 400)
+        readonly = set(self.model_admin.get_readonly_fields(request, article))
+        data = {
+            name: request.POST[name]
+            for name in services.AUTOSAVE_FIELDS
+            if name in request.POST and name not in readonly
+        }
+        if not data:
+            return _json_error("Nothing to autosave: no article text was posted.", 400)
+        autosave = services.autosave_store(
+            article, user=request.user, base_version=base_version, data=data
+        )
+        if autosave is None:
+            return _json_error("You saved this article since; this autosave was dropped.", 409)
+        return JsonResponse({"saved_at": autosave.saved_at.isoformat()})
+
+
+class AutosaveDiscardView(AutosaveView):
+    """The notice's Discard button: forget this user's autosave of the article."""
+
+    def post(self, request, object_id):
+        article, error = self.editable(request, object_id)
+        if error:
+            return error
+        services.autosave_discard(article, user=request.user)
+        return JsonResponse({"discarded": True})
 
 
 def shortcut(request, content_type_id, object_id):

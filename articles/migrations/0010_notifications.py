@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("articles", "0008_desk_groups"),
+        ("articles", "0009_autosave"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
