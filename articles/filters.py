@@ -48,7 +48,11 @@ class ArchiveFilterForm(forms.Form):
             ids = [f"{bound.auto_id}-error"]
             if bound.help_text:
                 ids.append(f"{bound.auto_id}_helptext")
-            self.fields[name].widget.attrs["aria-describedby"] = " ".join(ids)
+            widget = self.fields[name].widget
+            widget.attrs["aria-describedby"] = " ".join(ids)
+            if isinstance(widget, forms.DateInput):
+                # A date input cannot hold what was typed; a text input shows it to correct.
+                widget.input_type = "text"
 
     def clean(self):
         cleaned = super().clean()
