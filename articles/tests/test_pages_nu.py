@@ -5,6 +5,7 @@ are rendered with the test client, saved, and checked in one run, so Java starts
 """
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -116,5 +117,7 @@ def test_every_public_page_type_passes_the_nu_html_checker(client, reporter, tmp
     assert response.status_code == 403
     pages["403"] = response.content.decode()
 
+    for name, html in pages.items():
+        assert not re.search(r"\w\.\.(\s|<)", html), f"a double full stop on the {name} page"
     errors = nu_errors(pages, tmp_path)
     assert errors == {}, json.dumps(errors, indent=1)
