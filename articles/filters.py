@@ -38,6 +38,22 @@ class BoundedDateFilter(django_filters.DateFilter):
 class ArchiveFilterForm(forms.Form):
     parsed_q = None
 
+    def full_clean(self):
+        """Point each refused field at its message (the template gives it the `-error` id)."""
+        super().full_clean()
+        for name in self.errors:
+            if name not in self.fields:
+                continue
+            bound = self[name]
+            ids = [f"{bound.auto_id}-error"]
+            if bound.help_text:
+                ids.append(f"{bound.auto_id}_helptext")
+            widget = self.fields[name].widget
+            widget.attrs["aria-describedby"] = " ".join(ids)
+            if isinstance(widget, forms.DateInput):
+                # A date input cannot hold what was typed; a text input shows it to correct.
+                widget.input_type = "text"
+
     def clean(self):
         cleaned = super().clean()
         text = (cleaned.get("q") or "").strip()

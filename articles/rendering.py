@@ -5,6 +5,7 @@ bodies (wire copy) become escaped paragraphs. Either way the result passes throu
 bug in one renderer cannot put a script on the page.
 """
 
+import html
 import re
 
 import nh3
@@ -53,3 +54,12 @@ def render_body(text: str, body_format: str = "markdown") -> str:
     else:
         html = _markdown.render(text)
     return sanitize(html)
+
+
+def html_to_text(rendered: str) -> str:
+    """A rendered body as plain text (search snippets): the sanitiser with no tags allowed, the
+    entities it leaves decoded, whitespace collapsed."""
+    spaced = re.sub(
+        r"(</?(?:p|li|h[2-6]|blockquote|br|tr|td|th|figcaption|pre)\b)", r" \1", rendered or ""
+    )
+    return " ".join(html.unescape(nh3.clean(spaced, tags=set())).split())

@@ -14,6 +14,7 @@ from django.templatetags.static import static
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
+from django.utils.translation import to_locale
 
 from .images import og_image_url
 
@@ -40,9 +41,27 @@ def lead_image_url(article) -> str:
     return og_image_url(article)
 
 
+# The usual territory of a language whose LANGUAGE_CODE names none, where it is not the
+# language code itself in capitals (de → de_DE).
+_TERRITORIES = {"en": "US", "ja": "JP", "ko": "KR", "zh": "CN", "sv": "SE", "da": "DK",
+                "cs": "CZ", "el": "GR", "uk": "UA", "he": "IL", "nb": "NO", "ar": "AR"}  # fmt: skip
+
+
+def og_locale() -> str:
+    """Open Graph's `language_TERRITORY` locale from LANGUAGE_CODE (en-gb → en_GB)."""
+    locale = to_locale(settings.LANGUAGE_CODE)
+    if "_" in locale:
+        return locale
+    return f"{locale}_{_TERRITORIES.get(locale, locale.upper())}"
+
+
 @dataclass
 class PageMeta:
+    """`title` is the document title (with the site name); `name` is the bare page or article
+    title that link previews show next to `og:site_name`."""
+
     title: str
+    name: str = ""
     description: str = ""
     path: str = "/"
     og_type: str = "website"
@@ -50,6 +69,14 @@ class PageMeta:
     image_alt: str = ""
     structured_data: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+
+    @property
+    def share_title(self) -> str:
+        return self.name or self.title
+
+    @property
+    def locale(self) -> str:
+        return og_locale()
 
     @property
     def canonical(self) -> str:
@@ -138,6 +165,7 @@ def profile_page(author) -> dict:
 def article_meta(article, crumbs) -> PageMeta:
     return PageMeta(
         title=site_title(article.seo_headline),
+        name=article.seo_headline,
         description=article.description,
         path=article.get_absolute_url(),
         og_type="article",

@@ -74,14 +74,23 @@ class IdFirstPaginator(Paginator):
         return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
 
 
+class PageNotFound(Http404):
+    """No such page of a list; the message is written for readers (see `not_found_page`)."""
+
+
+def not_found_page(request, reason):
+    """The 404 page with a reason for the reader: the template never prints exception text."""
+    return TemplateResponse(request, "404.html", {"reason": reason}, status=404)
+
+
 def paginate(request, items, per_page):
-    """A page of `items`, or Http404 with a message a reader understands."""
+    """A page of `items`, or PageNotFound with a message a reader understands."""
     paginator = IdFirstPaginator(items, per_page)
     number = request.GET.get("page") or 1
     try:
         return paginator.page(number)
     except InvalidPage:
-        raise Http404(
+        raise PageNotFound(
             f"There is no page {str(number)[:20]!r}: pages run from 1 to {paginator.num_pages}."
         ) from None
 
@@ -147,6 +156,7 @@ class HomeView(TemplateView):
             sections=list(sections.items()),
             meta=seo.PageMeta(
                 title=f"{settings.SITE_NAME} — latest news",
+                name="Latest news",
                 description=f"The latest news from {settings.SITE_NAME}.",
                 path="/",
                 image=seo.lead_image_url(lead) if lead else "",
@@ -183,9 +193,12 @@ class ArticleListView(TemplateView):
             articles = base.none()
         else:
             articles = filterset.qs if filterset.is_bound else base
-        page_obj = paginate(
-            request, articles.for_listing().newest_first(), settings.ARTICLES_PER_PAGE
-        )
+        try:
+            page_obj = paginate(
+                request, articles.for_listing().newest_first(), settings.ARTICLES_PER_PAGE
+            )
+        except PageNotFound as exc:
+            return not_found_page(request, str(exc))
         context = self.get_context_data(
             filter=filterset,
             page_obj=page_obj,
@@ -195,6 +208,7 @@ class ArticleListView(TemplateView):
             active_filters=self.active_filters(request, filterset) if status == 200 else [],
             meta=seo.PageMeta(
                 title=seo.site_title("All articles"),
+                name="All articles",
                 description=f"Every article published on {settings.SITE_NAME}, newest first.",
                 path=page_path(request, page_obj),
                 structured_data=[seo.breadcrumbs([HOME, ("All articles", request.path)])],
@@ -240,6 +254,12 @@ class _ArticlesOfView(ListView):
     def get_paginate_by(self, queryset):
         return settings.ARTICLES_PER_PAGE
 
+    def get(self, request, *args, **kwargs):
+        try:
+            return super().get(request, *args, **kwargs)
+        except PageNotFound as exc:
+            return not_found_page(request, str(exc))
+
     def paginate_queryset(self, queryset, page_size):
         page_obj = paginate(self.request, queryset, page_size)
         return page_obj.paginator, page_obj, page_obj.object_list, page_obj.has_other_pages()
@@ -264,6 +284,7 @@ class _ArticlesOfView(ListView):
         name = str(self.object)
         return seo.PageMeta(
             title=seo.site_title(name),
+            name=name,
             description=self.describe(),
             path=page_path(self.request, page_obj),
             structured_data=[
@@ -409,7 +430,8 @@ class CorrectionListView(ListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["meta"] = seo.PageMeta(
-            title=f"Corrections and updates — {settings.SITE_NAME}",
+            title=seo.site_title("Corrections and updates"),
+            name="Corrections and updates",
             description=f"Every correction, clarification and update {settings.SITE_NAME} has published.",
             path=self.request.path,
         )
@@ -424,6 +446,7 @@ def search(request):
         "crumbs": [HOME],
         "meta": seo.PageMeta(
             title=seo.site_title(f"Search: {query[:80]}" if query.strip() else "Search"),
+            name="Search",
             description=f"Search the articles of {settings.SITE_NAME}.",
             path=request.path,
         ),
@@ -437,7 +460,10 @@ def search(request):
             context["error"] = str(exc)
             status = 400
         else:
-            page_obj = paginate(request, results, settings.ARTICLES_PER_PAGE)
+            try:
+                page_obj = paginate(request, results, settings.ARTICLES_PER_PAGE)
+            except PageNotFound as exc:
+                return not_found_page(request, str(exc))
             context.update(
                 searched=True,
                 page_obj=page_obj,
@@ -546,7 +572,13 @@ def _render_preview(request, article, *, shared=False):
     response = render(
         request,
         "articles/article_preview.html",
-        {"article": article, "object": article, "preview": True, "shared_preview": shared},
+        {
+            "article": article,
+            "object": article,
+            "preview": True,
+            "shared_preview": shared,
+            "state": article.state,
+        },
     )
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response

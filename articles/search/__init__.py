@@ -3,8 +3,8 @@
 Layout:
 
 - `query`: the reader's query parsed into terms, "quoted phrases" and -excluded words, and
-  rebuilt into an FTS5 or websearch expression; highlight markers turned into safe <mark> HTML.
-  Pure text, no database.
+  rebuilt into an FTS5 or websearch expression; result snippets cut from the rendered body's
+  text; highlight markers turned into safe <mark> HTML. Pure text, no database.
 - `sqlite`: the FTS5 table and its triggers (`sqlite_install`, run after every migrate) and the
   SQLite queries.
 - `postgresql`: the stored, GIN-indexed tsvector column and the PostgreSQL queries.
@@ -21,6 +21,7 @@ from django.db import connection
 from django.db.models.expressions import RawSQL
 
 from ..models import Article
+from ..rendering import html_to_text
 from . import postgresql, sqlite
 from .postgresql import PG_CONFIG, POSTGRES_BACKWARD_SQL, POSTGRES_FORWARD_SQL
 from .query import (
@@ -33,6 +34,7 @@ from .query import (
     fts5_expression,
     highlight,
     parse_query,
+    pick_snippet,
     websearch_expression,
 )
 from .sqlite import (
@@ -85,7 +87,8 @@ class SearchResults:
     """Ranked matches among published articles, sliceable and countable for a Paginator.
 
     A page costs a count, one ranked query for the page, and the listing queries for its
-    articles, whatever the number of matches.
+    articles, whatever the number of matches. The database marks the headline; the snippet is
+    cut in Python from the page's rendered bodies as text (the stored body is Markdown).
     """
 
     def __init__(self, parsed: ParsedQuery):
@@ -112,13 +115,15 @@ class SearchResults:
         rows = backend().ranked_page(self.parsed, limit, start)
         articles = Article.objects.published().for_listing().in_bulk([row[0] for row in rows])
         page = []
-        for pk, rank, headline, snippet in rows:
+        for pk, rank, headline in rows:
             article = articles.get(pk)
             if article is None:  # unpublished between the two queries
                 continue
             article.search_rank = rank
             article.search_headline = highlight(headline)
-            article.search_snippet = highlight(snippet)
+            article.search_snippet = highlight(
+                pick_snippet(article.standfirst, html_to_text(article.body_html), self.parsed)
+            )
             page.append(article)
         return page
 

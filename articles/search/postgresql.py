@@ -45,24 +45,16 @@ def _published_ids_sql():
 
 
 def ranked_page(parsed: ParsedQuery, limit: int, offset: int) -> list[tuple]:
-    """(id, rank, marked headline, marked snippet) for one page of published matches, best first."""
+    """(id, rank, marked headline) for one page of published matches, best first."""
     published_sql, published_params = _published_ids_sql()
-    options = (
-        f"StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_END}, MaxFragments=2, "
-        'MaxWords=30, MinWords=12, FragmentDelimiter=" … "'
-    )
     with connection.cursor() as cursor:
         # Headlines are computed on the page's rows only (the inner query is limited).
         cursor.execute(
             f"""
             SELECT r.id, r.rank,
-              ts_headline(%s::regconfig, translate(r.headline, '<>', %s), r.q, %s),
-              ts_headline(
-                %s::regconfig,
-                translate(r.standfirst || ' ' || r.body, '<>', %s), r.q, %s
-              )
+              ts_headline(%s::regconfig, translate(r.headline, '<>', %s), r.q, %s)
             FROM (
-              SELECT a.id, a.headline, a.standfirst, a.body, a.published_at, q.q,
+              SELECT a.id, a.headline, a.published_at, q.q,
                      ts_rank(a.search_vector, q.q) AS rank
               FROM articles_article a,
                    websearch_to_tsquery(%s::regconfig, %s) AS q(q)
@@ -76,9 +68,6 @@ def ranked_page(parsed: ParsedQuery, limit: int, offset: int) -> list[tuple]:
                 PG_CONFIG,
                 ANGLE_STANDINS,
                 f"HighlightAll=true, StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_END}",
-                PG_CONFIG,
-                ANGLE_STANDINS,
-                options,
                 PG_CONFIG,
                 websearch_expression(parsed),
                 *published_params,

@@ -4,6 +4,7 @@ Pure text handling: nothing here touches the database, so it can be read and tes
 """
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -118,10 +119,64 @@ def highlight(text: str) -> SafeString:
     return mark_safe("".join(out))  # noqa: S308 - every piece of text was escaped above
 
 
-def pick_snippet(lede: str, body: str) -> str:
-    """The body's matches, else the standfirst's, else the opening of the body."""
-    if HIGHLIGHT_START in (body or ""):
-        return body
-    if HIGHLIGHT_START in (lede or ""):
-        return lede
-    return body or lede or ""
+_SUFFIXES = ("ing", "ed", "es", "s", "ly")
+
+
+def _fold(text: str) -> str:
+    """Lower case without accents, one character for one (so match offsets stay valid)."""
+    if text.isascii():
+        return text.lower()
+    return "".join(unicodedata.normalize("NFD", c.lower())[0] for c in text)
+
+
+def _stem(word: str) -> str:
+    """A prefix that finds the forms the index's stemmer matched (votes, voting → vot)."""
+    word = _fold(word)
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def match_pattern(parsed: ParsedQuery) -> re.Pattern | None:
+    """Words that start with a stem of a searched term or phrase word (folded text)."""
+    stems = {_stem(w) for w in [*parsed.terms, *(w for p in parsed.phrases for w in p)]}
+    stems.discard("")
+    if not stems:
+        return None
+    alternatives = "|".join(sorted(map(re.escape, stems), key=len, reverse=True))
+    return re.compile(rf"\b(?:{alternatives})\w*")
+
+
+def mark_snippet(text: str, pattern: re.Pattern | None, words: int = 30) -> str:
+    """About `words` words of plain `text` around its first match of `pattern` (see
+    `match_pattern`), matches wrapped in highlight markers for `highlight`; the opening of the
+    text when nothing matches."""
+    if not text or not text.strip():
+        return ""
+    folded = _fold(text)
+    spans = list(re.finditer(r"\S+", text))
+    first = pattern.search(folded) if pattern else None
+    index = 0
+    if first:
+        index = next(i for i, w in enumerate(spans) if w.end() > first.start())
+    start = max(0, index - words // 4)
+    end = min(len(spans), start + words)
+    start = max(0, end - words)
+    lo, hi = spans[start].start(), spans[end - 1].end()
+    out, at = [], lo
+    for match in pattern.finditer(folded, lo, hi) if pattern else ():
+        out += [text[at : match.start()], HIGHLIGHT_START, text[match.start() : match.end()]]
+        out.append(HIGHLIGHT_END)
+        at = match.end()
+    out.append(text[at:hi])
+    return ("… " if start else "") + "".join(out) + (" …" if end < len(spans) else "")
+
+
+def pick_snippet(lede: str, body: str, parsed: ParsedQuery) -> str:
+    """The body's matches, else the standfirst's, else the opening of the body (plain text)."""
+    pattern = match_pattern(parsed)
+    for text in (body, lede):
+        if text and pattern and pattern.search(_fold(text)):
+            return mark_snippet(text, pattern)
+    return mark_snippet(body or lede, pattern)

@@ -8,7 +8,7 @@ from django.db import connection
 from django.db.models.expressions import RawSQL
 
 from ..models import Article
-from .query import HIGHLIGHT_END, HIGHLIGHT_START, ParsedQuery, fts5_expression, pick_snippet
+from .query import HIGHLIGHT_END, HIGHLIGHT_START, ParsedQuery, fts5_expression
 
 FTS_TABLE = "articles_article_fts"
 # Column weights: headline above standfirst above body.
@@ -79,21 +79,19 @@ def _published_exists_sql():
 
 
 def ranked_page(parsed: ParsedQuery, limit: int, offset: int) -> list[tuple]:
-    """(id, rank, marked headline, marked snippet) for one page of published matches, best first."""
+    """(id, rank, marked headline) for one page of published matches, best first."""
     weights = ", ".join(str(w) for w in SQLITE_WEIGHTS)
     rank = f"bm25({FTS_TABLE}, {weights})"
     # The published check is a correlated EXISTS and the page's rowids are matched with a
     # unary +: a plain `rowid IN (...)` would be handed to FTS5 as a rowid constraint and re-run
-    # the full-text query once per candidate row. Snippets are made for the page's rows only.
+    # the full-text query once per candidate row. Headlines are marked for the page's rows only.
     exists_sql, exists_params = _published_exists_sql()
     expression = fts5_expression(parsed)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             SELECT rowid, {rank} AS rank,
-              highlight({FTS_TABLE}, 0, %s, %s),
-              snippet({FTS_TABLE}, 1, %s, %s, '…', 30),
-              snippet({FTS_TABLE}, 2, %s, %s, '…', 30)
+              highlight({FTS_TABLE}, 0, %s, %s)
             FROM {FTS_TABLE}
             WHERE {FTS_TABLE} MATCH %s AND +rowid IN (
               SELECT rowid FROM {FTS_TABLE}
@@ -104,7 +102,8 @@ def ranked_page(parsed: ParsedQuery, limit: int, offset: int) -> list[tuple]:
             ORDER BY rank, rowid DESC
             """,
             [
-                *[HIGHLIGHT_START, HIGHLIGHT_END] * 3,
+                HIGHLIGHT_START,
+                HIGHLIGHT_END,
                 expression,
                 expression,
                 *exists_params,
@@ -112,7 +111,4 @@ def ranked_page(parsed: ParsedQuery, limit: int, offset: int) -> list[tuple]:
                 offset,
             ],
         )
-        return [
-            (pk, rank, title, pick_snippet(lede, body))
-            for pk, rank, title, lede, body in cursor.fetchall()
-        ]
+        return cursor.fetchall()

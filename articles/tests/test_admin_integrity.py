@@ -185,7 +185,7 @@ def test_substantive_tick_redates_and_a_silent_save_does_not(editor_client, clie
     assert article.is_revised
     html = client.get(url).content.decode()
     assert (
-        f'Updated</strong> <time datetime="{timezone.localtime(article.modified_at).isoformat()}'
+        f'Updated</strong> <time datetime="{timezone.localtime(article.modified_at).replace(microsecond=0).isoformat()}'
         in html
     )
 

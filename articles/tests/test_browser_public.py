@@ -2,8 +2,10 @@
 
 import pytest
 
+from articles import services
+
 from .browser import AXE
-from .factories import make_article, make_author, make_category, make_tag
+from .factories import make_article, make_author, make_category, make_correction, make_tag
 
 VIEWPORTS = {
     "phone": {"width": 360, "height": 740},
@@ -50,10 +52,10 @@ def browser(chromium):
     return chromium
 
 
-def axe_violations(page):
+def axe_violations(page, tags=WCAG_TAGS):
     page.add_script_tag(path=str(AXE))
     result = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", tags
     )
     assert result["passes"], "axe ran no checks"
     return [
@@ -82,6 +84,34 @@ def test_public_pages_have_no_axe_violations(live_server, browser, content, view
                 "document.documentElement.scrollWidth - document.documentElement.clientWidth"
             )
             assert overflow <= 0, (name, viewport)
+    finally:
+        context.close()
+
+
+def test_error_notice_and_search_pages_have_no_axe_violations(live_server, browser, content):
+    """The pages readers reach by mistake or by searching, at a phone's and a desktop's width;
+    one page is reused for every address."""
+    make_correction(content, text="We misstated the date.")
+    gone = make_article("Withdrawn story")
+    services.article_withdraw(gone, user=None, reason="The claims could not be verified.")
+    urls = {
+        "search": ("/search/?q=climate", 200),
+        "search without results": ("/search/?q=zeppelin", 200),
+        "archive with a refused filter": ("/articles/?published_after=notadate&tag=climate", 400),
+        "corrections": ("/corrections/", 200),
+        "withdrawn": (gone.get_absolute_url(), 410),
+        "404": ("/articles/no-such-story/", 404),
+    }
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        for width in (390, 1280):
+            page.set_viewport_size({"width": width, "height": 800})
+            for name, (path, status) in urls.items():
+                response = page.goto(live_server.url + path)
+                assert response.status == status, name
+                # Best practices too: landmark-unique (two search forms named alike) is one.
+                assert axe_violations(page, [*WCAG_TAGS, "best-practice"]) == [], (name, width)
     finally:
         context.close()
 

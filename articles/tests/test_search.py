@@ -366,3 +366,29 @@ def test_search_migration_carries_its_own_sql():
         elif isinstance(node, ast.ImportFrom):
             imported.add("." * node.level + (node.module or ""))
     assert imported == {"django.db"}
+
+
+def test_snippets_come_from_the_rendered_text_not_the_markdown(client):
+    make_article(
+        "Council result",
+        standfirst="The count is in.",
+        body=(
+            "Turnout was high. See [the tally](https://example.org/r?id=42&lang=en) for the "
+            'full vote.\n\n> "This is *historic*," said the mayor.\n\n**Next** week the council meets.'
+        ),
+    )
+    html = client.get("/search/?q=votes").content.decode()
+    snippet = re.search(r'<p class="card__standfirst snippet">(.*?)</p>', html, re.S).group(1)
+    assert "the tally for the full <mark>vote</mark>." in snippet
+    assert "&quot;This is historic,&quot; said the mayor." in snippet
+    for markdown in ("](", "id=42", "> ", "**", "*historic*"):
+        assert markdown not in snippet, markdown
+
+
+def test_snippet_falls_back_to_the_standfirst_then_the_opening(client):
+    make_article("Harbour plan", standfirst="Harbour works begin.", body="Cranes *arrive* today.")
+    html = client.get("/search/?q=harbour").content.decode()
+    assert '<p class="card__standfirst snippet"><mark>Harbour</mark> works begin.</p>' in html
+    make_article("Tunnel plan", standfirst="", body="Diggers *arrive* today.", seo_title="")
+    html = client.get("/search/?q=tunnel").content.decode()
+    assert '<p class="card__standfirst snippet">Diggers arrive today.</p>' in html

@@ -61,7 +61,9 @@ def test_article_page_metadata(client, story):
     assert meta["description"] == "Both sides return to the table."
     assert meta["canonical"] == url and meta["og:url"] == url
     assert meta["og:type"] == "article"
-    assert meta["og:title"] == meta["twitter:title"] == "Talks resume in Tripoli — Newsdesk"
+    # Link previews show the bare title beside og:site_name.
+    assert meta["og:title"] == meta["twitter:title"] == "Talks resume in Tripoli"
+    assert meta["og:site_name"] == "Newsdesk"
     assert meta["og:image"] == og_image_url(story)
     assert "/renditions/" in meta["og:image"]  # a resized copy, not the original upload
     assert meta["twitter:card"] == "summary_large_image"
@@ -109,7 +111,7 @@ def test_seo_overrides_are_used_everywhere(client, settings):
     html = client.get(article.get_absolute_url()).content.decode()
     meta = head(html)
     assert meta["title"].startswith("Short title")
-    assert meta["og:title"].startswith("Short title")
+    assert meta["og:title"] == "Short title"
     assert meta["description"] == meta["og:description"] == "What search engines show."
     data = structured(html)["NewsArticle"]
     assert data["headline"] == "Short title"
@@ -173,3 +175,26 @@ def test_front_page_metadata(client, settings):
     meta = head(client.get("/").content.decode())
     assert meta["canonical"] == "https://news.example/"
     assert meta["og:type"] == "website" and meta["description"]
+
+
+@pytest.mark.parametrize(
+    ("language_code", "locale"),
+    [("en-us", "en_US"), ("en-gb", "en_GB"), ("en", "en_US"), ("de", "de_DE"), ("pt-br", "pt_BR")],
+)
+def test_og_locale_comes_from_language_code(client, settings, language_code, locale):
+    settings.LANGUAGE_CODE = language_code
+    article = make_article("Locale story")
+    assert head(client.get(article.get_absolute_url()).content.decode())["og:locale"] == locale
+
+
+def test_list_pages_og_title_is_the_bare_page_name(client):
+    category = make_category("World")
+    make_article("In the world", category=category)
+    for url, name in [
+        (category.get_absolute_url(), "World"),
+        ("/articles/", "All articles"),
+        ("/corrections/", "Corrections and updates"),
+    ]:
+        meta = head(client.get(url).content.decode())
+        assert meta["og:title"] == name, url
+        assert meta["title"] == f"{name} — Newsdesk", url
