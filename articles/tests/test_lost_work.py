@@ -250,3 +250,10 @@ def test_a_conflict_with_your_own_other_tab_says_so():
     assert "You (in another tab or window) changed this article" in text
     assert "Changed by both of you — your version is in the form: Body" in text
     assert Revision.objects.filter(article=article, pending=False).count() == 2
+
+
+def test_the_withdrawn_notice_in_the_desk_does_not_double_the_full_stop():
+    article = _live()
+    services.article_withdraw(article, user=None, reason="Taken down for 24 hours.")
+    html = _text(_signed_in(make_editor("chief")).get(_change(article)))
+    assert "Taken down for 24 hours." in html and "hours.." not in html
