@@ -90,6 +90,7 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
     prepopulated_fields = {"slug": ["headline"]}
     inlines = [BylineInline]
     show_full_result_count = False
+    save_on_top = True  # the workflow buttons above the form as well as below it
     actions = ["publish_selected", "unpublish_selected", "feature_selected", "unfeature_selected",
                "trash_selected"]  # fmt: skip
     change_form_template = "admin/articles/article/change_form.html"

@@ -1,0 +1,80 @@
+"""The desk in a real chromium: tap-sized workflow buttons with a quiet trash link, and a change
+list that fits a 1280-px window; both checked by axe-core."""
+
+import pytest
+from django.db import connections
+
+from .browser import AXE
+from .factories import make_article, make_category, make_editor
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+PASSWORD = "pw-Newsdesk-1"
+WIDTHS = {390: 44, 1280: 36}  # window width: the least height of a workflow button
+
+
+@pytest.fixture
+def desk(chromium, live_server):
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run `make browser-deps`")
+    make_editor("ed", password=PASSWORD)
+    yield chromium, live_server.url
+    connections.close_all()
+
+
+def log_in(browser, base, width):
+    page = browser.new_context(viewport={"width": width, "height": 844}).new_page()
+    page.goto(f"{base}/admin/login/")
+    page.fill("#id_username", "ed")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base}/admin/")
+    return page
+
+
+def axe_violations(page, *selectors):
+    """axe-core's findings on the page, or on the parts of it that `selectors` name."""
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate(
+        """async (selectors) => (await axe.run(
+            selectors.length ? {include: selectors.map((s) => [s])} : document,
+            {resultTypes: ['violations']})).violations""",
+        list(selectors),
+    )
+    return [
+        (v["id"], v["nodes"][0]["target"], v["nodes"][0]["failureSummary"][:200])
+        for v in violations
+    ]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_workflow_buttons_are_tap_targets_and_trash_is_quiet(desk, width):
+    """Every workflow button is full height at the top and the bottom of the form; the primary
+    one stands out, and "Move to trash" is a smaller, unfilled link; the bottom row is sticky."""
+    browser, base = desk
+    article = make_article("Harbour reopens", status="draft", category=make_category("World"))
+    page = log_in(browser, base, width)
+    page.goto(f"{base}/admin/articles/article/{article.pk}/change/")
+    for where in ("top", "bottom"):
+        buttons = page.locator(f".workflow-row--{where} button[name=_action]")
+        assert buttons.count() >= 3, where
+        for i in range(buttons.count()):
+            box = buttons.nth(i).bounding_box()
+            assert box["height"] >= WIDTHS[width], (where, buttons.nth(i).inner_text(), box)
+    primary = page.locator(".workflow-row--bottom .button.primary")
+    trash = page.locator(".workflow-row--bottom a:has-text('Move to trash')")
+    primary_box, trash_box = primary.bounding_box(), trash.bounding_box()
+    assert trash_box["height"] < primary_box["height"]
+    style = "(el, p) => getComputedStyle(el)[p]"
+    assert trash.evaluate(style, "backgroundColor") in ("rgba(0, 0, 0, 0)", "transparent")
+    assert primary.evaluate(style, "backgroundColor") != page.locator(
+        ".workflow-row--bottom button:not(.primary)"
+    ).first.evaluate(style, "backgroundColor")
+    assert float(trash.evaluate(style, "fontSize").removesuffix("px")) < float(
+        primary.evaluate(style, "fontSize").removesuffix("px")
+    )
+    assert page.locator(".workflow-row--top a:has-text('Move to trash')").count() == 0
+    assert page.locator(".workflow-row--bottom").evaluate(style, "position") == "sticky"
+    # Django's own form widgets have findings of their own; the desk's parts are clean.
+    violations = axe_violations(page, ".workflow-row--top", ".workflow-row--bottom", ".breadcrumbs")
+    assert violations == [], violations
+    page.context.close()
