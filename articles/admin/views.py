@@ -259,9 +259,10 @@ class WireImportView(DeskView):
             raise PermissionDenied
         return super().dispatch(request, *args, **kwargs)
 
-    def get(self, request, form=None, result=None):
+    def get(self, request, form=None, result=None, summary=""):
         form = form or WireImportForm(user=request.user)
-        return self.render(request, {"title": "Import wire copy", "form": form, "result": result})
+        context = {"title": "Import wire copy", "form": form, "result": result, "summary": summary}
+        return self.render(request, context)
 
     def post(self, request):
         form = WireImportForm(request.POST, request.FILES, user=request.user)
@@ -282,9 +283,18 @@ class WireImportView(DeskView):
                 dry_run=form.cleaned_data["dry_run"],
                 user=request.user,
             )
-        level = messages.ERROR if result.failed else messages.SUCCESS
-        self.model_admin.message_user(request, result.summary() + ".", level)
-        return self.get(request, form=form, result=result)
+        if form.cleaned_data["dry_run"]:
+            summary = (
+                f"Dry run — nothing was saved: {result.created} would be created, "
+                f"{result.updated} would be updated, {result.unchanged} unchanged, "
+                f"{result.failed} failed."
+            )
+            level = messages.ERROR if result.failed else messages.INFO
+        else:
+            summary = result.summary() + "."
+            level = messages.ERROR if result.failed else messages.SUCCESS
+        self.model_admin.message_user(request, summary, level)
+        return self.get(request, form=form, result=result, summary=summary)
 
 
 def shortcut(request, content_type_id, object_id):
