@@ -184,6 +184,17 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
 
     # --- change list --------------------------------------------------------------------------
 
+    def changelist_view(self, request, extra_context=None):
+        links = {
+            "trash_url": views.desk_url("trash") if views.TrashView.allowed(request.user) else None,
+            "audit_url": views.audit_trail_url(self, request),
+        }
+        return super().changelist_view(request, {**links, **(extra_context or {})})
+
+    def view_on_site(self, obj):
+        """Only while readers can see the article: a draft's address answers 404."""
+        return obj.get_absolute_url() if obj.is_published else None
+
     @admin.display(description="State", ordering="status")
     def state_label(self, obj):
         state = obj.state

@@ -19,7 +19,7 @@ from django.views import View
 from .. import services, workflow
 from ..diffs import snapshot_diff_html
 from ..importers import ImportResult, import_file_bytes
-from ..models import Article, ShareLink
+from ..models import Article, AuditEntry, ShareLink
 from .forms import ShareLinkForm, WireImportForm
 
 MAX_ID = 2**31 - 1
@@ -69,11 +69,23 @@ class DeskView(View):
         return HttpResponseRedirect(url)
 
 
+def audit_trail_url(model_admin, request, article=None) -> str | None:
+    """The audit trail (of one article), if the audit admin lets this user see it."""
+    if not model_admin.admin_site.get_model_admin(AuditEntry).has_view_permission(request):
+        return None
+    url = reverse("admin:articles_auditentry_changelist")
+    return url if article is None else f"{url}?article__id__exact={article.pk}"
+
+
 class TrashView(DeskView):
     template_name = "admin/articles/article/trash.html"
 
+    @staticmethod
+    def allowed(user) -> bool:
+        return workflow.can_delete(user)
+
     def dispatch(self, request, *args, **kwargs):
-        if not workflow.can_delete(request.user):
+        if not self.allowed(request.user):
             raise PermissionDenied
         return super().dispatch(request, *args, **kwargs)
 
@@ -125,8 +137,7 @@ class RevisionsView(DeskView):
                 "revisions": obj.revisions.select_related("created_by").order_by("-number"),
                 "can_restore": workflow.can_edit(request.user, obj),
                 "can_publish": services.can_publish_revision(request.user, obj),
-                "audit_url": reverse("admin:articles_auditentry_changelist")
-                + f"?article__id__exact={obj.pk}",
+                "audit_url": audit_trail_url(self.model_admin, request, obj),
             },
             obj=obj,
         )
