@@ -156,12 +156,26 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and obj.pk and not workflow.can_edit(request.user, obj):
+            # Read-only: the form's own inputs would read "None"; show the last note instead.
+            return [
+                (name, {**options, "fields": [
+                    "latest_workflow_note" if f == "workflow_note" else f
+                    for f in options["fields"]
+                ]})
+                for name, options in fieldsets
+            ]  # fmt: skip
         if obj is not None and obj.pk:
             if obj.was_published:
                 fieldsets.append(("Saving", {"fields": ["substantive_update", "loaded_version"]}))
             else:
                 fieldsets.append((None, {"fields": ["loaded_version"]}))
         return fieldsets
+
+    @admin.display(description="Latest note for the desk")
+    def latest_workflow_note(self, obj):
+        change = obj.state_changes.exclude(note="").order_by("-created_at", "-pk").first()
+        return change.note if change else "—"
 
     def get_inlines(self, request, obj):
         inlines = list(super().get_inlines(request, obj))

@@ -1,8 +1,11 @@
 """The desk dashboard on the admin index: what needs attention now. Which articles a user sees
 and what state they are in are asked of `workflow.desk_articles` and `Article.State`."""
 
+import datetime as dt
+
 from django import template
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 from articles import workflow
 from articles.models import Article
@@ -30,3 +33,13 @@ def desk_dashboard(context):
     if not user.has_perm("articles.view_article"):
         return {"panels": []}
     return {"panels": [(title, key, list(qs[:LIMIT])) for title, key, qs in panels]}
+
+
+@register.filter
+def ago(when):
+    """ "just now" under a minute, else "3 minutes ago" (never "0 minutes ago")."""
+    if when is None:
+        return ""
+    if timezone.now() - when < dt.timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(when)} ago"

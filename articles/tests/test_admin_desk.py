@@ -73,3 +73,50 @@ def test_view_on_site_only_when_readers_can_see_the_article(client, editor, stat
     client.force_login(editor)
     response = client.get(reverse("admin:articles_article_change", args=[article.pk]))
     assert ("View on site" in response.content.decode()) is offered
+
+
+def test_read_only_article_shows_the_note_written_not_none(client, reporter):
+    """After submitting with a note, the reporter's read-only form shows that note."""
+    from articles import services
+
+    from .factories import change_form_data, make_category
+
+    article = Article(headline="Story", standfirst="S", body="B", category=make_category("W"))
+    services.article_save(article, user=reporter, action="save")
+    client.force_login(reporter)
+    url = reverse("admin:articles_article_change", args=[article.pk])
+    data = change_form_data(article, _action="submit", workflow_note="Please check the names")
+    assert client.post(url, data).status_code == 302
+    html = client.get(url).content.decode()
+    assert '<div class="readonly">None</div>' not in html
+    assert "Latest note for the desk" in html
+    assert '<div class="readonly">Please check the names</div>' in html
+
+
+def test_admin_titles_name_the_site_once(client, editor):
+    client.force_login(editor)
+    html = client.get(reverse("admin:index")).content.decode()
+    assert "Newsdesk desk" not in html
+    assert '<div id="site-name"><a href="/admin/">Newsdesk</a></div>' in html
+    assert "<title>Desk | Newsdesk</title>" in html
+
+
+def test_presence_notice_says_just_now_under_a_minute(client, editor):
+    """Someone who opened the article seconds ago "opened this article just now"."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from articles.models import EditSession
+
+    from .factories import make_article, make_editor
+
+    article = make_article("Open story")
+    ann = make_editor("ann")
+    EditSession.objects.create(article=article, user=ann, opened_at=timezone.now())
+    client.force_login(editor)
+    url = reverse("admin:articles_article_change", args=[article.pk])
+    html = client.get(url).content.decode()
+    assert "ann opened this article just now" in html and "0 minutes" not in html
+    EditSession.objects.filter(user=ann).update(opened_at=timezone.now() - dt.timedelta(minutes=3))
+    assert "ann opened this article 3\xa0minutes ago" in client.get(url).content.decode()
