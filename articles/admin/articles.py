@@ -9,6 +9,7 @@ from django.db.models.expressions import RawSQL
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 
 from .. import services, workflow
@@ -21,6 +22,11 @@ from .forms import ArticleAdminForm, CorrectionFormSet, byline_from
 from .images import ArticleImageAdminMixin
 
 State = Article.State
+DESK_DATE = "j M Y H:i"  # one date format in every column
+
+
+def desk_date(value) -> str:
+    return date_format(timezone.localtime(value), DESK_DATE)
 
 
 class BylineInline(admin.TabularInline):
@@ -48,10 +54,15 @@ class StateFilter(admin.SimpleListFilter):
     title = "state"
     parameter_name = "state"
 
+    ATTENTION = "attention"
+
     def lookups(self, request, model_admin):
-        return [(state.value, state.label) for state in State if state != State.TRASHED]
+        states = [(state.value, state.label) for state in State if state != State.TRASHED]
+        return [(self.ATTENTION, "Needs attention (drafts and in review)"), *states]
 
     def queryset(self, request, queryset):
+        if self.value() == self.ATTENTION:
+            return queryset.in_state(State.DRAFT, State.REVIEW)
         if self.value() in State.values:
             return queryset.in_state(self.value())
         return queryset
@@ -73,7 +84,8 @@ class MineFilter(admin.SimpleListFilter):
 @admin.register(Article)
 class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
     form = ArticleAdminForm
-    list_display = ["headline", "state_label", "category", "byline", "published_at", "featured"]
+    list_display = ["headline", "state_label", "category", "byline", "words", "published",
+                    "updated", "featured"]  # fmt: skip
     list_display_links = ["headline"]
     list_filter = [
         StateFilter,
@@ -84,6 +96,7 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
     ]
     list_select_related = ["category"]
     list_per_page = 50
+    ordering = ["-updated_at", "-pk"]  # newest activity first
     date_hierarchy = "published_at"
     search_fields = ["headline", "standfirst", "body", "authors__name"]
     autocomplete_fields = ["category", "tags"]
@@ -214,8 +227,20 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
         state = obj.state
         label = state.label
         if state == State.SCHEDULED and obj.published_at:
-            label = f"Scheduled for {timezone.localtime(obj.published_at):%d %b %Y %H:%M}"
+            label = f"Scheduled for {desk_date(obj.published_at)}"
         return format_html('<span class="state state--{}">{}</span>', state.value, label)
+
+    @admin.display(description="Words", ordering="word_count")
+    def words(self, obj):
+        return obj.word_count
+
+    @admin.display(description="Published", ordering="published_at")
+    def published(self, obj):
+        return desk_date(obj.published_at) if obj.published_at else "—"
+
+    @admin.display(description="Updated", ordering="updated_at")
+    def updated(self, obj):
+        return desk_date(obj.updated_at)
 
     @admin.display(description="Byline")
     def byline(self, obj):

@@ -120,3 +120,81 @@ def test_presence_notice_says_just_now_under_a_minute(client, editor):
     assert "ann opened this article just now" in html and "0 minutes" not in html
     EditSession.objects.filter(user=ann).update(opened_at=timezone.now() - dt.timedelta(minutes=3))
     assert "ann opened this article 3\xa0minutes ago" in client.get(url).content.decode()
+
+
+# --- the change list ---------------------------------------------------------------------------
+
+
+def _thirty_articles():
+    from .factories import image_upload, make_article, make_author, make_category
+
+    world, authors = make_category("World"), [make_author(f"Writer {i}") for i in range(4)]
+    articles = []
+    for i in range(30):
+        status = ["draft", "review", "published"][i % 3]
+        articles.append(
+            make_article(
+                f"Story {i} " + "with a rather long headline " * 3,
+                status=status,
+                category=world,
+                authors=authors[: 1 + i % 4],
+                body="One two three four five. " * (i + 1),
+            )
+        )
+    articles[0].lead_image = image_upload()
+    articles[0].save()
+    return articles
+
+
+def test_change_list_columns_and_query_count(client, editor, django_assert_max_num_queries):
+    """30 articles: thumbnail, word count and one date format, newest activity first, in a fixed
+    number of queries."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    articles = _thirty_articles()
+    Article.objects.filter(pk=articles[5].pk).update(updated_at=timezone.now() + dt.timedelta(1))
+    client.force_login(editor)
+    url = reverse("admin:articles_article_changelist")
+    client.get(url)
+    with django_assert_max_num_queries(12):
+        response = client.get(url)
+    html = response.content.decode()
+    shown = list(response.context["cl"].result_list)
+    assert shown[0].pk == articles[5].pk and len(shown) == 30
+    assert '<td class="field-words">25</td>' in html  # "One two three four five." five times
+    when = timezone.localtime(articles[2].published_at)
+    assert f"{when.day} {when:%b %Y %H:%M}" in html
+    assert html.count('<td class="field-thumbnail"><img ') == 1
+    for column in ("Image", "Words", "Published", "Updated"):
+        assert f">{column}</a>" in html or f">{column}</span>" in html, column
+
+
+def test_needs_attention_lists_drafts_and_review_newest_first(client, editor):
+    """The dashboard links to the change list's "needs attention" view (the state filter)."""
+    _thirty_articles()
+    client.force_login(editor)
+    dashboard = client.get(reverse("admin:index")).content.decode()
+    url = reverse("admin:articles_article_changelist") + "?state=attention"
+    assert f'href="{url}"' in dashboard
+    response = client.get(url)
+    shown = list(response.context["cl"].result_list)
+    expected = list(
+        Article.objects.filter(status__in=["draft", "review"])
+        .order_by("-updated_at", "-pk")
+        .values_list("pk", flat=True)
+    )
+    assert len(expected) == 20 and {a.status for a in shown} == {"draft", "review"}
+    assert [a.pk for a in shown] == expected
+    assert "?state=published" in response.content.decode()  # the other states stay reachable
+
+
+def test_word_count_is_kept_on_save_and_counts_words():
+    from .factories import make_article
+
+    article = make_article("Words", body="Don't stop — a well-known *phrase*.\n\nTwo")
+    assert article.word_count == 6  # Don't, stop, a, well-known, phrase, Two
+    article.body = "Just three words"
+    article.save(update_fields=["body"])
+    assert Article.objects.get(pk=article.pk).word_count == 3

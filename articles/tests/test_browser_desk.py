@@ -78,3 +78,32 @@ def test_workflow_buttons_are_tap_targets_and_trash_is_quiet(desk, width):
     violations = axe_violations(page, ".workflow-row--top", ".workflow-row--bottom", ".breadcrumbs")
     assert violations == [], violations
     page.context.close()
+
+
+def test_change_list_fits_1280_with_the_sidebar_open(desk):
+    """Every column is visible: no sideways scrolling, headlines clamped to two lines."""
+    from .factories import make_author
+
+    browser, base = desk
+    world = make_category("World news and international affairs")
+    authors = [make_author(f"Correspondent Number {i} Longname") for i in range(4)]
+    for i in range(30):
+        make_article(
+            f"Story {i}: " + "a headline that goes on and on about the harbour " * 3,
+            status=["draft", "review", "published"][i % 3],
+            category=world,
+            authors=authors[: 1 + i % 4],
+        )
+    page = log_in(browser, base, 1280)
+    page.goto(f"{base}/admin/articles/article/")
+    assert page.locator("#nav-sidebar").is_visible()
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], widths
+    headline = page.locator("#result_list .field-headline a").first
+    line = float(headline.evaluate("el => getComputedStyle(el).lineHeight").removesuffix("px"))
+    assert headline.bounding_box()["height"] <= 2 * line + 1
+    violations = axe_violations(page, "#result_list", ".object-tools")
+    assert violations == [], violations
+    page.context.close()
