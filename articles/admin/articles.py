@@ -107,6 +107,10 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
     actions = ["publish_selected", "unpublish_selected", "feature_selected", "unfeature_selected",
                "trash_selected"]  # fmt: skip
     change_form_template = "admin/articles/article/change_form.html"
+
+    class Media:
+        js = ["articles/desk.js"]  # the edit form's live counters
+
     change_list_template = "admin/articles/article/change_list.html"
     delete_confirmation_template = "admin/articles/article/trash_confirmation.html"
     fieldsets = [
@@ -165,6 +169,14 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         form.user = request.user
+        lead_image = form.base_fields.get("lead_image")
+        if obj is not None and obj.lead_image and lead_image is not None:
+            # The picture beside the file input; the class and its fields are this request's own.
+            lead_image.help_text = format_html(
+                '<span class="desk-lead-thumb">{}<span>{}</span></span>',
+                self.thumbnail(obj),
+                lead_image.help_text,
+            )
         return form
 
     def get_fieldsets(self, request, obj=None):

@@ -3,11 +3,38 @@ the forms of the extra pages (share links, wire import)."""
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html
 
 from .. import services, workflow
-from ..models import Article, Byline
+from ..models import Article, Byline, count_words
 from ..revisions import stale_version_error
 from ..workflow import Action
+
+HEADLINE_LIMIT, SEARCH_CUT = 70, 60
+WORDS_PER_MINUTE = 230
+
+
+def reading_minutes(words: int) -> int:
+    return max(1, round(words / WORDS_PER_MINUTE))
+
+
+def headline_count(text: str):
+    return format_html(
+        '<output class="desk-count" data-count="chars" data-for="id_headline" data-cut="{}"'
+        ' aria-live="off"><span class="desk-count-n">{}</span> / {} — search engines cut'
+        " titles near {}</output>",
+        SEARCH_CUT, len(text), HEADLINE_LIMIT, SEARCH_CUT,
+    )  # fmt: skip
+
+
+def body_count(text: str):
+    words = count_words(text)
+    return format_html(
+        '<output class="desk-count" data-count="words" data-for="id_body" data-wpm="{}"'
+        ' aria-live="off"><span class="desk-count-n">{}</span> words · about'
+        ' <span class="desk-count-min">{}</span> min read</output>',
+        WORDS_PER_MINUTE, words, reading_minutes(words),
+    )  # fmt: skip
 
 
 class ArticleAdminForm(forms.ModelForm):
@@ -49,6 +76,15 @@ class ArticleAdminForm(forms.ModelForm):
             self.fields["loaded_version"].initial = self.instance.version
         self.expected_version = self.instance.version
         self.workflow_action = Action.SAVE
+        self._add_counters()
+
+    def _add_counters(self):
+        """Headline length and body words under the fields, counted from what the form holds;
+        desk.js keeps them live as the editor types."""
+        for name, count in (("headline", headline_count), ("body", body_count)):
+            if name in self.fields:
+                bound = self[name]
+                bound.help_text = self.fields[name].help_text = count(bound.value() or "")
 
     @property
     def is_draft_revision(self) -> bool:

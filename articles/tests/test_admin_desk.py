@@ -198,3 +198,33 @@ def test_word_count_is_kept_on_save_and_counts_words():
     article.body = "Just three words"
     article.save(update_fields=["body"])
     assert Article.objects.get(pk=article.pk).word_count == 3
+
+
+# --- the edit form -----------------------------------------------------------------------------
+
+
+def test_edit_form_counts_headline_and_body_and_shows_history_and_image_at_the_top(client, editor):
+    """The server renders the counts (desk.js only keeps them live); the state history is a
+    collapsed panel above the fields with its latest change; the lead image is shown."""
+    from articles import services
+
+    from .factories import change_form_data, image_upload, make_category
+
+    article = Article(
+        headline="H" * 62, standfirst="S", body="word " * 460, category=make_category("W")
+    )
+    article.lead_image = image_upload()
+    services.article_save(article, user=editor, action="save")
+    client.force_login(editor)
+    url = reverse("admin:articles_article_change", args=[article.pk])
+    client.post(url, change_form_data(article, _action="submit", workflow_note="Ready to go"))
+    html = client.get(url).content.decode()
+    assert '<span class="desk-count-n">62</span> / 70 — search engines cut titles near 60' in html
+    assert '<span class="desk-count-n">460</span> words · about' in html
+    assert '<span class="desk-count-min">2</span> min read' in html
+    assert "articles/desk.js" in html
+    history = html.index('<details class="desk-panel desk-history" id="state-history">')
+    assert history < html.index('id="id_headline"')
+    assert "latest: draft → review" in html and "“Ready to go”" in html
+    thumb = html.index('class="desk-lead-thumb"')
+    assert html.index("<img ", thumb) < html.index('id="id_lead_image"') + 2000

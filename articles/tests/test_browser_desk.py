@@ -74,6 +74,12 @@ def test_workflow_buttons_are_tap_targets_and_trash_is_quiet(desk, width):
     )
     assert page.locator(".workflow-row--top a:has-text('Move to trash')").count() == 0
     assert page.locator(".workflow-row--bottom").evaluate(style, "position") == "sticky"
+    # The counters under the headline and the body follow the typing (desk.js).
+    page.fill("#id_headline", "x" * 65)
+    assert page.locator("output[data-for=id_headline] .desk-count-n").inner_text() == "65"
+    page.fill("#id_body", "word " * 700)
+    body_count = page.locator("output[data-for=id_body]").inner_text()
+    assert body_count == "700 words · about 3 min read", body_count
     # Django's own form widgets have findings of their own; the desk's parts are clean.
     violations = axe_violations(page, ".workflow-row--top", ".workflow-row--bottom", ".breadcrumbs")
     assert violations == [], violations
