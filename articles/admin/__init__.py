@@ -5,6 +5,7 @@
   classes, and the guarded "view on site" shortcut;
 - `taxonomy.py`: authors, sections and topics, with merge;
 - `audit.py`: the audit trail;
+- `users.py`: staff accounts with their author profile inline;
 - `forms.py`: the desk's forms; `images.py`: image upload fields and thumbnails.
 
 Who may do what is asked of `articles.workflow`; every change goes through `articles.services`.
@@ -13,5 +14,8 @@ Who may do what is asked of `articles.workflow`; every change goes through `arti
 from .articles import ArticleAdmin
 from .audit import AuditEntryAdmin
 from .taxonomy import AuthorAdmin, CategoryAdmin, TagAdmin
+from .users import DeskUserAdmin
 
-__all__ = ["ArticleAdmin", "AuditEntryAdmin", "AuthorAdmin", "CategoryAdmin", "TagAdmin"]
+__all__ = [
+    "ArticleAdmin", "AuditEntryAdmin", "AuthorAdmin", "CategoryAdmin", "DeskUserAdmin", "TagAdmin"
+]  # fmt: skip

@@ -13,7 +13,7 @@ from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 
 from .. import services, workflow
-from ..models import Article, AuditEntry, Byline, Correction, StateChange
+from ..models import Article, AuditEntry, Byline, Category, Correction, StateChange
 from ..revisions import StaleVersionError, article_snapshot
 from ..search import SearchQueryError, clean_query, matching_ids_sql
 from ..workflow import Action
@@ -426,6 +426,8 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
             article_state=obj.state.label if obj else "New",
             article_state_value=obj.state.value if obj else "new",
         )
+        if not Category.objects.exists():  # a fresh install: the checklist needs a section
+            context.update(no_sections=True, can_add_section=user.has_perm("articles.add_category"))
         if obj is not None:
             if request.method == "GET" and editable:
                 context["others_editing"] = services.edit_session_open(obj, user=user)

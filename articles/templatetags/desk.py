@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from articles import workflow
-from articles.models import Article
+from articles.models import Article, Category
 
 register = template.Library()
 LIMIT = 8
@@ -32,7 +32,11 @@ def desk_dashboard(context):
     ]  # fmt: skip
     if not user.has_perm("articles.view_article"):
         return {"panels": []}
-    return {"panels": [(title, key, list(qs[:LIMIT])) for title, key, qs in panels]}
+    return {
+        "panels": [(title, key, list(qs[:LIMIT])) for title, key, qs in panels],
+        "no_sections": not Category.objects.exists(),
+        "can_add_section": user.has_perm("articles.add_category"),
+    }
 
 
 @register.filter

@@ -228,3 +228,88 @@ def test_edit_form_counts_headline_and_body_and_shows_history_and_image_at_the_t
     assert "latest: draft → review" in html and "“Ready to go”" in html
     thumb = html.index('class="desk-lead-thumb"')
     assert html.index("<img ", thumb) < html.index('id="id_lead_image"') + 2000
+
+
+# --- setting up from zero ----------------------------------------------------------------------
+
+
+def test_fresh_install_says_create_a_section_first(client, editor, reporter):
+    """With no sections, the dashboard and the new-article form say so, with a link for those
+    who may add one; once a section exists the notice is gone."""
+    from .factories import make_category
+
+    add_section = reverse("admin:articles_category_add")
+    client.force_login(editor)
+    for url in (reverse("admin:index"), reverse("admin:articles_article_add")):
+        html = client.get(url).content.decode()
+        assert "Create a section first." in html and f'href="{add_section}"' in html, url
+    client.force_login(reporter)
+    html = client.get(reverse("admin:articles_article_add")).content.decode()
+    assert "Create a section first." in html and "Ask an editor to add one." in html
+    make_category("World")
+    assert "Create a section first." not in client.get(reverse("admin:index")).content.decode()
+
+
+def test_user_form_creates_the_author_profile(admin_client):
+    """Adding a staff account can give it its byline in the same form."""
+    from django.contrib.auth import get_user_model
+
+    from articles.models import Author
+
+    user = get_user_model().objects.create_user("maria", password="pw-Newsdesk-1", is_staff=True)
+    url = reverse("admin:auth_user_change", args=[user.pk])
+    html = admin_client.get(url).content.decode()
+    assert "Author profile" in html and 'name="author_profile-0-name"' in html
+    form = admin_client.get(url).context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and k != "password"}
+    data.update(
+        {
+            "username": "maria",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "10:00:00",
+            "author_profile-TOTAL_FORMS": "1",
+            "author_profile-INITIAL_FORMS": "0",
+            "author_profile-0-name": "Maria Lopez",
+            "author_profile-0-bio": "Covers the harbour.",
+        }
+    )
+    data.pop("last_login", None)
+    data["groups"], data["user_permissions"] = [], []
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert Author.objects.get(user=user).name == "Maria Lopez"
+
+
+def test_audit_trail_reads_as_sentences(client, editor):
+    from articles import services
+
+    from .factories import change_form_data, make_author, make_category
+
+    editor.first_name, editor.last_name = "Maria", "Lopez"
+    editor.save()
+    article = Article(headline="Harbour reopens", standfirst="S", body="B")
+    article.category = make_category("World")
+    services.article_save(article, user=editor, action="save", authors=[make_author("Ann")])
+    client.force_login(editor)
+    change = reverse("admin:articles_article_change", args=[article.pk])
+    client.post(change, change_form_data(article, _action="submit", workflow_note="Names checked"))
+    html = client.get("/admin/articles/auditentry/").content.decode()
+    assert "Maria Lopez created “Harbour reopens” — " in html
+    assert "Maria Lopez submitted “Harbour reopens” for review: “Names checked” — " in html
+    assert "&quot;version&quot;" not in html and '"version"' not in html
+
+
+@pytest.mark.parametrize("count, wording", [(1, "Delete this article"), (3, "Delete 3 articles")])
+def test_trash_names_how_many_will_be_deleted(client, editor, count, wording):
+    from articles import services
+
+    from .factories import make_article
+
+    for i in range(count):
+        services.article_trash(make_article(f"Old story {i}"), user=None)
+    editor.is_superuser = True  # emptying the trash is an administrator's step
+    editor.save()
+    client.force_login(editor)
+    html = client.get(reverse("admin:articles_article_trash")).content.decode()
+    assert f">{wording}</button>" in html
+    assert "article(s)" not in html and "these 1 article" not in html
