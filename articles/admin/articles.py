@@ -122,7 +122,15 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
         ("Filing", {"fields": ["category", "tags", "dateline", "source"]}),
         (
             "Lead image",
-            {"fields": ["lead_image", "lead_image_alt", "lead_image_caption", "lead_image_credit"]},
+            {
+                "fields": [
+                    "lead_image",
+                    "lead_image_alt",
+                    "lead_image_caption",
+                    "lead_image_credit",
+                    "pending_lead_image",
+                ]
+            },  # fmt: skip
         ),
         ("Search engines", {"fields": ["seo_title", "seo_description"], "classes": ["collapse"]}),
     ]
@@ -186,7 +194,7 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
             return [
                 (name, {**options, "fields": [
                     "latest_workflow_note" if f == "workflow_note" else f
-                    for f in options["fields"]
+                    for f in options["fields"] if f != "pending_lead_image"
                 ]})
                 for name, options in fieldsets
             ]  # fmt: skip
@@ -395,6 +403,8 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         user = request.user
         form = context.get("adminform") and context["adminform"].form
+        if form and request.method == "POST":
+            form.keep_upload()  # shown again with errors: the chosen lead image is kept
         if getattr(form, "conflict", None) is not None:
             audit = {"loaded_version": form.conflict.expected_version,
                      "stored_version": form.conflict.current_version}  # fmt: skip

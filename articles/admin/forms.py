@@ -1,8 +1,13 @@
 """The desk's forms: the article change form (workflow action, version loaded, checklist) and
 the forms of the extra pages (share links, wire import)."""
 
+import posixpath
+import secrets
+
 from django import forms
+from django.core import signing
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.utils.html import format_html
 
 from .. import services, workflow
@@ -37,6 +42,10 @@ def body_count(text: str):
     )  # fmt: skip
 
 
+PENDING_SALT = "newsdesk.admin.pending-lead-image"
+PENDING_MAX_AGE = 24 * 60 * 60
+
+
 class ArticleAdminForm(forms.ModelForm):
     """The change form. It carries the version it was loaded at (a save based on an older one is
     refused with the differences, the editor's text kept in the form), the workflow button that
@@ -50,6 +59,9 @@ class ArticleAdminForm(forms.ModelForm):
         help_text="Tick when readers should be told the story changed (“Updated …”). "
         "Leave it clear for silent fixes such as typos.",
     )
+    # A lead image chosen in a form that came back with errors: browsers cannot refill a file
+    # input, so it waits in the storage under pending/ and this signed token names it.
+    pending_lead_image = forms.CharField(required=False, widget=forms.HiddenInput)
     workflow_note = forms.CharField(
         label="Note for the desk",
         required=False,
@@ -85,6 +97,49 @@ class ArticleAdminForm(forms.ModelForm):
             if name in self.fields:
                 bound = self[name]
                 bound.help_text = self.fields[name].help_text = count(bound.value() or "")
+
+    def clean_lead_image(self):
+        image = self.cleaned_data.get("lead_image")
+        chose_another = self.add_prefix("lead_image") in self.files
+        if image is not False and not chose_another:  # neither cleared nor replaced
+            kept = self._kept_upload()
+            if kept is not None:
+                return kept
+        return image
+
+    def _kept_upload(self) -> File | None:
+        token = self.data.get(self.add_prefix("pending_lead_image"))
+        try:
+            name = signing.loads(token or "", salt=PENDING_SALT, max_age=PENDING_MAX_AGE)
+        except signing.BadSignature:
+            return None
+        storage = Article._meta.get_field("lead_image").storage
+        if not str(name).startswith("pending/") or not storage.exists(name):
+            return None
+        kept = File(storage.open(name), name=posixpath.basename(name))
+        kept.kept_as = name
+        return kept
+
+    def keep_upload(self) -> None:
+        """The form is shown again with errors: keep a valid new lead image for the next submit
+        and say so beside the file input."""
+        image = getattr(self, "cleaned_data", {}).get("lead_image")
+        if not image or not hasattr(image, "read") or getattr(image, "_committed", False):
+            return
+        name = getattr(image, "kept_as", None)
+        if name is None:
+            storage = Article._meta.get_field("lead_image").storage
+            filename = posixpath.basename(image.name or "image")
+            image.seek(0)
+            name = storage.save(f"pending/{secrets.token_hex(8)}/{filename}", image)
+        self.data = self.data.copy()
+        self.data[self.add_prefix("pending_lead_image")] = signing.dumps(name, salt=PENDING_SALT)
+        kept = format_html(
+            '<strong class="desk-kept">Kept: {} (choose another to replace)</strong><br>{}',
+            posixpath.basename(name),
+            self.fields["lead_image"].help_text,
+        )
+        self.fields["lead_image"].help_text = self["lead_image"].help_text = kept
 
     @property
     def is_draft_revision(self) -> bool:

@@ -313,3 +313,38 @@ def test_trash_names_how_many_will_be_deleted(client, editor, count, wording):
     html = client.get(reverse("admin:articles_article_trash")).content.decode()
     assert f">{wording}</button>" in html
     assert "article(s)" not in html and "these 1 article" not in html
+
+
+def test_a_chosen_lead_image_is_kept_across_a_form_error(client, editor):
+    """The form comes back with an error: the chosen image waits under pending/, the form says
+    "Kept: …", and the next submit without a new file saves it. A forged token keeps nothing."""
+    import re
+
+    from articles import services
+
+    from .factories import change_form_data, image_upload
+
+    article = Article(headline="Harbour reopens", standfirst="S", body="B")
+    services.article_save(article, user=editor, action="save")
+    client.force_login(editor)
+    url = reverse("admin:articles_article_change", args=[article.pk])
+    data = change_form_data(article, headline="", lead_image=image_upload("harbour.jpg"))
+    response = client.post(url, data)
+    html = response.content.decode()
+    assert response.status_code == 200 and "This field is required." in html
+    assert "Kept: harbour.jpg (choose another to replace)" in html
+    token = re.search(r'name="pending_lead_image" value="([^"]+)"', html).group(1)
+    article.refresh_from_db()
+    assert not article.lead_image
+
+    forged = change_form_data(article, pending_lead_image="pending/x/harbour.jpg")
+    assert client.post(url, forged).status_code == 302
+    article.refresh_from_db()
+    assert not article.lead_image
+
+    data = change_form_data(article, pending_lead_image=token, lead_image_alt="Boats")
+    assert client.post(url, data).status_code == 302
+    article.refresh_from_db()
+    assert article.lead_image and article.lead_image.name.endswith(".jpg")
+    assert not article.lead_image.name.startswith("pending/")
+    assert article.lead_image_width == 64
