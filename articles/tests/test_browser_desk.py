@@ -107,6 +107,13 @@ def test_change_list_fits_1280_with_the_sidebar_open(desk):
         "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
     )
     assert widths[0] <= widths[1], widths
+    # ...and the table does not scroll sideways inside its own box either.
+    table = page.evaluate(
+        "() => { const r = document.querySelector('#changelist .results');"
+        " return [r.scrollWidth, r.clientWidth]; }"
+    )
+    assert table[0] <= table[1], table
+    assert page.locator("#result_list th.column-featured").is_visible()
     headline = page.locator("#result_list .field-headline a").first
     line = float(headline.evaluate("el => getComputedStyle(el).lineHeight").removesuffix("px"))
     assert headline.bounding_box()["height"] <= 2 * line + 1
