@@ -24,6 +24,6 @@ if settings.SERVE_MEDIA:
         re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
     ]
 
-admin.site.site_header = f"{settings.SITE_NAME} desk"
-admin.site.site_title = f"{settings.SITE_NAME} desk"
-admin.site.index_title = "Newsroom"
+admin.site.site_header = settings.SITE_NAME
+admin.site.site_title = settings.SITE_NAME
+admin.site.index_title = "Desk"

@@ -6,6 +6,7 @@
 - `taxonomy.py`: authors, sections and topics, with merge;
 - `audit.py`: the audit trail;
 - `notifications.py`: opening a notice from the desk inbox, and marking all read;
+- `users.py`: staff accounts with their author profile inline;
 - `forms.py`: the desk's forms; `images.py`: image upload fields and thumbnails.
 
 Who may do what is asked of `articles.workflow`; every change goes through `articles.services`.
@@ -15,12 +16,14 @@ from .articles import ArticleAdmin
 from .audit import AuditEntryAdmin
 from .notifications import NotificationAdmin
 from .taxonomy import AuthorAdmin, CategoryAdmin, TagAdmin
+from .users import DeskUserAdmin
 
 __all__ = [
     "ArticleAdmin",
     "AuditEntryAdmin",
-    "NotificationAdmin",
     "AuthorAdmin",
     "CategoryAdmin",
+    "DeskUserAdmin",
+    "NotificationAdmin",
     "TagAdmin",
 ]

@@ -11,11 +11,21 @@ from django.db.models.expressions import RawSQL
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 
 from .. import services, workflow
 from ..diffs import snapshot_diff_html
-from ..models import Article, AuditEntry, Autosave, Byline, Correction, Revision, StateChange
+from ..models import (
+    Article,
+    AuditEntry,
+    Autosave,
+    Byline,
+    Category,
+    Correction,
+    Revision,
+    StateChange,
+)
 from ..revisions import (
     StaleVersionError,
     article_snapshot,
@@ -29,6 +39,11 @@ from .forms import ArticleAdminForm, CorrectionFormSet, byline_from
 from .images import ArticleImageAdminMixin
 
 State = Article.State
+DESK_DATE = "j M Y H:i"  # one date format in every column
+
+
+def desk_date(value) -> str:
+    return date_format(timezone.localtime(value), DESK_DATE)
 
 
 PLACEHOLDERS = {"author": "Choose an author", "category": "Choose a section"}
@@ -82,10 +97,15 @@ class StateFilter(admin.SimpleListFilter):
     title = "state"
     parameter_name = "state"
 
+    ATTENTION = "attention"
+
     def lookups(self, request, model_admin):
-        return [(state.value, state.label) for state in State if state != State.TRASHED]
+        states = [(state.value, state.label) for state in State if state != State.TRASHED]
+        return [(self.ATTENTION, "Needs attention (drafts and in review)"), *states]
 
     def queryset(self, request, queryset):
+        if self.value() == self.ATTENTION:
+            return queryset.in_state(State.DRAFT, State.REVIEW)
         if self.value() in State.values:
             return queryset.in_state(self.value())
         return queryset
@@ -107,7 +127,8 @@ class MineFilter(admin.SimpleListFilter):
 @admin.register(Article)
 class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
     form = ArticleAdminForm
-    list_display = ["headline", "state_label", "category", "byline", "published_at", "featured"]
+    list_display = ["headline", "state_label", "category", "byline", "words", "published",
+                    "updated", "featured"]  # fmt: skip
     list_display_links = ["headline"]
     list_filter = [
         StateFilter,
@@ -118,15 +139,21 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
     ]
     list_select_related = ["category"]
     list_per_page = 50
+    ordering = ["-updated_at", "-pk"]  # newest activity first
     date_hierarchy = "published_at"
     search_fields = ["headline", "standfirst", "body", "authors__name"]
     autocomplete_fields = ["category", "tags"]
     prepopulated_fields = {"slug": ["headline"]}
     inlines = [BylineInline]
     show_full_result_count = False
+    save_on_top = True  # the workflow buttons above the form as well as below it
     actions = ["publish_selected", "unpublish_selected", "feature_selected", "unfeature_selected",
                "trash_selected"]  # fmt: skip
     change_form_template = "admin/articles/article/change_form.html"
+
+    class Media:
+        js = ["articles/desk.js"]  # the edit form's live counters
+
     change_list_template = "admin/articles/article/change_list.html"
     delete_confirmation_template = "admin/articles/article/trash_confirmation.html"
     fieldsets = [
@@ -138,7 +165,15 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
         ("Filing", {"fields": ["category", "tags", "dateline", "source"]}),
         (
             "Lead image",
-            {"fields": ["lead_image", "lead_image_alt", "lead_image_caption", "lead_image_credit"]},
+            {
+                "fields": [
+                    "lead_image",
+                    "lead_image_alt",
+                    "lead_image_caption",
+                    "lead_image_credit",
+                    "pending_lead_image",
+                ]
+            },  # fmt: skip
         ),
         ("Search engines", {"fields": ["seo_title", "seo_description"], "classes": ["collapse"]}),
     ]
@@ -198,6 +233,14 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
         form.loaded_revision = self._revision_to_load(request, obj)
         if obj is not None and request.method == "GET" and "restore_autosave" in request.GET:
             form.restored = Autosave.objects.filter(article=obj, user=request.user).first()
+        lead_image = form.base_fields.get("lead_image")
+        if obj is not None and obj.lead_image and lead_image is not None:
+            # The picture beside the file input; the class and its fields are this request's own.
+            lead_image.help_text = format_html(
+                '<span class="desk-lead-thumb">{}<span>{}</span></span>',
+                self.thumbnail(obj),
+                lead_image.help_text,
+            )
         return form
 
     def _revision_to_load(self, request, obj):
@@ -210,6 +253,15 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and obj.pk and not workflow.can_edit(request.user, obj):
+            # Read-only: the form's own inputs would read "None"; show the last note instead.
+            return [
+                (name, {**options, "fields": [
+                    "latest_workflow_note" if f == "workflow_note" else f
+                    for f in options["fields"] if f != "pending_lead_image"
+                ]})
+                for name, options in fieldsets
+            ]  # fmt: skip
         if obj is not None and obj.pk:
             if obj.was_published:
                 fieldsets.append(
@@ -221,6 +273,11 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
             else:
                 fieldsets.append((None, {"fields": ["loaded_version", "from_revision"]}))
         return fieldsets
+
+    @admin.display(description="Latest note for the desk")
+    def latest_workflow_note(self, obj):
+        change = obj.state_changes.exclude(note="").order_by("-created_at", "-pk").first()
+        return change.note if change else "—"
 
     def get_inlines(self, request, obj):
         inlines = list(super().get_inlines(request, obj))
@@ -243,13 +300,36 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
 
     # --- change list --------------------------------------------------------------------------
 
+    def changelist_view(self, request, extra_context=None):
+        links = {
+            "trash_url": views.desk_url("trash") if views.TrashView.allowed(request.user) else None,
+            "audit_url": views.audit_trail_url(self, request),
+        }
+        return super().changelist_view(request, {**links, **(extra_context or {})})
+
+    def view_on_site(self, obj):
+        """Only while readers can see the article: a draft's address answers 404."""
+        return obj.get_absolute_url() if obj.is_published else None
+
     @admin.display(description="State", ordering="status")
     def state_label(self, obj):
         state = obj.state
         label = state.label
         if state == State.SCHEDULED and obj.published_at:
-            label = f"Scheduled for {timezone.localtime(obj.published_at):%d %b %Y %H:%M}"
+            label = f"Scheduled for {desk_date(obj.published_at)}"
         return format_html('<span class="state state--{}">{}</span>', state.value, label)
+
+    @admin.display(description="Words", ordering="word_count")
+    def words(self, obj):
+        return obj.word_count
+
+    @admin.display(description="Published", ordering="published_at")
+    def published(self, obj):
+        return desk_date(obj.published_at) if obj.published_at else "—"
+
+    @admin.display(description="Updated", ordering="updated_at")
+    def updated(self, obj):
+        return desk_date(obj.updated_at)
 
     @admin.display(description="Byline")
     def byline(self, obj):
@@ -411,6 +491,8 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         user = request.user
         form = context.get("adminform") and context["adminform"].form
+        if form and request.method == "POST":
+            form.keep_upload()  # shown again with errors: the chosen lead image is kept
         if getattr(form, "conflict", None) is not None:
             audit = {"loaded_version": form.conflict.expected_version,
                      "stored_version": form.conflict.current_version}  # fmt: skip
@@ -443,6 +525,8 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
             article_state_value=obj.state.value if obj else "new",
             sent_back=workflow.sent_back([obj]).first() if obj else None,
         )
+        if not Category.objects.exists():  # a fresh install: the checklist needs a section
+            context.update(no_sections=True, can_add_section=user.has_perm("articles.add_category"))
         if obj is not None:
             if request.method == "GET" and editable:
                 context["others_editing"] = services.edit_session_open(obj, user=user)

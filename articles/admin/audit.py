@@ -2,14 +2,43 @@
 article. Entries are written by `services.audit_record` only."""
 
 from django.contrib import admin
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 
-from ..models import AuditEntry
+from ..models import Article, AuditEntry
+
+Action, State = AuditEntry.Action, Article.State
+# What someone did, as a sentence: "{who} {verb}" with the article's headline in `{what}`.
+VERBS = {
+    Action.CREATE: "created {what}",
+    Action.SAVE: "saved {what}",
+    Action.DRAFT_REVISION: "saved a draft revision of {what}",
+    Action.PUBLISH_REVISION: "published a draft revision of {what}",
+    Action.RESTORE_REVISION: "restored an earlier revision of {what}",
+    Action.BULK: "changed {what} in a bulk action",
+    Action.CORRECTION: "added a correction to {what}",
+    Action.WITHDRAW: "withdrew {what}",
+    Action.TRASH: "moved {what} to the trash",
+    Action.RESTORE: "restored {what} from the trash",
+    Action.EMPTY_TRASH: "emptied the trash",
+    Action.DELETE: "deleted {what}",
+    Action.MERGE: "merged {what}",
+    Action.IMPORT: "imported {what}",
+    Action.CONFLICT: "could not save {what}: someone else had saved it first",
+    Action.LOGIN: "signed in",
+}
+MOVES = {
+    State.PUBLISHED: "published {what}",
+    State.SCHEDULED: "scheduled {what}",
+    State.REVIEW: "submitted {what} for review",
+    State.DRAFT: "sent {what} back to draft",
+}
 
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "user", "action", "article_link", "object_repr", "detail"]
+    list_display = ["sentence", "article_link"]
     list_filter = ["action", ("user", admin.RelatedOnlyFieldListFilter), "created_at"]
     search_fields = ["object_repr", "article__headline", "user__username"]
     list_select_related = ["user", "article"]
@@ -25,6 +54,24 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="What happened", ordering="created_at")
+    def sentence(self, obj):
+        """ "Maria Lopez published “Headline” — 2 Dec 14:32", with the note written, if any."""
+        who = obj.user.get_full_name() or obj.user.get_username() if obj.user else "The system"
+        detail = obj.detail if isinstance(obj.detail, dict) else {}
+        verb = VERBS.get(obj.action, "{what}: " + obj.get_action_display().lower())
+        came_from, went_to = detail.get("from"), detail.get("to")
+        if went_to in MOVES and came_from not in (None, went_to):
+            if went_to != State.DRAFT:
+                verb = MOVES[went_to]
+            elif came_from != "new":  # a new draft is simply "created"
+                verb = MOVES[went_to] if came_from == State.REVIEW else "unpublished {what}"
+        title = obj.article.headline if obj.article_id else obj.object_repr
+        what = f"“{title}”" if title else "an item"
+        note = f": “{detail['note']}”" if detail.get("note") else ""
+        when = date_format(timezone.localtime(obj.created_at), "j M H:i")
+        return f"{who} {verb.format(what=what)}{note} — {when}"
 
     @admin.display(description="Article", ordering="article")
     def article_link(self, obj):

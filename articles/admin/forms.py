@@ -1,13 +1,49 @@
 """The desk's forms: the article change form (workflow action, version loaded, checklist) and
 the forms of the extra pages (share links, wire import)."""
 
+import posixpath
+import secrets
+
 from django import forms
+from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files import File
+from django.utils.html import format_html
 
 from .. import services, workflow
-from ..models import Article, Byline
+from ..models import Article, Byline, count_words
 from ..revisions import MERGED_FIELDS, merge_snapshots, set_lead_image, stale_version_error
 from ..workflow import Action
+
+HEADLINE_LIMIT, SEARCH_CUT = 70, 60
+WORDS_PER_MINUTE = 230
+
+
+def reading_minutes(words: int) -> int:
+    return max(1, round(words / WORDS_PER_MINUTE))
+
+
+def headline_count(text: str):
+    return format_html(
+        '<output class="desk-count" data-count="chars" data-for="id_headline" data-cut="{}"'
+        ' aria-live="off"><span class="desk-count-n">{}</span> / {} — search engines cut'
+        " titles near {}</output>",
+        SEARCH_CUT, len(text), HEADLINE_LIMIT, SEARCH_CUT,
+    )  # fmt: skip
+
+
+def body_count(text: str):
+    words = count_words(text)
+    return format_html(
+        '<output class="desk-count" data-count="words" data-for="id_body" data-wpm="{}"'
+        ' aria-live="off"><span class="desk-count-n">{}</span> words · about'
+        ' <span class="desk-count-min">{}</span> min read</output>',
+        WORDS_PER_MINUTE, words, reading_minutes(words),
+    )  # fmt: skip
+
+
+PENDING_SALT = "newsdesk.admin.pending-lead-image"
+PENDING_MAX_AGE = 24 * 60 * 60
 
 
 class ArticleAdminForm(forms.ModelForm):
@@ -24,6 +60,9 @@ class ArticleAdminForm(forms.ModelForm):
         help_text="Tick when readers should be told the story changed (“Updated …”). "
         "Leave it clear for silent fixes such as typos.",
     )
+    # A lead image chosen in a form that came back with errors: browsers cannot refill a file
+    # input, so it waits in the storage under pending/ and this signed token names it.
+    pending_lead_image = forms.CharField(required=False, widget=forms.HiddenInput)
     workflow_note = forms.CharField(
         label="Note for the desk",
         required=False,
@@ -61,6 +100,58 @@ class ArticleAdminForm(forms.ModelForm):
             # since, saving shows the differences (`_clean_version`) instead of overwriting.
             self.initial.update({k: v for k, v in self.restored.data.items() if k in self.fields})
             self.initial["loaded_version"] = self.restored.base_version
+        self._add_counters()
+
+    def _add_counters(self):
+        """Headline length and body words under the fields, counted from what the form holds;
+        desk.js keeps them live as the editor types."""
+        for name, count in (("headline", headline_count), ("body", body_count)):
+            if name in self.fields:
+                bound = self[name]
+                bound.help_text = self.fields[name].help_text = count(bound.value() or "")
+
+    def clean_lead_image(self):
+        image = self.cleaned_data.get("lead_image")
+        chose_another = self.add_prefix("lead_image") in self.files
+        if image is not False and not chose_another:  # neither cleared nor replaced
+            kept = self._kept_upload()
+            if kept is not None:
+                return kept
+        return image
+
+    def _kept_upload(self) -> File | None:
+        token = self.data.get(self.add_prefix("pending_lead_image"))
+        try:
+            name = signing.loads(token or "", salt=PENDING_SALT, max_age=PENDING_MAX_AGE)
+        except signing.BadSignature:
+            return None
+        storage = Article._meta.get_field("lead_image").storage
+        if not str(name).startswith("pending/") or not storage.exists(name):
+            return None
+        kept = File(storage.open(name), name=posixpath.basename(name))
+        kept.kept_as = name
+        return kept
+
+    def keep_upload(self) -> None:
+        """The form is shown again with errors: keep a valid new lead image for the next submit
+        and say so beside the file input."""
+        image = getattr(self, "cleaned_data", {}).get("lead_image")
+        if not image or not hasattr(image, "read") or getattr(image, "_committed", False):
+            return
+        name = getattr(image, "kept_as", None)
+        if name is None:
+            storage = Article._meta.get_field("lead_image").storage
+            filename = posixpath.basename(image.name or "image")
+            image.seek(0)
+            name = storage.save(f"pending/{secrets.token_hex(8)}/{filename}", image)
+        self.data = self.data.copy()
+        self.data[self.add_prefix("pending_lead_image")] = signing.dumps(name, salt=PENDING_SALT)
+        kept = format_html(
+            '<strong class="desk-kept">Kept: {} (choose another to replace)</strong><br>{}',
+            posixpath.basename(name),
+            self.fields["lead_image"].help_text,
+        )
+        self.fields["lead_image"].help_text = self["lead_image"].help_text = kept
 
     @property
     def is_draft_revision(self) -> bool:

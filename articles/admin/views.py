@@ -20,7 +20,7 @@ from django.views import View
 from .. import services, workflow
 from ..diffs import FIELD_LABELS, snapshot_diff_html
 from ..importers import ImportResult, import_file_bytes
-from ..models import Article, ShareLink
+from ..models import Article, AuditEntry, ShareLink
 from .forms import ShareLinkForm, WireImportForm
 
 MAX_ID = 2**31 - 1
@@ -70,11 +70,23 @@ class DeskView(View):
         return HttpResponseRedirect(url)
 
 
+def audit_trail_url(model_admin, request, article=None) -> str | None:
+    """The audit trail (of one article), if the audit admin lets this user see it."""
+    if not model_admin.admin_site.get_model_admin(AuditEntry).has_view_permission(request):
+        return None
+    url = reverse("admin:articles_auditentry_changelist")
+    return url if article is None else f"{url}?article__id__exact={article.pk}"
+
+
 class TrashView(DeskView):
     template_name = "admin/articles/article/trash.html"
 
+    @staticmethod
+    def allowed(user) -> bool:
+        return workflow.can_delete(user)
+
     def dispatch(self, request, *args, **kwargs):
-        if not workflow.can_delete(request.user):
+        if not self.allowed(request.user):
             raise PermissionDenied
         return super().dispatch(request, *args, **kwargs)
 
@@ -126,8 +138,7 @@ class RevisionsView(DeskView):
                 "revisions": obj.revisions.select_related("created_by").order_by("-number"),
                 "can_restore": workflow.can_edit(request.user, obj),
                 "can_publish": services.can_publish_revision(request.user, obj),
-                "audit_url": reverse("admin:articles_auditentry_changelist")
-                + f"?article__id__exact={obj.pk}",
+                "audit_url": audit_trail_url(self.model_admin, request, obj),
             },
             obj=obj,
         )
@@ -276,9 +287,10 @@ class WireImportView(DeskView):
             raise PermissionDenied
         return super().dispatch(request, *args, **kwargs)
 
-    def get(self, request, form=None, result=None):
+    def get(self, request, form=None, result=None, summary=""):
         form = form or WireImportForm(user=request.user)
-        return self.render(request, {"title": "Import wire copy", "form": form, "result": result})
+        context = {"title": "Import wire copy", "form": form, "result": result, "summary": summary}
+        return self.render(request, context)
 
     def post(self, request):
         form = WireImportForm(request.POST, request.FILES, user=request.user)
@@ -299,9 +311,18 @@ class WireImportView(DeskView):
                 dry_run=form.cleaned_data["dry_run"],
                 user=request.user,
             )
-        level = messages.ERROR if result.failed else messages.SUCCESS
-        self.model_admin.message_user(request, result.summary() + ".", level)
-        return self.get(request, form=form, result=result)
+        if form.cleaned_data["dry_run"]:
+            summary = (
+                f"Dry run — nothing was saved: {result.created} would be created, "
+                f"{result.updated} would be updated, {result.unchanged} unchanged, "
+                f"{result.failed} failed."
+            )
+            level = messages.ERROR if result.failed else messages.INFO
+        else:
+            summary = result.summary() + "."
+            level = messages.ERROR if result.failed else messages.SUCCESS
+        self.model_admin.message_user(request, summary, level)
+        return self.get(request, form=form, result=result, summary=summary)
 
 
 def _json_error(message, status):

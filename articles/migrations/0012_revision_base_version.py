@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('articles', '0010_notifications'),
+        ('articles', '0011_word_count'),
     ]
 
     operations = [

@@ -2,11 +2,14 @@
 user, and her inbox. Which articles a user sees, their state and what was sent back are asked of
 `workflow.desk_articles`, `Article.State` and `workflow.sent_back`."""
 
+import datetime as dt
+
 from django import template
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 from articles import workflow
-from articles.models import Article, Notification
+from articles.models import Article, Category, Notification
 
 register = template.Library()
 LIMIT = 8
@@ -37,4 +40,16 @@ def desk_dashboard(context):
     if user.has_perm("articles.view_article"):
         context["panels"] = [(title, key, list(qs[:LIMIT])) for title, key, qs in panels]
         context["sent_back"] = list(workflow.sent_back(articles.owned_by(user))[:LIMIT])
+        context["no_sections"] = not Category.objects.exists()
+        context["can_add_section"] = user.has_perm("articles.add_category")
     return context
+
+
+@register.filter
+def ago(when):
+    """ "just now" under a minute, else "3 minutes ago" (never "0 minutes ago")."""
+    if when is None:
+        return ""
+    if timezone.now() - when < dt.timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(when)} ago"
