@@ -253,7 +253,7 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = list(super().get_fieldsets(request, obj))
-        if obj is not None and obj.pk and not workflow.can_edit(request.user, obj):
+        if obj is not None and obj.pk and not self.has_change_permission(request, obj):
             # Read-only: the form's own inputs would read "None"; show the last note instead.
             return [
                 (name, {**options, "fields": [
