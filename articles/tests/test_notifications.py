@@ -336,7 +336,7 @@ def test_dashboard_query_count_is_pinned(client, committing, people, django_asse
     for _ in range(3):
         sent_back(client, committing, reporter, editor)
     login(client, reporter)
-    with django_assert_max_num_queries(13)  # + "are there sections yet?":
+    with django_assert_max_num_queries(13):  # 12, and "are there sections yet?"
         html = client.get(reverse("admin:index")).content.decode()
     assert html.count("Needs a second source.") >= 3
     html5lib.HTMLParser(strict=True).parse(html)
