@@ -536,6 +536,12 @@ class StateChange(models.Model):
     def __str__(self):
         return f"{self.article}: {self.from_state} → {self.to_state}"
 
+    @property
+    def step(self) -> str:
+        """The step as people read it: "In review → Draft"."""
+        labels = dict(Article.State.choices)
+        return " → ".join(labels.get(s, s.capitalize()) for s in (self.from_state, self.to_state))
+
 
 class ShareLink(models.Model):
     """A signed, expiring, revocable preview link for someone without an account."""

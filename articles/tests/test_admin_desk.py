@@ -225,7 +225,7 @@ def test_edit_form_counts_headline_and_body_and_shows_history_and_image_at_the_t
     assert "articles/desk.js" in html
     history = html.index('<details class="desk-panel desk-history" id="state-history">')
     assert history < html.index('id="id_headline"')
-    assert "latest: draft → review" in html and "“Ready to go”" in html
+    assert "latest: Draft → In review" in html and "“Ready to go”" in html
     thumb = html.index('class="desk-lead-thumb"')
     assert html.index("<img ", thumb) < html.index('id="id_lead_image"') + 2000
 
