@@ -6,6 +6,7 @@ revision, audits and invalidates. The extra pages are view classes in `views.py`
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import Max, Prefetch, Q
 from django.db.models.expressions import RawSQL
 from django.http import HttpResponseRedirect
@@ -55,9 +56,13 @@ def _named(formfield, name):
     if formfield is None:
         return formfield
     widget = getattr(formfield.widget, "widget", formfield.widget)
+    label = str(formfield.label or name)
     if name in PLACEHOLDERS:
         widget.attrs.setdefault("data-placeholder", PLACEHOLDERS[name])
-    widget.attrs.setdefault("aria-label", str(formfield.label or name))
+    for part, subwidget in zip(("date", "time"), getattr(widget, "widgets", []), strict=False):
+        subwidget.attrs.setdefault("aria-label", f"{label}: {part}")  # the split date and time
+    if not hasattr(widget, "widgets"):
+        widget.attrs.setdefault("aria-label", label)
     return formfield
 
 
@@ -225,7 +230,8 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
-        return _named(formfield, db_field.name) if db_field.name in PLACEHOLDERS else formfield
+        named = db_field.name in PLACEHOLDERS or isinstance(db_field, models.DateTimeField)
+        return _named(formfield, db_field.name) if named else formfield
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
