@@ -412,6 +412,7 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
                     services.correction_delete(correction, user=request.user)
         services.autosave_discard(article, user=request.user)
         services.edit_session_close(article, user=request.user)
+        form.forget_kept_upload()
 
     def _draft_snapshot(self, obj, form, formsets):
         """The article as the form would leave it, without saving the article or its relations."""

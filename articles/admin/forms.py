@@ -8,6 +8,7 @@ from django import forms
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
+from django.db import transaction
 from django.utils.html import format_html
 
 from .. import services, workflow
@@ -152,6 +153,16 @@ class ArticleAdminForm(forms.ModelForm):
             self.fields["lead_image"].help_text,
         )
         self.fields["lead_image"].help_text = self["lead_image"].help_text = kept
+
+    def forget_kept_upload(self) -> None:
+        """After a successful save: the kept image now lives on the article; drop the waiting
+        copy once the save has committed."""
+        image = getattr(self, "cleaned_data", {}).get("lead_image")
+        name = getattr(image, "kept_as", None)
+        if name:
+            storage = Article._meta.get_field("lead_image").storage
+            image.close()
+            transaction.on_commit(lambda: storage.delete(name))
 
     @property
     def is_draft_revision(self) -> bool:

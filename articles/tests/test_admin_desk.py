@@ -315,9 +315,12 @@ def test_trash_names_how_many_will_be_deleted(client, editor, count, wording):
     assert "article(s)" not in html and "these 1 article" not in html
 
 
-def test_a_chosen_lead_image_is_kept_across_a_form_error(client, editor):
+def test_a_chosen_lead_image_is_kept_across_a_form_error(
+    client, editor, settings, django_capture_on_commit_callbacks
+):
     """The form comes back with an error: the chosen image waits under pending/, the form says
     "Kept: …", and the next submit without a new file saves it. A forged token keeps nothing."""
+    import os
     import re
 
     from articles import services
@@ -343,8 +346,13 @@ def test_a_chosen_lead_image_is_kept_across_a_form_error(client, editor):
     assert not article.lead_image
 
     data = change_form_data(article, pending_lead_image=token, lead_image_alt="Boats")
-    assert client.post(url, data).status_code == 302
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(url, data).status_code == 302
     article.refresh_from_db()
     assert article.lead_image and article.lead_image.name.endswith(".jpg")
     assert not article.lead_image.name.startswith("pending/")
     assert article.lead_image_width == 64
+    waiting = [
+        f for _, _, files in os.walk(os.path.join(settings.MEDIA_ROOT, "pending")) for f in files
+    ]
+    assert waiting == []  # the waiting copy is gone once the article has the image
