@@ -1,6 +1,5 @@
 """The desk's integrity tools: conflicts, history, drafts, trash, withdrawal, merges, audit."""
 
-import datetime as dt
 import re
 
 import pytest
@@ -8,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from articles import services
-from articles.models import Article, AuditEntry, Author, Byline, Correction, Tag
+from articles.models import Article, AuditEntry, Author, Correction, Tag
 
 from .factories import (
     change_form_data,
@@ -16,6 +15,7 @@ from .factories import (
     make_author,
     make_category,
     make_editor,
+    make_live_article,
     make_tag,
     make_user,
 )
@@ -23,14 +23,7 @@ from .factories import (
 pytestmark = pytest.mark.django_db
 
 
-def _published(**kwargs):
-    """A live article that passes the pre-publish checklist, so saving it is allowed."""
-    when = (timezone.now() - dt.timedelta(days=1)).replace(microsecond=0)
-    kwargs.setdefault("category", make_category())
-    article = make_article(published_at=when, **kwargs)
-    if not article.bylines.exists():
-        Byline.objects.create(article=article, author=make_author(), position=0)
-    return article
+_published = make_live_article
 
 
 def _login(client, username, **kwargs):

@@ -2,13 +2,11 @@
 because the story moved on, restores that load into the form, and conflicts that merge by field.
 All through the admin views, as editors and reporters use them."""
 
-import datetime as dt
 import html as htmllib
 
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import strip_tags
 
 from articles import services
@@ -20,22 +18,14 @@ from .factories import (
     form_resubmit,
     image_upload,
     make_article,
-    make_author,
     make_category,
     make_correction,
     make_editor,
+    make_live_article,
     make_tag,
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def _live(**kwargs):
-    when = (timezone.now() - dt.timedelta(days=1)).replace(microsecond=0)
-    kwargs.setdefault("category", make_category())
-    article = make_article(published_at=when, **kwargs)
-    Byline.objects.create(article=article, author=make_author(), position=0)
-    return article
 
 
 def _signed_in(user) -> Client:
@@ -57,7 +47,7 @@ def _text(response) -> str:
 
 
 def test_publishing_an_old_draft_revision_keeps_the_live_edits_made_after_it(reader):
-    article = _live(standfirst="Old standfirst.", body="First paragraph.")
+    article = make_live_article(standfirst="Old standfirst.", body="First paragraph.")
     desk = _signed_in(make_editor("chief"))
     response = desk.post(
         _change(article),
@@ -83,7 +73,7 @@ def test_publishing_an_old_draft_revision_keeps_the_live_edits_made_after_it(rea
 
 
 def test_a_draft_revision_that_clashes_with_live_edits_is_not_published_but_opened(reader):
-    article = _live(body="Original body.")
+    article = make_live_article(body="Original body.")
     desk = _signed_in(make_editor("chief"))
     desk.post(
         _change(article), change_form_data(article, body="Draft body.", _save_draft_revision="1")
@@ -168,7 +158,7 @@ def test_a_button_she_may_not_press_is_refused_with_her_text_kept(reporter):
 
 def test_restore_loads_the_revision_into_the_form_and_saves_only_when_saved(reader):
     old_tag, new_tag = make_tag("Old"), make_tag("New")
-    article = _live(headline="First words", tags=[old_tag])
+    article = make_live_article(headline="First words", tags=[old_tag])
     desk = _signed_in(make_editor("chief"))
     desk.post(_change(article), change_form_data(article, headline="Second words"))
     article.refresh_from_db()
@@ -188,7 +178,7 @@ def test_restore_loads_the_revision_into_the_form_and_saves_only_when_saved(read
 
 
 def test_restore_keeps_a_later_rename_and_shows_corrections_made_since():
-    article = _live(headline="Renamed story")
+    article = make_live_article(headline="Renamed story")
     first_slug = article.slug
     desk = _signed_in(make_editor("chief"))
     desk.post(_change(article), change_form_data(article, slug="renamed-story-2"))
@@ -201,7 +191,7 @@ def test_restore_keeps_a_later_rename_and_shows_corrections_made_since():
 
 
 def test_restore_brings_back_the_lead_image_with_its_size():
-    article = _live()
+    article = make_live_article()
     article.lead_image = image_upload("first.jpg", size=(80, 60))
     services.article_save(article, expected_version=1, user=None)
     first = article.revisions.get(article_version=2)
@@ -219,7 +209,7 @@ def test_restore_brings_back_the_lead_image_with_its_size():
 
 
 def test_a_refused_save_takes_in_the_fields_only_the_other_editor_changed():
-    article = _live(headline="Original headline", body="Original body.")
+    article = make_live_article(headline="Original headline", body="Original body.")
     ann_user = make_editor("ann")
     ann_user.first_name, ann_user.last_name = "Ann", "Editor"
     ann_user.save()
@@ -241,7 +231,7 @@ def test_a_refused_save_takes_in_the_fields_only_the_other_editor_changed():
 
 
 def test_a_conflict_with_your_own_other_tab_says_so():
-    article = _live(body="One.")
+    article = make_live_article(body="One.")
     desk = _signed_in(make_editor("chief"))
     loaded = change_form_data(article)
     assert desk.post(_change(article), {**loaded, "body": "Tab one."}).status_code == 302
@@ -253,7 +243,7 @@ def test_a_conflict_with_your_own_other_tab_says_so():
 
 
 def test_the_withdrawn_notice_in_the_desk_does_not_double_the_full_stop():
-    article = _live()
+    article = make_live_article()
     services.article_withdraw(article, user=None, reason="Taken down for 24 hours.")
     html = _text(_signed_in(make_editor("chief")).get(_change(article)))
     assert "Taken down for 24 hours." in html and "hours.." not in html
