@@ -33,3 +33,14 @@ def chromium():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         yield browser
         browser.close()
+
+
+def close_settled(context):
+    """Close a browser context after its pages have left for a blank page, so anything they send
+    on leaving (the change form's autosave beacon) reaches the server while the test's database
+    is still there, not during its teardown."""
+    for page in context.pages:
+        page.goto("about:blank")
+    if context.pages:
+        context.pages[0].wait_for_timeout(300)
+    context.close()

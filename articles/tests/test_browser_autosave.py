@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from articles.models import Article, Autosave, Byline
 
-from .browser import AXE
+from .browser import AXE, close_settled
 from .factories import make_article, make_author, make_category, make_editor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -71,7 +71,7 @@ def _closed_tab_and_lost_connection(browser, live_server):
     page.wait_for_selector(".messagelist .success")
     assert Article.objects.get(pk=article.pk).body == "Ships returned on Tuesday, after the storm."
     assert not Autosave.objects.exists()
-    context.close()
+    close_settled(context)
 
     # Desktop width, offline: the browser keeps the text and offers it when the desk is back.
     context, page = _open(browser, live_server, url, 1280)
@@ -100,4 +100,4 @@ def _closed_tab_and_lost_connection(browser, live_server):
     assert Article.objects.get(pk=article.pk).body == "Typed on the train."
     kept = "Object.keys(localStorage).filter(k => k.startsWith('newsdesk-autosave'))"
     assert page.evaluate(kept) == []
-    context.close()
+    close_settled(context)

@@ -4,7 +4,7 @@ list that fits a 1280-px window; both checked by axe-core."""
 import pytest
 from django.db import connections
 
-from .browser import AXE
+from .browser import AXE, close_settled
 from .factories import make_article, make_category, make_editor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -82,7 +82,7 @@ def test_workflow_buttons_are_tap_targets_and_trash_is_quiet(desk, width):
     assert body_count == "700 words · about 3 min read", body_count
     violations = axe_violations(page)  # the whole change form
     assert violations == [], violations
-    page.context.close()
+    close_settled(page.context)
 
 
 def test_change_list_fits_1280_with_the_sidebar_open(desk):
@@ -118,4 +118,4 @@ def test_change_list_fits_1280_with_the_sidebar_open(desk):
     assert headline.bounding_box()["height"] <= 2 * line + 1
     violations = axe_violations(page)  # the whole change list
     assert violations == [], violations
-    page.context.close()
+    close_settled(page.context)

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from articles.models import Article, Correction
 
-from .browser import AXE
+from .browser import AXE, close_settled
 from .factories import make_article, make_author, make_category, make_user
 from .test_browser_workflow import PASSWORD, log_in, pick_autocomplete
 
@@ -113,7 +113,7 @@ def _day(browser, base_server):
     page.click("button[value=submit]")
     page.wait_for_selector(".messagelist .success")
     assert QUOTE in _body() and RECOVERED in _body()
-    rita_ctx.close()
+    close_settled(rita_ctx)
 
     # 4. The editor publishes it, and schedules another story for tomorrow morning.
     page_ed.goto(f"{base}/admin/")
@@ -152,7 +152,7 @@ def _day(browser, base_server):
     stored = Article.objects.get(pk=article.pk)
     assert stored.standfirst == "Boats are back, and so are the tourists."
     assert stored.body.endswith("The ferry runs again.") and QUOTE in stored.body
-    eve_ctx.close()
+    close_settled(eve_ctx)
 
     # 6. A correction, then a rename: the old address sends readers to the new one.
     page_ed.goto(change)
@@ -181,5 +181,5 @@ def _day(browser, base_server):
     final = Article.objects.get(pk=article.pk)
     for words in (FIRST, RECOVERED, QUOTE, "The ferry runs again."):
         assert words in final.body
-    ed_ctx.close()
+    close_settled(ed_ctx)
     reader.context.close()

@@ -9,6 +9,7 @@ from PIL import Image
 
 from articles.models import Article
 
+from .browser import close_settled
 from .factories import make_author, make_category, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -58,7 +59,7 @@ def test_reporter_to_editor_to_reader(chromium, live_server, tmp_path):
     assert (badge.get_attribute("data-state"), badge.inner_text()) == ("review", "In review")
     article = Article.objects.get()
     assert article.status == Article.Status.REVIEW and article.lead_image
-    reporter_ctx.close()
+    close_settled(reporter_ctx)
 
     # The editor previews it, is stopped by the checklist, fixes it and publishes.
     editor_ctx = chromium.new_context()
@@ -78,7 +79,7 @@ def test_reporter_to_editor_to_reader(chromium, live_server, tmp_path):
     page.click("button[value=publish]")
     page.wait_for_selector(".messagelist .success")
     assert page.locator(".state-badge").inner_text() == "Published"
-    editor_ctx.close()
+    close_settled(editor_ctx)
 
     # An anonymous reader sees it on the front page and opens it.
     reader_ctx = chromium.new_context()
