@@ -192,8 +192,8 @@ class _EntryIndex:
 
 
 def _index():
-    client = getattr(getattr(cache, "_cache", None), "get_client", None)
-    if client is not None and "redis" in type(cache).__module__:
+    client = getattr(getattr(cache, "_cache", None), "get_client", None)  # RedisCache only
+    if client is not None:
         return _SetIndex(client(write=True))
     return _EntryIndex()
 

@@ -324,3 +324,17 @@ def test_an_unreachable_edge_never_breaks_a_save(settings, site, caplog):
     story.refresh_from_db()
     assert story.headline == "Saved while the edge is down"
     assert "edge purge failed" in caplog.text
+
+
+def test_on_redis_the_index_is_a_set_per_key(client, site):
+    backend = getattr(page_cache.cache, "_cache", None)
+    if not hasattr(backend, "get_client"):
+        pytest.skip("the cache is not Redis here (set REDIS_URL, as .ci/run's second pass does)")
+    assert isinstance(page_cache._index(), page_cache._SetIndex)
+    client.get(site["pages"]["story"])
+    redis = backend.get_client(write=True)
+    index = page_cache.cache.make_and_validate_key(f"index:a:{site['story'].pk}")
+    assert len(redis.smembers(index)) == 2  # the page and its ETag
+    page_cache._purge([f"a:{site['story'].pk}"])
+    assert not redis.exists(index)
+    assert client.get(site["pages"]["story"])["X-Cache"] == "miss"
