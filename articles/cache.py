@@ -270,8 +270,10 @@ class PublicPageCacheMiddleware:
         request.GET = QueryDict(query)
         request.META["QUERY_STRING"] = query
         request.cache_keys = {EVERY_PAGE, *fixed}
-        if settings.CACHE_SECONDS <= 0:
-            return self._render(request, None, None)
+        if settings.CACHE_SECONDS <= 0:  # off here and at the edge
+            response = self.get_response(request)
+            response.setdefault("Cache-Control", "public, max-age=0, must-revalidate")
+            return response
         digest = _digest(request)
         page_key, etag_key = f"page:{digest}", f"etag:{digest}"
         conditional = "If-None-Match" in request.headers
