@@ -13,12 +13,14 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed, Enclosure
 
+from . import cache
 from .models import Article, Author, Category, Correction
 from .seo import absolute
 
 FEED_SIZE = 30
 
 
+@cache.public(keys=("feeds",))
 class LatestArticlesFeed(Feed):
     """The newest published articles; subclasses narrow `articles()` and name themselves."""
 
@@ -126,6 +128,7 @@ class AuthorFeed(LatestArticlesFeed):
         return Article.objects.published().by_author(obj)
 
 
+@cache.public(keys=("feeds", "corrections"))
 class CorrectionsFeed(Feed):
     """Every correction, clarification, update and editor's note on a published article."""
 

@@ -24,8 +24,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import dateformat, timezone
 
-from . import notifications, workflow
-from .cache import pages_changed
+from . import cache, notifications, workflow
+from .cache import keys_for_article, keys_for_taxonomy, pages_changed
 from .models import (
     Article,
     AuditEntry,
@@ -111,6 +111,7 @@ def _finish(
     note: str = "",
     substantive: bool = False,
     revision_note: str = "",
+    shown_before: list[str] = (),
 ) -> Revision:
     """What follows every write of an article: a revision, the step on the article's history when
     its state moved, one audit entry, and invalidation when readers can see the change."""
@@ -127,7 +128,7 @@ def _finish(
         )
     audit_record(user=user, action=audit_action, article=article, detail=detail)
     if _touches_readers(before, after):
-        pages_changed()
+        pages_changed(*shown_before, *keys_for_article(article))
     return revision
 
 
@@ -182,6 +183,7 @@ def article_save(
     stored = None if creating else Article.objects.select_for_update().get(pk=article.pk)
     workflow.check_action(action, user=user, article=stored)
     before = None if creating else stored.state
+    shown_before = keys_for_article(stored) if _touches_readers(before) else []
     if creating:
         article.created_by = _human(user)
     else:
@@ -223,6 +225,7 @@ def article_save(
         note=note,
         substantive=substantive,
         revision_note=revision_note or _what_happened(action, article, before=before, note=note),
+        shown_before=shown_before,
     )
     return article
 
@@ -346,6 +349,7 @@ def revision_publish(revision: Revision, *, user, substantive: bool = False) -> 
     article = Article.objects.select_for_update().get(pk=revision.article_id)
     _require(can_publish_revision(user, article), "Only editors may publish a draft revision.")
     before = article.state
+    shown_before = keys_for_article(article) if _touches_readers(before) else []
     merge = revision_merged(revision, article)  # RevisionConflict: nothing changes
     article_version_claim(article, expected_version=article.version)
     if substantive and before == State.PUBLISHED:
@@ -362,6 +366,7 @@ def revision_publish(revision: Revision, *, user, substantive: bool = False) -> 
         detail={"published": revision.number, "substantive": substantive, "kept": merge.taken},
         substantive=substantive,
         revision_note=f"Published draft revision {revision.number}",
+        shown_before=shown_before,
     )
     article.kept_fields = merge.taken
     return article
@@ -379,7 +384,7 @@ def article_trash(article: Article, *, user) -> Article:
     article.refresh_from_db()
     audit_record(user=user, action=AuditEntry.Action.TRASH, article=article)
     if _touches_readers(before):
-        pages_changed()
+        pages_changed(*keys_for_article(article))
     return article
 
 
@@ -390,7 +395,7 @@ def article_restore_from_trash(article: Article, *, user) -> Article:
     article.refresh_from_db()
     audit_record(user=user, action=AuditEntry.Action.RESTORE, article=article)
     if _touches_readers(article.state):
-        pages_changed()
+        pages_changed(*keys_for_article(article))
     return article
 
 
@@ -478,7 +483,7 @@ def correction_save(correction: Correction, *, user) -> Correction:
             notifications.Kind.CORRECTED, article, actor=user, note=correction.text
         )
     if _touches_readers(article.state):
-        pages_changed()
+        pages_changed(*keys_for_article(article))
     return correction
 
 
@@ -515,7 +520,7 @@ def correction_delete(correction: Correction, *, user) -> None:
     )
     correction.delete()
     if _touches_readers(article.state):
-        pages_changed()
+        pages_changed(*keys_for_article(article))
 
 
 # --- share links -------------------------------------------------------------------------------
@@ -550,26 +555,34 @@ def _require_taxonomy(user, model, *verbs) -> None:
     )
 
 
+def _published_pks(obj) -> list[int]:
+    """The published articles on an author, section or topic's pages (none for a new one)."""
+    if obj.pk is None or not hasattr(obj, "articles"):
+        return []
+    return list(obj.articles.published().values_list("pk", flat=True)[: cache.MAX_KEYS + 1])
+
+
 @transaction.atomic
 def taxonomy_save(obj, *, user):
     """Save an author, section or topic: their pages and every page naming them change."""
     _require_taxonomy(user, type(obj), "change" if obj.pk else "add")
     obj.save()
-    pages_changed()
+    pages_changed(*keys_for_taxonomy(obj, article_pks=_published_pks(obj)))
     return obj
 
 
 @transaction.atomic
 def taxonomy_delete(obj, *, user) -> None:
     _require_taxonomy(user, type(obj), "delete")
+    keys = keys_for_taxonomy(obj, article_pks=_published_pks(obj))
     obj.delete()
-    pages_changed()
+    pages_changed(*keys)
 
 
 def _merge_done(model_name: str, source, target, article_pks: list[int], *, user) -> int:
     """Bump the moved articles' versions, keep a revision of each, audit the merge."""
     Article.objects.filter(pk__in=article_pks).update_versioned()
-    pages_changed()
+    pages_changed(*keys_for_taxonomy(source, target, article_pks=article_pks))
     for article in Article.objects.filter(pk__in=article_pks):
         revision_create(article, user=user, note=f"{model_name} {source} merged into {target}")
     audit_record(

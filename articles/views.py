@@ -27,7 +27,7 @@ from django.utils.http import http_date
 from django.views.decorators.cache import never_cache
 from django.views.generic import DetailView, ListView, TemplateView
 
-from . import seo, workflow
+from . import cache, seo, workflow
 from .filters import ArticleFilter
 from .models import (
     SHARE_LINK_SALT,
@@ -121,6 +121,7 @@ def section_heads(published, categories):
     return RawSQL(" UNION ALL ".join(parts), params)
 
 
+@cache.public(keys=("front",))
 class HomeView(TemplateView):
     template_name = "articles/home.html"
 
@@ -149,6 +150,9 @@ class HomeView(TemplateView):
             articles = sections.setdefault(article.category, [])
             if len(articles) < SECTION_SIZE:
                 articles.append(article)
+        cache.tag(
+            self.request, lead, *featured, *latest, *(a for s in sections.values() for a in s)
+        )
         context.update(
             lead=lead,
             featured=[a for a in featured if a != lead][:4],
@@ -179,6 +183,7 @@ class HomeView(TemplateView):
         return context
 
 
+@cache.public(params=(*ArticleFilter.base_filters, "page"), keys=("archive",))
 class ArticleListView(TemplateView):
     """The archive: every published article, newest first, filtered by `ArticleFilter`."""
 
@@ -199,6 +204,7 @@ class ArticleListView(TemplateView):
             )
         except PageNotFound as exc:
             return not_found_page(request, str(exc))
+        cache.tag(request, *page_obj.object_list)
         context = self.get_context_data(
             filter=filterset,
             page_obj=page_obj,
@@ -243,6 +249,7 @@ class ArticleListView(TemplateView):
         return active
 
 
+@cache.public(params=("page",))
 class _ArticlesOfView(ListView):
     """A paginated list of the published articles belonging to one object."""
 
@@ -276,6 +283,7 @@ class _ArticlesOfView(ListView):
         context = super().get_context_data(**kwargs)
         context["object"] = self.object
         context[self.model._meta.model_name] = self.object
+        cache.tag(self.request, self.object, *context["articles"])
         context["crumbs"] = [HOME]
         context["meta"] = self.get_meta(context["page_obj"])
         return context
@@ -328,6 +336,7 @@ class TagView(_ArticlesOfView):
         return f"Articles on {self.object.name}."
 
 
+@cache.public()
 class ArticleDetailView(DetailView):
     template_name = "articles/article_detail.html"
     context_object_name = "article"
@@ -367,6 +376,7 @@ class ArticleDetailView(DetailView):
             crumbs.append((article.category.name, article.category.get_absolute_url()))
         context["crumbs"] = crumbs
         context["related"] = self.related(article)
+        cache.tag(self.request, article, *context["related"])
         context["meta"] = seo.article_meta(
             article, [*crumbs, (article.headline, article.get_absolute_url())]
         )
@@ -411,6 +421,7 @@ class ArticleDetailView(DetailView):
         return None
 
 
+@cache.public(params=("page",), keys=("corrections",))
 class CorrectionListView(ListView):
     """Every correction, clarification, update and editor's note on a published article."""
 
@@ -438,6 +449,7 @@ class CorrectionListView(ListView):
         return context
 
 
+@cache.public(params=("q", "page"), keys=("search",))
 def search(request):
     """Ranked full-text search over published articles."""
     query = request.GET.get("q", "")
@@ -474,6 +486,7 @@ def search(request):
     return TemplateResponse(request, "articles/search.html", context, status=status)
 
 
+@cache.public(keys=("sitemaps",))
 def sitemap_index(request):
     """The sitemap index, one entry per page of each section, on the canonical site."""
     entries = []
@@ -489,6 +502,7 @@ def sitemap_index(request):
     )
 
 
+@cache.public(params=("p",), keys=("sitemaps",))
 def sitemap_section(request, section):
     """One page of one sitemap section, written straight to XML.
 
@@ -529,6 +543,7 @@ def sitemap_section(request, section):
     return response
 
 
+@cache.public(keys=("sitemaps",))
 def news_sitemap(request):
     """Google's news sitemap: the articles published in the last 48 hours."""
     return TemplateResponse(
@@ -553,6 +568,7 @@ def healthz(request):
     return JsonResponse({"status": "ok", "database": "ok"})
 
 
+@cache.public()
 def robots_txt(request):
     lines = [
         "User-agent: *",

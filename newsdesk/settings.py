@@ -70,10 +70,11 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Cached public pages are answered here, before sessions, CSRF, auth and messages run.
+    "articles.cache.PublicPageCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.http.ConditionalGetMiddleware",
-    "articles.cache.PublicPageCacheMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -150,6 +151,13 @@ else:
         }
     }
 CACHE_SECONDS = env_int("NEWSDESK_CACHE_SECONDS", 300)
+# An HTTP cache in front (Varnish with xkey): how long it may keep a public page, how long it may
+# serve a stale one while fetching a fresh one, and where `articles/edge.py` sends purges.
+EDGE_SECONDS = env_int("NEWSDESK_EDGE_SECONDS", 300)
+EDGE_STALE_SECONDS = env_int("NEWSDESK_EDGE_STALE_SECONDS", 30)
+EDGE_PURGE_URLS = env_list("NEWSDESK_EDGE_PURGE_URLS")
+EDGE_PURGE_HEADER = os.environ.get("NEWSDESK_EDGE_PURGE_HEADER", "").strip() or "xkey-purge"
+EDGE_PURGE_TIMEOUT = env_int("NEWSDESK_EDGE_PURGE_TIMEOUT", 2)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

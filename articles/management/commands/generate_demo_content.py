@@ -10,7 +10,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 
-from articles.cache import pages_changed
+from articles.cache import EVERY_PAGE, pages_changed
 from articles.models import Article, Author, Byline, Category, Tag
 from articles.rendering import render_body
 from articles.search import FTS_TABLE, SQLITE_TRIGGERS
@@ -166,7 +166,7 @@ class Command(BaseCommand):
                         )
                 done += size
                 self._progress(done, articles)
-        pages_changed()
+        pages_changed(EVERY_PAGE)
         if connection.vendor == "sqlite":
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")  # fresh statistics so lists use their covering indexes
