@@ -33,6 +33,10 @@ browser-deps:
 		echo "Installing Debian's Java runtime for the Nu HTML checker"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq default-jre-headless >/dev/null; }
+	@{ command -v varnishd || test -x /usr/sbin/varnishd; } >/dev/null 2>&1 || { \
+		echo "Installing Varnish and its xkey vmod for the edge-cache test"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq varnish varnish-modules >/dev/null; }
 	@test -f var/axe/node_modules/axe-core/axe.min.js || { \
 		mkdir -p var/axe && npm install --silent --no-audit --no-fund --prefix var/axe axe-core@4 >/dev/null; }
 

@@ -240,10 +240,13 @@ def _edge_headers(response, keys, valid_until):
     header = " ".join(sorted(keys))
     response["Surrogate-Key"] = header
     response["xkey"] = header
-    s_maxage = max(0, min(settings.EDGE_SECONDS, int(valid_until - time.time())))
+    until_change = int(valid_until - time.time())
+    s_maxage = max(0, min(settings.EDGE_SECONDS, until_change))
+    # A page that goes stale at a scheduled publication or expiry gets no stale time: the edge
+    # must not serve it past that moment, even once while it revalidates.
+    stale = settings.EDGE_STALE_SECONDS if until_change > settings.EDGE_SECONDS else 0
     response["Cache-Control"] = (
-        f"public, max-age=0, s-maxage={s_maxage}, "
-        f"stale-while-revalidate={settings.EDGE_STALE_SECONDS}"
+        f"public, max-age=0, s-maxage={s_maxage}, stale-while-revalidate={stale}"
     )
 
 
