@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core import signing
-from django.core.paginator import InvalidPage, Paginator
+from django.core.paginator import EmptyPage, InvalidPage, PageNotAnInteger, Paginator
 from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
@@ -22,6 +22,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.functional import cached_property
 from django.utils.html import escape
 from django.utils.http import http_date
 from django.views.decorators.cache import never_cache
@@ -49,6 +50,8 @@ logger = logging.getLogger(__name__)
 FRONT_PAGE_LATEST = 12
 SECTION_SIZE = 4
 RELATED_SIZE = 4
+COUNT_LIMIT = 1000  # rows a list page counts at most (50 pages of 20)
+RELATED_CANDIDATES = 20  # per shared topic, newest first
 HOME = ("Front page", "/")
 
 
@@ -61,15 +64,53 @@ def page_path(request, page_obj=None):
 
 class IdFirstPaginator(Paginator):
     """Pages a queryset by its ids first: a deep page's OFFSET walks the covering index instead
-    of whole rows, then only that page's rows are read (one query more, at any depth)."""
+    of whole rows, then only that page's rows are read (one query more, at any depth).
+
+    It counts at most COUNT_LIMIT rows, so a page costs the same on a large archive: past that
+    the total is unknown (`counted` is False), "more than COUNT_LIMIT" is shown, and any page
+    that has articles can be opened.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.counted = True
+
+    @cached_property
+    def count(self):
+        if not isinstance(self.object_list, QuerySet):
+            return super().count
+        found = self.object_list.order_by().values("pk")[: COUNT_LIMIT + 1].count()
+        self.counted = found <= COUNT_LIMIT
+        return min(found, COUNT_LIMIT)
+
+    def validate_number(self, number):
+        if self.count and not self.counted:
+            return self._positive(number)
+        return super().validate_number(number)
+
+    def _positive(self, number):
+        try:
+            number = int(number)
+        except (TypeError, ValueError):
+            raise PageNotAnInteger("That page number is not an integer") from None
+        if number < 1:
+            raise EmptyPage("That page number is less than 1")
+        return number
 
     def page(self, number):
         number = self.validate_number(number)
-        bottom = (number - 1) * self.per_page
-        top = min(bottom + self.per_page, self.count)
         if not isinstance(self.object_list, QuerySet):
             return super().page(number)
-        ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
+        bottom = (number - 1) * self.per_page
+        ids = list(
+            self.object_list.values_list("pk", flat=True)[bottom : bottom + self.per_page + 1]
+        )
+        if not self.counted:
+            if not ids:
+                raise EmptyPage("That page contains no results")
+            # Known so far: this page, and the next one if there is one.
+            self.__dict__["num_pages"] = number + (len(ids) > self.per_page)
+        ids = ids[: self.per_page]
         rows = {obj.pk: obj for obj in self.object_list.order_by().filter(pk__in=ids)}
         return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
 
@@ -90,6 +131,8 @@ def paginate(request, items, per_page):
     try:
         return paginator.page(number)
     except InvalidPage:
+        if not paginator.counted:
+            raise PageNotFound(f"There is no page {str(number)[:20]!r}.") from None
         raise PageNotFound(
             f"There is no page {str(number)[:20]!r}: pages run from 1 to {paginator.num_pages}."
         ) from None
@@ -387,13 +430,14 @@ class ArticleDetailView(DetailView):
                 .newest_first()
                 .values("pk")[:RELATED_SIZE]
             )
-        if tag_ids:
-            tagged = Article.tags.through.objects.filter(tag_id__in=tag_ids).values("article_id")
-            candidates |= Q(
-                pk__in=published.filter(pk__in=tagged).newest_first().values("pk")[:RELATED_SIZE]
-            )
+        # Per topic, its newest links by article id (the (tag, article) index), not every
+        # article on the topic sorted by date.
+        links = Article.tags.through.objects.exclude(article_id=article.pk)
+        for tag_id in tag_ids:
+            recent = links.filter(tag_id=tag_id).order_by("-article_id").values("article_id")
+            candidates |= Q(pk__in=recent[:RELATED_CANDIDATES])
         return list(
-            Article.objects.filter(candidates)
+            published.filter(candidates)
             .select_related("category")
             .prefetch_related(
                 Prefetch(

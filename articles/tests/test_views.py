@@ -107,6 +107,31 @@ def test_archive_is_newest_first_and_paginated(client, settings):
         assert "pages run from 1 to 3" in response.content.decode(), page
 
 
+def test_large_lists_count_only_up_to_a_limit_and_every_page_still_opens(
+    client, settings, monkeypatch, django_assert_num_queries
+):
+    """Past COUNT_LIMIT the total is not counted (so a page costs the same on any archive):
+    the page says "more than", every page with articles opens and the one after the end is 404."""
+    from articles import views
+
+    monkeypatch.setattr(views, "COUNT_LIMIT", 4)
+    settings.ARTICLES_PER_PAGE = 2
+    settings.CACHE_SECONDS = 0
+    world = make_category("World")
+    for i in range(7):
+        make_article(f"Story {i}", category=world, ago=dt.timedelta(days=i))
+    page1 = client.get("/articles/").content.decode()
+    assert "More than 4 articles" in page1 and "Page 1</span>" in page1
+    assert 'rel="next" href="?page=2"' in page1
+    with django_assert_num_queries(7):  # the same as a list that was counted
+        page4 = client.get(world.get_absolute_url() + "?page=4").content.decode()
+    assert "Story 6" in page4 and 'rel="next"' not in page4 and "Page 4</span>" in page4
+    for page in ["5", "0", "abc"]:
+        response = client.get(f"/articles/?page={page}")
+        assert response.status_code == 404, page
+        assert "There is no page" in response.content.decode()
+
+
 def test_section_author_and_tag_pages_list_only_their_articles(client):
     world, sport = make_category("World"), make_category("Sport")
     ann, bo = make_author("Ann"), make_author("Bo")
