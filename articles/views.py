@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.paginator import EmptyPage, InvalidPage, PageNotAnInteger, Paginator
 from django.db import connection
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -464,9 +464,21 @@ class CorrectionListView(ListView):
     def get_paginate_by(self, queryset):
         return settings.ARTICLES_PER_PAGE
 
+    def get(self, request, *args, **kwargs):
+        try:
+            return super().get(request, *args, **kwargs)
+        except PageNotFound as exc:
+            return not_found_page(request, str(exc))
+
+    def paginate_queryset(self, queryset, page_size):
+        page_obj = paginate(self.request, queryset, page_size)
+        return page_obj.paginator, page_obj, page_obj.object_list, page_obj.has_other_pages()
+
     def get_queryset(self):
         return (
-            Correction.objects.filter(article__in=Article.objects.published().values("pk"))
+            Correction.objects.filter(
+                Exists(Article.objects.published().filter(pk=OuterRef("article_id")))
+            )
             .select_related("article")
             .order_by("-created_at", "-pk")
         )
