@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from articles.models import Article
 
-from .factories import make_article, make_author, make_category, make_tag
+from .factories import make_article, make_author, make_category, make_correction, make_tag
 
 pytestmark = pytest.mark.django_db
 
@@ -218,6 +218,7 @@ def test_query_counts_are_fixed(client, django_assert_num_queries, settings, n):
     category, author, tag = _populate(n)
     # An article with related stories (shared topics), so every related query runs.
     article = Article.objects.published().filter(tags__isnull=False).first()
+    make_correction(article)
     expected = {
         "/": 10,
         # + the section, author and topic choices of the filter form
@@ -227,6 +228,19 @@ def test_query_counts_are_fixed(client, django_assert_num_queries, settings, n):
         category.get_absolute_url(): 7,
         author.get_absolute_url(): 7,
         tag.get_absolute_url(): 7,
+        "/search/?q=story": 6,
+        "/corrections/": 4,
+        "/feeds/rss/": 3,
+        "/feeds/atom/": 3,
+        f"{category.get_absolute_url()}feed/": 4,
+        f"{author.get_absolute_url()}feed/": 4,
+        "/corrections/feed/": 1,
+        "/sitemap.xml": 5,
+        "/sitemap-articles.xml": 2,
+        "/sitemap-categories.xml": 2,
+        "/sitemap-authors.xml": 2,
+        "/sitemap-tags.xml": 2,
+        "/news-sitemap.xml": 1,
     }
     for url, count in expected.items():
         with django_assert_num_queries(count):
