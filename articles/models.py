@@ -232,6 +232,15 @@ class ArticleQuerySet(models.QuerySet):
             "tags",
         )
 
+    def for_cards(self):
+        """What an article card shows (section and byline): `for_listing()` without topics."""
+        return self.select_related("category").prefetch_related(
+            Prefetch(
+                "bylines",
+                queryset=Byline.objects.select_related("author").order_by("position", "pk"),
+            )
+        )
+
     def datetimes(self, field_name, kind, order="ASC", tzinfo=None):
         """Years of `published_at` from the index (MIN/MAX, then one EXISTS per year) instead of
         truncating every row: the desk's date hierarchy stays fast on a large archive."""

@@ -170,10 +170,10 @@ class HomeView(TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         published = Article.objects.published()
-        featured = list(published.filter(featured=True).for_listing().newest_first()[:5])
+        featured = list(published.filter(featured=True).for_cards().newest_first()[:5])
         latest = list(
             published.exclude(pk__in=[a.pk for a in featured[:1]])
-            .for_listing()
+            .for_cards()
             .newest_first()[:FRONT_PAGE_LATEST]
         )
         lead = featured[0] if featured else (latest.pop(0) if latest else None)
@@ -182,7 +182,7 @@ class HomeView(TemplateView):
         context["nav_categories"] = categories
         ranked = (
             published.filter(pk__in=section_heads(published, categories))
-            .for_listing()
+            .for_cards()
             .order_by("category__order", "category__name", "-published_at", "-pk")
             if categories
             else []
@@ -238,7 +238,7 @@ class ArticleListView(TemplateView):
             articles = filterset.qs if filterset.is_bound else base
         try:
             page_obj = paginate(
-                request, articles.for_listing().newest_first(), settings.ARTICLES_PER_PAGE
+                request, articles.for_cards().newest_first(), settings.ARTICLES_PER_PAGE
             )
         except PageNotFound as exc:
             return not_found_page(request, str(exc))
@@ -311,7 +311,7 @@ class _ArticlesOfView(ListView):
         self.object = get_object_or_404(self.model, slug=self.kwargs["slug"])
         return (
             getattr(Article.objects.published(), self.relation)(self.object)
-            .for_listing()
+            .for_cards()
             .newest_first()
         )
 
