@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 FRONT_PAGE_LATEST = 12
 SECTION_SIZE = 4
 RELATED_SIZE = 4
-COUNT_LIMIT = 1000  # rows a list page counts at most (50 pages of 20)
+COUNT_LIMIT = 500  # rows a list page counts at most (25 pages of 20)
 RELATED_CANDIDATES = 20  # per shared topic, newest first
 HOME = ("Front page", "/")
 
@@ -71,15 +71,17 @@ class IdFirstPaginator(Paginator):
     that has articles can be opened.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, count_from=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.counted = True
+        self.count_from = count_from  # the same rows, by a query that counts faster
 
     @cached_property
     def count(self):
         if not isinstance(self.object_list, QuerySet):
             return super().count
-        found = self.object_list.order_by().values("pk")[: COUNT_LIMIT + 1].count()
+        rows = self.object_list if self.count_from is None else self.count_from
+        found = rows.order_by().values("pk")[: COUNT_LIMIT + 1].count()
         self.counted = found <= COUNT_LIMIT
         return min(found, COUNT_LIMIT)
 
@@ -124,9 +126,9 @@ def not_found_page(request, reason):
     return TemplateResponse(request, "404.html", {"reason": reason}, status=404)
 
 
-def paginate(request, items, per_page):
+def paginate(request, items, per_page, count_from=None):
     """A page of `items`, or PageNotFound with a message a reader understands."""
-    paginator = IdFirstPaginator(items, per_page)
+    paginator = IdFirstPaginator(items, per_page, count_from=count_from)
     number = request.GET.get("page") or 1
     try:
         return paginator.page(number)
@@ -304,7 +306,8 @@ class _ArticlesOfView(ListView):
             return not_found_page(request, str(exc))
 
     def paginate_queryset(self, queryset, page_size):
-        page_obj = paginate(self.request, queryset, page_size)
+        count_from = self.count_from() if hasattr(self, "count_from") else None
+        page_obj = paginate(self.request, queryset, page_size, count_from=count_from)
         return page_obj.paginator, page_obj, page_obj.object_list, page_obj.has_other_pages()
 
     def get_queryset(self):
@@ -369,6 +372,18 @@ class TagView(_ArticlesOfView):
 
     def describe(self):
         return f"Articles on {self.object.name}."
+
+    def get_queryset(self):
+        # A page walks the newest published articles and asks each whether it is on the topic
+        # (EXISTS), stopping when the page is full; joining from the topic's links would read
+        # and sort every article on it.
+        self.object = get_object_or_404(Tag, slug=self.kwargs["slug"])
+        on_topic = Article.tags.through.objects.filter(article_id=OuterRef("pk"), tag=self.object)
+        return Article.objects.published().filter(Exists(on_topic)).for_cards().newest_first()
+
+    def count_from(self):
+        # Counting starts from the topic's links: the count stops after COUNT_LIMIT + 1.
+        return Article.objects.published().tagged(self.object)
 
 
 class ArticleDetailView(DetailView):
