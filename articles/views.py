@@ -97,6 +97,8 @@ class IdFirstPaginator(Paginator):
             raise PageNotAnInteger("That page number is not an integer") from None
         if number < 1:
             raise EmptyPage("That page number is less than 1")
+        if number > 2**40:  # past any archive, and an OFFSET the database refuses
+            raise EmptyPage("That page contains no results")
         return number
 
     def page(self, number):

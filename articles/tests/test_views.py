@@ -126,7 +126,7 @@ def test_large_lists_count_only_up_to_a_limit_and_every_page_still_opens(
     with django_assert_num_queries(6):  # the same as a list that was counted
         page4 = client.get(world.get_absolute_url() + "?page=4").content.decode()
     assert "Story 6" in page4 and 'rel="next"' not in page4 and "Page 4</span>" in page4
-    for page in ["5", "0", "abc"]:
+    for page in ["5", "0", "abc", "9" * 400, str(2**63)]:
         response = client.get(f"/articles/?page={page}")
         assert response.status_code == 404, page
         assert "There is no page" in response.content.decode()
