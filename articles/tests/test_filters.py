@@ -144,3 +144,17 @@ def test_date_range_uses_whole_days_in_the_site_time_zone(client, settings):
         "Late UTC, next day locally"
     ]
     assert listed(client, "published_after=2024-03-06")[0] == ["Early on the 6th locally"]
+
+
+def test_quick_select_writes_the_same_html_as_djangos_select():
+    from django import forms
+
+    from articles.filters import QuickSelect
+
+    choices = [("", "Any author"), ("ann-lee", "Ann <Lee> & co"), ("bo", "Bo")]
+    attrs = {"id": "id_author", "aria-describedby": "id_author-error", "required": True}
+    for value in ["", "ann-lee", "nope"]:
+        ours = QuickSelect(choices=choices).render("author", value, attrs=attrs)
+        django = forms.Select(choices=choices).render("author", value, attrs=attrs)
+        assert ours == django, value
+    assert "Ann &lt;Lee&gt; &amp; co" in ours
