@@ -9,6 +9,7 @@ import mimetypes
 
 from django.conf import settings
 from django.contrib.syndication.views import Feed
+from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed, Enclosure
@@ -146,7 +147,9 @@ class CorrectionsFeed(Feed):
 
     def items(self):
         return (
-            Correction.objects.filter(article__in=Article.objects.published().values("pk"))
+            Correction.objects.filter(
+                Exists(Article.objects.published().filter(pk=OuterRef("article_id")))
+            )
             .select_related("article")
             .order_by("-created_at", "-pk")[:50]
         )

@@ -7,6 +7,8 @@ from django import forms
 from django.conf import settings
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from .models import Article, Author, Byline, Category, Tag
 from .search import SearchQueryError, clean_query, matching_ids_sql
@@ -29,6 +31,33 @@ class BoundedDateField(forms.DateField):
                 "Enter a date between %(start)s and %(end)s.",
                 params={"start": EARLIEST.isoformat(), "end": LATEST.isoformat()},
             )
+
+
+def _attrs(attrs):
+    """Django's widgets/attrs.html in Python."""
+    return "".join(
+        format_html(" {}", name) if value is True else format_html(' {}="{}"', name, value)
+        for name, value in attrs.items()
+        if value is not False
+    )
+
+
+class QuickSelect(forms.Select):
+    """Django's <select>, HTML for HTML, written in Python: a template per option took tens of
+    milliseconds for a few hundred authors."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        widget = self.get_context(name, value, attrs)["widget"]
+        parts = [format_html('<select name="{}"', widget["name"]), _attrs(widget["attrs"]), ">"]
+        for group_name, options, _index in widget["optgroups"]:
+            if group_name:  # not used here; keep Django's widget for grouped choices
+                return super().render(name, value, attrs, renderer)
+            for option in options:
+                parts.append(format_html('\n  <option value="{}"', str(option["value"])))
+                parts.append(_attrs(option["attrs"]))
+                parts.append(format_html(">{}</option>\n", option["label"]))
+        parts.append("\n</select>")
+        return mark_safe("".join(parts))  # noqa: S308 - every part is escaped above
 
 
 class BoundedDateFilter(django_filters.DateFilter):
@@ -86,6 +115,7 @@ class ArticleFilter(django_filters.FilterSet):
         to_field_name="slug",
         empty_label="Any author",
         label="Author",
+        widget=QuickSelect,
         method="filter_author",
     )
     tag = django_filters.ModelMultipleChoiceFilter(

@@ -3,18 +3,34 @@
 import datetime as dt
 import operator
 import re
-from functools import reduce
+from functools import lru_cache, reduce
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Max, Min, Prefetch, Q
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 
 from .images import validate_image_upload
 from .rendering import render_body
+
+SLUG_PLACEHOLDER = "-slug-"
+
+
+@lru_cache(maxsize=64)
+def _slug_pattern(name, urlconf, root_urlconf, prefix):
+    return reverse(name, args=[SLUG_PLACEHOLDER], urlconf=urlconf)
+
+
+def slug_url(name, slug):
+    """`reverse(name, args=[slug])` with one reverse() per URL name and URL configuration:
+    reversing is much of the cost of a list page. Slugs need no quoting."""
+    if not slug:
+        return reverse(name, args=[slug])  # the same error as before
+    pattern = _slug_pattern(name, get_urlconf(), settings.ROOT_URLCONF, get_script_prefix())
+    return pattern.replace(SLUG_PLACEHOLDER, slug)
 
 
 def unique_slug(model, text, *, exclude_pk=None, max_length=200, field="slug"):
@@ -70,7 +86,7 @@ class Author(models.Model):
         super().save(*args, **kwargs)
 
     def get_absolute_url(self):
-        return reverse("articles:author", args=[self.slug])
+        return slug_url("articles:author", self.slug)
 
 
 class Category(models.Model):
@@ -92,7 +108,7 @@ class Category(models.Model):
         super().save(*args, **kwargs)
 
     def get_absolute_url(self):
-        return reverse("articles:category", args=[self.slug])
+        return slug_url("articles:category", self.slug)
 
 
 class Tag(models.Model):
@@ -111,7 +127,7 @@ class Tag(models.Model):
         super().save(*args, **kwargs)
 
     def get_absolute_url(self):
-        return reverse("articles:tag", args=[self.slug])
+        return slug_url("articles:tag", self.slug)
 
 
 WORD = re.compile(r"\w+(?:['’-]\w+)*")
@@ -214,6 +230,15 @@ class ArticleQuerySet(models.QuerySet):
                 queryset=Byline.objects.select_related("author").order_by("position", "pk"),
             ),
             "tags",
+        )
+
+    def for_cards(self):
+        """What an article card shows (section and byline): `for_listing()` without topics."""
+        return self.select_related("category").prefetch_related(
+            Prefetch(
+                "bylines",
+                queryset=Byline.objects.select_related("author").order_by("position", "pk"),
+            )
         )
 
     def datetimes(self, field_name, kind, order="ASC", tzinfo=None):
@@ -414,7 +439,7 @@ class Article(models.Model):
             SlugRedirect.objects.update_or_create(old_slug=old_slug, defaults={"article": self})
 
     def get_absolute_url(self):
-        return reverse("articles:detail", args=[self.slug])
+        return slug_url("articles:detail", self.slug)
 
     def state_at(self, now) -> "Article.State":
         for state, condition in state_conditions(now).items():

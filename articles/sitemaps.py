@@ -8,14 +8,19 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.sitemaps import Sitemap
-from django.db.models import Exists, OuterRef
+from django.core.paginator import Paginator
+from django.db.models import Exists, Max, OuterRef
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from .models import Article, Author, Category, Tag
 
 NEWS_WINDOW = dt.timedelta(hours=48)
 NEWS_LIMIT = 1000  # the news sitemap format allows at most 1,000 URLs
+# Articles per sitemap page: a page costs the same at any archive size (see README,
+# "Performance"); the index lists up to 50,000 pages, i.e. 50 million articles.
+ARTICLES_PER_SITEMAP = 1000
 
 
 class SiteSitemap(Sitemap):
@@ -28,15 +33,35 @@ class SiteSitemap(Sitemap):
         return urlsplit(settings.SITE_URL).netloc
 
 
+class IdBlockPaginator(Paginator):
+    """Page p holds the ids in ((p - 1) * per_page, p * per_page], read by a primary key range:
+    every page costs the same at any depth, and a page keeps its URLs as new articles are
+    published (they join the last page). A block with no published article is an empty page."""
+
+    @cached_property
+    def num_pages(self):
+        # The highest id of any article, read from the primary key alone: the highest id of a
+        # published one would sort every published article on SQLite.
+        last = self.object_list.model.objects.aggregate(last=Max("pk"))["last"]
+        return -(-last // self.per_page) if last else 1
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        rows = self.object_list.filter(pk__gt=bottom, pk__lte=bottom + self.per_page)
+        return self._get_page(list(rows), number, self)
+
+
 class ArticleSitemap(SiteSitemap):
     changefreq = "daily"
+    limit = ARTICLES_PER_SITEMAP
 
     def items(self):
-        return (
-            Article.objects.published()
-            .only("slug", "published_at", "revised_at")
-            .order_by("-published_at", "-pk")
-        )
+        return Article.objects.published().only("slug", "published_at", "revised_at").order_by("pk")
+
+    @property
+    def paginator(self):
+        return IdBlockPaginator(self.items(), self.limit)
 
     def lastmod(self, item):
         return item.modified_at
@@ -50,7 +75,7 @@ class ArticleSitemap(SiteSitemap):
 
     def get_latest_lastmod(self):
         # One query instead of walking every item, as the base class would.
-        latest = self.items().first()
+        latest = self.items().newest_first().first()
         return latest.modified_at if latest else None
 
 

@@ -14,14 +14,15 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core import signing
-from django.core.paginator import InvalidPage, Paginator
+from django.core.paginator import EmptyPage, InvalidPage, PageNotAnInteger, Paginator
 from django.db import connection
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.functional import cached_property
 from django.utils.html import escape
 from django.utils.http import http_date
 from django.views.decorators.cache import never_cache
@@ -49,6 +50,8 @@ logger = logging.getLogger(__name__)
 FRONT_PAGE_LATEST = 12
 SECTION_SIZE = 4
 RELATED_SIZE = 4
+COUNT_LIMIT = 500  # rows a list page counts at most (25 pages of 20)
+RELATED_CANDIDATES = 20  # per shared topic, newest first
 HOME = ("Front page", "/")
 
 
@@ -61,15 +64,57 @@ def page_path(request, page_obj=None):
 
 class IdFirstPaginator(Paginator):
     """Pages a queryset by its ids first: a deep page's OFFSET walks the covering index instead
-    of whole rows, then only that page's rows are read (one query more, at any depth)."""
+    of whole rows, then only that page's rows are read (one query more, at any depth).
+
+    It counts at most COUNT_LIMIT rows, so a page costs the same on a large archive: past that
+    the total is unknown (`counted` is False), "more than COUNT_LIMIT" is shown, and any page
+    that has articles can be opened.
+    """
+
+    def __init__(self, *args, count_from=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.counted = True
+        self.count_from = count_from  # the same rows, by a query that counts faster
+
+    @cached_property
+    def count(self):
+        if not isinstance(self.object_list, QuerySet):
+            return super().count
+        rows = self.object_list if self.count_from is None else self.count_from
+        found = rows.order_by().values("pk")[: COUNT_LIMIT + 1].count()
+        self.counted = found <= COUNT_LIMIT
+        return min(found, COUNT_LIMIT)
+
+    def validate_number(self, number):
+        if self.count and not self.counted:
+            return self._positive(number)
+        return super().validate_number(number)
+
+    def _positive(self, number):
+        try:
+            number = int(number)
+        except (TypeError, ValueError):
+            raise PageNotAnInteger("That page number is not an integer") from None
+        if number < 1:
+            raise EmptyPage("That page number is less than 1")
+        if number > 2**40:  # past any archive, and an OFFSET the database refuses
+            raise EmptyPage("That page contains no results")
+        return number
 
     def page(self, number):
         number = self.validate_number(number)
-        bottom = (number - 1) * self.per_page
-        top = min(bottom + self.per_page, self.count)
         if not isinstance(self.object_list, QuerySet):
             return super().page(number)
-        ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
+        bottom = (number - 1) * self.per_page
+        ids = list(
+            self.object_list.values_list("pk", flat=True)[bottom : bottom + self.per_page + 1]
+        )
+        if not self.counted:
+            if not ids:
+                raise EmptyPage("That page contains no results")
+            # Known so far: this page, and the next one if there is one.
+            self.__dict__["num_pages"] = number + (len(ids) > self.per_page)
+        ids = ids[: self.per_page]
         rows = {obj.pk: obj for obj in self.object_list.order_by().filter(pk__in=ids)}
         return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
 
@@ -83,13 +128,15 @@ def not_found_page(request, reason):
     return TemplateResponse(request, "404.html", {"reason": reason}, status=404)
 
 
-def paginate(request, items, per_page):
+def paginate(request, items, per_page, count_from=None):
     """A page of `items`, or PageNotFound with a message a reader understands."""
-    paginator = IdFirstPaginator(items, per_page)
+    paginator = IdFirstPaginator(items, per_page, count_from=count_from)
     number = request.GET.get("page") or 1
     try:
         return paginator.page(number)
     except InvalidPage:
+        if not paginator.counted:
+            raise PageNotFound(f"There is no page {str(number)[:20]!r}.") from None
         raise PageNotFound(
             f"There is no page {str(number)[:20]!r}: pages run from 1 to {paginator.num_pages}."
         ) from None
@@ -128,10 +175,10 @@ class HomeView(TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         published = Article.objects.published()
-        featured = list(published.filter(featured=True).for_listing().newest_first()[:5])
+        featured = list(published.filter(featured=True).for_cards().newest_first()[:5])
         latest = list(
             published.exclude(pk__in=[a.pk for a in featured[:1]])
-            .for_listing()
+            .for_cards()
             .newest_first()[:FRONT_PAGE_LATEST]
         )
         lead = featured[0] if featured else (latest.pop(0) if latest else None)
@@ -140,7 +187,7 @@ class HomeView(TemplateView):
         context["nav_categories"] = categories
         ranked = (
             published.filter(pk__in=section_heads(published, categories))
-            .for_listing()
+            .for_cards()
             .order_by("category__order", "category__name", "-published_at", "-pk")
             if categories
             else []
@@ -200,7 +247,7 @@ class ArticleListView(TemplateView):
             articles = filterset.qs if filterset.is_bound else base
         try:
             page_obj = paginate(
-                request, articles.for_listing().newest_first(), settings.ARTICLES_PER_PAGE
+                request, articles.for_cards().newest_first(), settings.ARTICLES_PER_PAGE
             )
         except PageNotFound as exc:
             return not_found_page(request, str(exc))
@@ -268,14 +315,15 @@ class _ArticlesOfView(ListView):
             return not_found_page(request, str(exc))
 
     def paginate_queryset(self, queryset, page_size):
-        page_obj = paginate(self.request, queryset, page_size)
+        count_from = self.count_from() if hasattr(self, "count_from") else None
+        page_obj = paginate(self.request, queryset, page_size, count_from=count_from)
         return page_obj.paginator, page_obj, page_obj.object_list, page_obj.has_other_pages()
 
     def get_queryset(self):
         self.object = get_object_or_404(self.model, slug=self.kwargs["slug"])
         return (
             getattr(Article.objects.published(), self.relation)(self.object)
-            .for_listing()
+            .for_cards()
             .newest_first()
         )
 
@@ -334,6 +382,18 @@ class TagView(_ArticlesOfView):
 
     def describe(self):
         return f"Articles on {self.object.name}."
+
+    def get_queryset(self):
+        # A page walks the newest published articles and asks each whether it is on the topic
+        # (EXISTS), stopping when the page is full; joining from the topic's links would read
+        # and sort every article on it.
+        self.object = get_object_or_404(Tag, slug=self.kwargs["slug"])
+        on_topic = Article.tags.through.objects.filter(article_id=OuterRef("pk"), tag=self.object)
+        return Article.objects.published().filter(Exists(on_topic)).for_cards().newest_first()
+
+    def count_from(self):
+        # Counting starts from the topic's links: the count stops after COUNT_LIMIT + 1.
+        return Article.objects.published().tagged(self.object)
 
 
 @cache.public()
@@ -397,13 +457,14 @@ class ArticleDetailView(DetailView):
                 .newest_first()
                 .values("pk")[:RELATED_SIZE]
             )
-        if tag_ids:
-            tagged = Article.tags.through.objects.filter(tag_id__in=tag_ids).values("article_id")
-            candidates |= Q(
-                pk__in=published.filter(pk__in=tagged).newest_first().values("pk")[:RELATED_SIZE]
-            )
+        # Per topic, its newest links by article id (the (tag, article) index), not every
+        # article on the topic sorted by date.
+        links = Article.tags.through.objects.exclude(article_id=article.pk)
+        for tag_id in tag_ids:
+            recent = links.filter(tag_id=tag_id).order_by("-article_id").values("article_id")
+            candidates |= Q(pk__in=recent[:RELATED_CANDIDATES])
         return list(
-            Article.objects.filter(candidates)
+            published.filter(candidates)
             .select_related("category")
             .prefetch_related(
                 Prefetch(
@@ -431,9 +492,21 @@ class CorrectionListView(ListView):
     def get_paginate_by(self, queryset):
         return settings.ARTICLES_PER_PAGE
 
+    def get(self, request, *args, **kwargs):
+        try:
+            return super().get(request, *args, **kwargs)
+        except PageNotFound as exc:
+            return not_found_page(request, str(exc))
+
+    def paginate_queryset(self, queryset, page_size):
+        page_obj = paginate(self.request, queryset, page_size)
+        return page_obj.paginator, page_obj, page_obj.object_list, page_obj.has_other_pages()
+
     def get_queryset(self):
         return (
-            Correction.objects.filter(article__in=Article.objects.published().values("pk"))
+            Correction.objects.filter(
+                Exists(Article.objects.published().filter(pk=OuterRef("article_id")))
+            )
             .select_related("article")
             .order_by("-created_at", "-pk")
         )

@@ -113,7 +113,7 @@ class SearchResults:
         if not limit:
             return []
         rows = backend().ranked_page(self.parsed, limit, start)
-        articles = Article.objects.published().for_listing().in_bulk([row[0] for row in rows])
+        articles = Article.objects.published().for_cards().in_bulk([row[0] for row in rows])
         page = []
         for pk, rank, headline in rows:
             article = articles.get(pk)

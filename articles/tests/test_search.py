@@ -212,7 +212,7 @@ def test_empty_query_shows_the_form(client):
 def test_search_page_query_count_is_fixed(client, django_assert_num_queries):
     for i in range(12):
         make_article(f"Harvest report {i}")
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         assert client.get("/search/?q=harvest").status_code == 200
 
 

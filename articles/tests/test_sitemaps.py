@@ -83,14 +83,22 @@ def test_other_sitemaps_hold_only_objects_with_published_articles(client, site):
     assert locs(xml(client, "/sitemap-tags.xml")) == ["https://news.example/tags/climate/"]
 
 
-def test_sitemaps_split_into_pages(client, site, monkeypatch):
+def test_sitemaps_split_into_pages_of_consecutive_ids(client, site, monkeypatch):
     from articles.sitemaps import ArticleSitemap
 
     monkeypatch.setattr(ArticleSitemap, "limit", 2)
+    last_page = -(-Article.objects.latest("pk").pk // 2)  # ids of any article
     index = locs(xml(client, "/sitemap.xml"))
     assert "https://news.example/sitemap-articles.xml?p=2" in index
-    assert len(locs(xml(client, "/sitemap-articles.xml?p=2"))) == 1
-    for bad in ["3", "0", "abc"]:
+    assert f"https://news.example/sitemap-articles.xml?p={last_page}" in index
+    assert f"https://news.example/sitemap-articles.xml?p={last_page + 1}" not in index
+    pages = [locs(xml(client, f"/sitemap-articles.xml?p={p}")) for p in range(1, last_page + 1)]
+    # Each published article on exactly one page: the one its id falls in.
+    for article in Article.objects.published():
+        url = "https://news.example" + article.get_absolute_url()
+        assert [i for i, page in enumerate(pages, 1) if url in page] == [-(-article.pk // 2)]
+    assert sum(len(page) for page in pages) == Article.objects.published().count()
+    for bad in [str(last_page + 1), "0", "abc"]:
         assert client.get(f"/sitemap-articles.xml?p={bad}").status_code == 404
     assert client.get("/sitemap-nope.xml").status_code == 404
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from articles.models import Article
 
-from .factories import make_article, make_author, make_category, make_tag
+from .factories import make_article, make_author, make_category, make_correction, make_tag
 
 pytestmark = pytest.mark.django_db
 
@@ -107,6 +107,31 @@ def test_archive_is_newest_first_and_paginated(client, settings):
         assert "pages run from 1 to 3" in response.content.decode(), page
 
 
+def test_large_lists_count_only_up_to_a_limit_and_every_page_still_opens(
+    client, settings, monkeypatch, django_assert_num_queries
+):
+    """Past COUNT_LIMIT the total is not counted (so a page costs the same on any archive):
+    the page says "more than", every page with articles opens and the one after the end is 404."""
+    from articles import views
+
+    monkeypatch.setattr(views, "COUNT_LIMIT", 4)
+    settings.ARTICLES_PER_PAGE = 2
+    settings.CACHE_SECONDS = 0
+    world = make_category("World")
+    for i in range(7):
+        make_article(f"Story {i}", category=world, ago=dt.timedelta(days=i))
+    page1 = client.get("/articles/").content.decode()
+    assert "More than 4 articles" in page1 and "Page 1</span>" in page1
+    assert 'rel="next" href="?page=2"' in page1
+    with django_assert_num_queries(6):  # the same as a list that was counted
+        page4 = client.get(world.get_absolute_url() + "?page=4").content.decode()
+    assert "Story 6" in page4 and 'rel="next"' not in page4 and "Page 4</span>" in page4
+    for page in ["5", "0", "abc", "9" * 400, str(2**63)]:
+        response = client.get(f"/articles/?page={page}")
+        assert response.status_code == 404, page
+        assert "There is no page" in response.content.decode()
+
+
 def test_section_author_and_tag_pages_list_only_their_articles(client):
     world, sport = make_category("World"), make_category("Sport")
     ann, bo = make_author("Ann"), make_author("Bo")
@@ -193,15 +218,29 @@ def test_query_counts_are_fixed(client, django_assert_num_queries, settings, n):
     category, author, tag = _populate(n)
     # An article with related stories (shared topics), so every related query runs.
     article = Article.objects.published().filter(tags__isnull=False).first()
+    make_correction(article)
     expected = {
-        "/": 10,
+        "/": 7,  # three lists (featured, latest, sections) and their bylines, the sections
         # + the section, author and topic choices of the filter form
-        "/articles/": 9,  # + the page's ids first (deep pages read the index, not rows)
+        "/articles/": 8,  # + the page's ids first (deep pages read the index, not rows)
         # + related articles and their bylines, + the prefetched corrections
         article.get_absolute_url(): 7,
-        category.get_absolute_url(): 7,
-        author.get_absolute_url(): 7,
-        tag.get_absolute_url(): 7,
+        category.get_absolute_url(): 6,
+        author.get_absolute_url(): 6,
+        tag.get_absolute_url(): 6,
+        "/search/?q=story": 5,
+        "/corrections/": 4,
+        "/feeds/rss/": 3,
+        "/feeds/atom/": 3,
+        f"{category.get_absolute_url()}feed/": 4,
+        f"{author.get_absolute_url()}feed/": 4,
+        "/corrections/feed/": 1,
+        "/sitemap.xml": 5,
+        "/sitemap-articles.xml": 2,
+        "/sitemap-categories.xml": 2,
+        "/sitemap-authors.xml": 2,
+        "/sitemap-tags.xml": 2,
+        "/news-sitemap.xml": 1,
     }
     for url, count in expected.items():
         with django_assert_num_queries(count):
