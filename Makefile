@@ -6,7 +6,7 @@ PORT ?= 8000
 DEV_ENV := DJANGO_DEBUG=1 DJANGO_HTTPS=0
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format check seed load-data dump-data reset-db bench demo browser-deps clean
+.PHONY: run test install screenshots lint format check seed load-data dump-data reset-db bench demo browser-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ test: $(STAMP) browser-deps
 	$(DEV_ENV) $(PY) manage.py check
 	$(DEV_ENV) $(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/pytest -n auto --dist loadfile -q
+
+# The README's desk screenshots, taken by the full-day browser test.
+screenshots: $(STAMP) browser-deps
+	NEWSDESK_SCREENSHOTS=docs $(VENV)/bin/pytest -q articles/tests/test_browser_desk_day.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
