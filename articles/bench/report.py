@@ -26,6 +26,8 @@ def parse_wrk(output):
     done = re.search(r"^\s+(\d+) requests in", output, re.M)
     if done:
         result["requests"] = int(done[1])
+    if not result["requests"]:  # nothing finished in time: no latency was measured
+        result["p50"] = result["p99"] = None
     socket = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
     )

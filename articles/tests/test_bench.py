@@ -33,6 +33,11 @@ def test_parse_wrk_reads_rate_percentiles_and_errors():
     }
 
 
+def test_parse_wrk_has_no_latency_when_no_request_finished():
+    output = WRK_OUTPUT.replace("6521 requests", "0 requests")
+    assert report.parse_wrk(output)["p50"] is None
+
+
 def test_parse_wrk_refuses_output_without_a_rate():
     with pytest.raises(ValueError, match="Requests/sec"):
         report.parse_wrk("unable to connect to 127.0.0.1:1 Connection refused")

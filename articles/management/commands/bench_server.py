@@ -120,6 +120,12 @@ class Command(BaseCommand):
                     f"{run}: {m['before']} → {m['after']}" for run, m in memory[size].items()
                 )
             )
+        desk = results[sizes[-1]].get("desk", {})
+        for run, done in desk.items():
+            self.stdout.write(
+                f"{run}: {done['saves']} desk saves went through, {done['failures']} refused or failed"
+                + (f" (last: {done['last_failure']})" if done["last_failure"] else "")
+            )
         if not any(r["run"] == "varnish" for r in rows):
             self.stdout.write("Varnish: not installed — skipped")
         self.stdout.write("\nTargets (reported, not asserted):\n" + report.render_targets(targets))
@@ -181,8 +187,8 @@ class Command(BaseCommand):
     def run_pages(self, base, pages):
         figures = {}
         for name, path in pages.items():
-            status, headers = server.fetch(base + path)
-            server.fetch(base + path)  # warm (and, when cached, stored)
+            status, _ = server.fetch(base + path)  # warm (and, when cached, stored)
+            _, headers = server.fetch(base + path)
             figures[name] = {"path": path, "status": status, **self.load(base, path)}
             figures[name]["x_cache"] = headers.get("X-Cache")
             server.log(f"  {name:<20} {status} {figures[name]['rps']:>8.1f} req/s")
