@@ -151,3 +151,17 @@ def test_form_parser_posts_back_what_a_browser_would():
         ["tags", "3"],
         ["ok", "on"],
     ]
+
+
+@pytest.mark.django_db
+def test_the_bare_view_is_not_served_outside_the_benchmark(client):
+    assert client.get("/__bench__/minimal/").status_code == 404
+
+
+def test_the_benchmark_setting_adds_the_bare_view_behind_the_same_middleware(settings):
+    from articles.tests.test_settings import run_manage
+
+    code = "from django.conf import settings; print(settings.ROOT_URLCONF)"
+    on = run_manage("shell", "-c", code, DJANGO_DEBUG="1", NEWSDESK_BENCH="1")
+    assert on.stdout.strip().splitlines()[-1] == "articles.bench_urls"
+    assert settings.ROOT_URLCONF == "newsdesk.urls"  # without it
