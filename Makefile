@@ -86,11 +86,11 @@ demo: $(STAMP)
 	$(DEV_ENV) $(PY) manage.py migrate --noinput
 	$(DEV_ENV) $(PY) manage.py generate_demo_content --articles $${ARTICLES:-2000}
 
-# The benchmark uses its own database (var/bench.sqlite3 unless DATABASE_URL is set).
-BENCH_DB ?= sqlite:///var/bench.sqlite3
+# The benchmark: run_bench's in-process figures and the real server (gunicorn + wrk, installed
+# from Debian when missing) at BENCH_SIZES articles (default 1000,100000), on SQLite files under
+# var/bench/ or, with BENCH_DB=postgres, throwaway databases on 127.0.0.1:5432. Writes var/bench.json.
 bench: $(STAMP)
-	$(DEV_ENV) DATABASE_URL=$${DATABASE_URL:-$(BENCH_DB)} $(PY) manage.py migrate --noinput -v0
-	$(DEV_ENV) DATABASE_URL=$${DATABASE_URL:-$(BENCH_DB)} $(PY) manage.py run_bench --articles $${ARTICLES:-20000}
+	$(DEV_ENV) $(PY) manage.py bench_server
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

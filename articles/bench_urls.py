@@ -1,4 +1,5 @@
-"""URLs for `run_bench`: the site plus a minimal view to compare cached pages against."""
+"""URLs for `run_bench` and `bench_server` (NEWSDESK_BENCH=1): the site plus a bare view to
+compare every page against."""
 
 from django.http import HttpResponse
 from django.urls import include, path

@@ -83,6 +83,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "newsdesk.urls"
+# `make bench` only: adds a bare `HttpResponse("ok")` view behind the same middleware.
+if env_bool("NEWSDESK_BENCH", False):
+    ROOT_URLCONF = "articles.bench_urls"
 
 TEMPLATES = [
     {

@@ -1,0 +1,1 @@
+"""`make bench`: the real-server benchmark (see `bench_server`)."""

@@ -1,0 +1,266 @@
+"""`make bench`, the real server: gunicorn + wrk at each size, one table, issue 10's targets.
+
+Environment: BENCH_SIZES (default 1000,100000), BENCH_DB (sqlite or postgres), BENCH_SECONDS (5
+per measurement), BENCH_CONNECTIONS (16). Targets are reported PASS/FAIL, never asserted: the
+command exits 0 unless the benchmark could not run.
+"""
+
+import datetime as dt
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from articles.bench import report, server
+from articles.models import Article, Author, Category, Tag
+
+PUBLIC_PAGES = (
+    "article",
+    "front page",
+    "archive first page",
+    "archive last page",
+    "section",
+    "author",
+    "topic",
+    "sitemap index",
+    "sitemap page",
+    "rss feed",
+    "search",
+)
+EDGE_PAGES = ("front page", "article")  # the 304, live-desk, busy-desk and Varnish runs
+
+
+def describe():
+    """The pages to measure in this database, and the desk's user and articles."""
+    published = Article.objects.published()
+    last_page = max(1, -(-published.count() // settings.ARTICLES_PER_PAGE))
+    newest = published.order_by("-published_at", "-pk").first()
+    oldest = published.order_by("published_at", "pk").first()
+    drafts = Article.objects.in_state(Article.State.DRAFT).order_by("pk")[:4]
+    User = get_user_model()
+    user = User.objects.filter(username=server.DESK_USER).first() or User(
+        username=server.DESK_USER, is_staff=True, is_superuser=True
+    )
+    user.set_password(server.DESK_PASSWORD)
+    user.save()
+    pages = {
+        "bare view": "/__bench__/minimal/",
+        "article": newest.get_absolute_url(),
+        "front page": "/",
+        "archive first page": "/articles/",
+        "archive last page": f"/articles/?page={last_page}",
+        "section": Category.objects.order_by("pk").first().get_absolute_url(),
+        "author": Author.objects.order_by("pk").first().get_absolute_url(),
+        "topic": Tag.objects.order_by("pk").first().get_absolute_url(),
+        "sitemap index": "/sitemap.xml",
+        "rss feed": "/feeds/rss/",
+        "search": "/search/?q=budget+rules",
+    }
+    return {
+        "articles": Article.objects.count(),
+        "pages": pages,
+        "drafts": [draft.pk for draft in drafts],
+        "old_published": oldest.pk,
+    }
+
+
+class Command(BaseCommand):
+    help = "Serve benchmark databases with gunicorn, drive each page with wrk, print one table."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--describe", action="store_true", help=argparse_hidden())
+
+    def handle(self, *args, **options):
+        if options["describe"]:
+            self.stdout.write(json.dumps(describe()))
+            return
+        sizes = sorted(int(s) for s in os.environ.get("BENCH_SIZES", "1000,100000").split(","))
+        backend = os.environ.get("BENCH_DB", "sqlite").strip() or "sqlite"
+        if backend not in ("sqlite", "postgres"):
+            raise CommandError("BENCH_DB must be sqlite or postgres")
+        self.seconds = int(os.environ.get("BENCH_SECONDS", "5"))
+        self.connections = int(os.environ.get("BENCH_CONNECTIONS", "16"))
+        self.use_wrk = server.ensure_wrk()
+        tool = "wrk" if self.use_wrk else "Python load generator (wrk could not be installed)"
+        self.stdout.write(f"Load: {tool}, {self.connections} connections, {self.seconds} s each")
+        started = time.monotonic()
+        cache_url = server.redis_url()
+        server.collectstatic()
+        results, memory, databases = {}, {}, {}
+        for size in sizes:
+            url, built = server.database(size, backend)
+            info = server.describe(url)
+            databases[size] = {"url": url, "built": built, "articles": info["articles"]}
+            largest = size == sizes[-1]
+            results[size], memory[size] = self.measure(url, info, cache_url, full=largest)
+        inprocess = self.in_process(databases[sizes[-1]]["url"], sizes[-1])
+        rows = report.build_rows(results, sizes[-1], sizes[0])
+        table = report.render_table(
+            rows, small_label=report.size_label(sizes[0]), big_label=report.size_label(sizes[-1])
+        )
+        targets = report.check_targets(rows)
+        machine = f"{os.cpu_count()} cores, {platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
+        header = (
+            f"Newsdesk real-server benchmark — {backend}, {sizes[-1]:,} articles "
+            f"(flat ratio against {sizes[0]:,}), gunicorn {server.WORKERS} workers × "
+            f"{server.THREADS} threads (gthread), cache {'Redis' if cache_url else 'file'}, "
+            f"{tool} {self.connections} connections × {self.seconds} s; {machine}"
+        )
+        self.stdout.write("\n" + inprocess)
+        self.stdout.write("\n" + header + "\n\n" + table + "\n")
+        for size in sizes:
+            self.stdout.write(
+                f"worker RSS at {size:,} (MB, before → after): "
+                + "; ".join(
+                    f"{run}: {m['before']} → {m['after']}" for run, m in memory[size].items()
+                )
+            )
+        desk = results[sizes[-1]].get("desk", {})
+        for run, done in desk.items():
+            self.stdout.write(
+                f"{run}: {done['saves']} desk saves went through, {done['failures']} refused or failed"
+                + (f" (last: {done['last_failure']})" if done["last_failure"] else "")
+            )
+        if not any(r["run"] == "varnish" for r in rows):
+            self.stdout.write("Varnish: not installed — skipped")
+        self.stdout.write("\nTargets (reported, not asserted):\n" + report.render_targets(targets))
+        out = Path(server.BASE_DIR / "var" / "bench.json")
+        out.write_text(
+            json.dumps(
+                {
+                    "taken": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                    "header": header,
+                    "machine": machine,
+                    "backend": backend,
+                    "sizes": sizes,
+                    "databases": databases,
+                    "results": {str(k): v for k, v in results.items()},
+                    "memory_mb": {str(k): v for k, v in memory.items()},
+                    "rows": rows,
+                    "table": table,
+                    "targets": targets,
+                    "in_process": inprocess,
+                    "seconds": round(time.monotonic() - started),
+                },
+                indent=2,
+            )
+        )
+        self.stdout.write(f"\nWrote {out} ({time.monotonic() - started:.0f} s in all)")
+
+    def load(self, base, path, headers=None):
+        return server.load(
+            base + path,
+            seconds=self.seconds,
+            connections=self.connections,
+            headers=headers,
+            use_wrk=self.use_wrk,
+        )
+
+    def measure(self, url, info, cache_url, *, full):
+        pages = dict(info["pages"])
+        figures, memory = {}, {}
+        uncached = server.Server(url, cache_seconds=0, cache_url=cache_url)
+        try:
+            pages["sitemap page"] = server.sitemap_page(uncached.url) or "/sitemap.xml"
+            memory["uncached"] = {"before": uncached.worker_rss_mb()}
+            figures["uncached"] = self.run_pages(uncached.url, pages)
+            memory["uncached"]["after"] = uncached.worker_rss_mb()
+        finally:
+            uncached.stop()
+        cached = server.Server(url, cache_seconds=300, cache_url=cache_url)
+        try:
+            memory["cached"] = {"before": cached.worker_rss_mb()}
+            del pages["bare view"]  # it would be a cache hit: the bare view is the uncached one
+            figures["cached"] = self.run_pages(cached.url, pages)
+            if full:
+                figures.update(self.edge_runs(cached, pages, info))
+            memory["cached"]["after"] = cached.worker_rss_mb()
+        finally:
+            cached.stop()
+        return figures, memory
+
+    def run_pages(self, base, pages):
+        figures = {}
+        for name, path in pages.items():
+            status, _ = server.fetch(base + path)  # warm (and, when cached, stored)
+            _, headers = server.fetch(base + path)
+            figures[name] = {"path": path, "status": status, **self.load(base, path)}
+            figures[name]["x_cache"] = headers.get("X-Cache")
+            server.log(f"  {name:<20} {status} {figures[name]['rps']:>8.1f} req/s")
+        return figures
+
+    def edge_runs(self, cached, pages, info):
+        figures = {"304": {}, "live desk": {}, "busy desk": {}, "varnish": {}}
+        for name in EDGE_PAGES:
+            _, headers = server.fetch(cached.url + pages[name])
+            etag = headers.get("ETag")
+            status = (
+                server.fetch(cached.url + pages[name], {"If-None-Match": etag})[0] if etag else None
+            )
+            if status == 304:
+                figures["304"][name] = {
+                    **self.load(cached.url, pages[name], {"If-None-Match": etag}),
+                    "status": 304,
+                }
+            else:
+                server.log(f"  304: {name} gave {status} with its ETag {etag!r}: skipped")
+        desk, work = server.live_desk(cached.url, info)
+        thread, stop = server.in_background(work)
+        try:
+            for name in EDGE_PAGES:
+                figures["live desk"][name] = self.load(cached.url, pages[name])
+        finally:
+            stop.set()
+            thread.join()
+        figures["live desk"]["desk"] = {
+            "saves": desk.saves,
+            "failures": desk.failures,
+            "last_failure": desk.last_failure,
+        }
+        desks, works = server.busy_desk(cached.url, info)
+        running = [server.in_background(work) for work in works]
+        try:
+            for name in EDGE_PAGES:
+                figures["busy desk"][name] = self.load(cached.url, pages[name])
+        finally:
+            for _thread, stop in running:
+                stop.set()
+            for thread, _stop in running:
+                thread.join()
+        figures["busy desk"]["desk"] = {
+            "saves": sum(d.saves for d in desks),
+            "failures": sum(d.failures for d in desks),
+            "last_failure": next((d.last_failure for d in desks if d.last_failure), ""),
+        }
+        edge = server.varnish(cached.port)
+        if edge:
+            process, base = edge
+            try:
+                server.fetch(base + "/")
+                figures["varnish"]["front page"] = self.load(base, "/")
+            finally:
+                process.terminate()
+                process.wait()
+        figures["desk"] = {run: figures[run].pop("desk") for run in ("live desk", "busy desk")}
+        server.log(f"  desk saves: {figures['desk']}")
+        return figures
+
+    def in_process(self, url, size):
+        """run_bench's in-process figures (Django test client) on the largest database."""
+        if os.environ.get("BENCH_INPROCESS", "1") == "0":
+            return "In-process figures: skipped (BENCH_INPROCESS=0)"
+        env = dict(server.base_env(url), DJANGO_DEBUG="1")
+        return server.manage(
+            "run_bench", "--articles", str(size), "--repeat", "5", env=env, capture=True
+        ).strip()
+
+
+def argparse_hidden():
+    import argparse
+
+    return argparse.SUPPRESS

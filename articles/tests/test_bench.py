@@ -1,0 +1,167 @@
+"""The pure parts of `make bench` (articles/bench/report.py): no server is started here."""
+
+import pytest
+
+from articles.bench import report
+from articles.bench.server import FormParser
+
+WRK_OUTPUT = """Running 5s test @ http://127.0.0.1:40111/
+  2 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    12.31ms    3.02ms  48.10ms   80.00%
+    Req/Sec   652.10     40.22   720.00     70.00%
+  Latency Distribution
+     50%   11.80ms
+     75%   13.20ms
+     90%   15.90ms
+     99%    1.02s
+  6521 requests in 5.01s, 1.21MB read
+  Socket errors: connect 0, read 1, write 0, timeout 2
+  Non-2xx or 3xx responses: 4
+Requests/sec:   1301.60
+Transfer/sec:    247.00KB
+"""
+
+
+def test_parse_wrk_reads_rate_percentiles_and_errors():
+    assert report.parse_wrk(WRK_OUTPUT) == {
+        "rps": 1301.6,
+        "p50": 11.8,
+        "p99": 1020.0,
+        "requests": 6521,
+        "errors": 7,
+    }
+
+
+def test_parse_wrk_has_no_latency_when_no_request_finished():
+    output = WRK_OUTPUT.replace("6521 requests", "0 requests")
+    assert report.parse_wrk(output)["p50"] is None
+
+
+def test_parse_wrk_refuses_output_without_a_rate():
+    with pytest.raises(ValueError, match="Requests/sec"):
+        report.parse_wrk("unable to connect to 127.0.0.1:1 Connection refused")
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"), [("812.00us", 0.812), ("3.41ms", 3.41), ("1.20s", 1200.0), ("1.5m", 90000.0)]
+)
+def test_parse_duration_ms(text, ms):
+    assert report.parse_duration_ms(text) == pytest.approx(ms)
+
+
+def figures(rps, p50=10.0):
+    return {"rps": rps, "p50": p50, "p99": p50 * 3}
+
+
+def results():
+    big = {
+        "uncached": {
+            "bare view": figures(1000, 2),
+            "article": figures(200, 30),
+            "search": figures(40, 90),
+        },
+        "cached": {"article": figures(1100), "search": figures(900)},
+        "304": {"article": figures(1800)},
+        "live desk": {"article": figures(1045)},
+        "busy desk": {"article": figures(300)},
+    }
+    small = {
+        "uncached": {
+            "bare view": figures(1000, 2),
+            "article": figures(210, 20),
+            "search": figures(50, 50),
+        }
+    }
+    return {1000: small, 100000: big}
+
+
+def test_rows_are_ratios_to_the_bare_view_and_the_quiet_cached_rate():
+    rows = {(r["page"], r["run"]): r for r in report.build_rows(results(), 100000, 1000)}
+    assert rows[("bare view", "")]["uncached_x"] == 1.0
+    assert rows[("article", "")]["uncached_x"] == 0.2
+    assert rows[("article", "")]["cached_x"] == pytest.approx(1.1)
+    assert rows[("article", "")]["flat"] == 1.5
+    assert rows[("search", "")]["flat"] == 1.8
+    assert rows[("article", "304")]["against"] == pytest.approx(1800 / 1100)
+    assert rows[("article", "busy desk")]["note"] == "0.27× quiet cached"
+
+
+def test_table_has_one_line_per_row_and_dashes_for_what_was_not_measured():
+    rows = report.build_rows(results(), 100000, 1000)
+    table = report.render_table(rows, small_label="1k", big_label="100k").splitlines()
+    assert "100k/1k p50" in table[0]
+    assert len(table) == 2 + len(rows)
+    assert table[2].startswith("| bare view | 1000 | 2.0 | 6.0 | 1.000 | — |")
+    assert "| article (304) | — |" in "\n".join(table)
+
+
+def test_targets_pass_and_fail_by_the_issue_thresholds():
+    checked = {
+        t["target"]: t["passed"]
+        for t in report.check_targets(report.build_rows(results(), 100000, 1000))
+    }
+    assert checked == {
+        "article uncached ≥ 0.15× bare": True,
+        "every public page uncached ≥ 0.05× bare": False,  # search 0.04
+        "uncached p50 at the largest size ≤ 1.3× the smallest (search ≤ 2×)": False,  # article 1.5
+        "cached ≥ 1.0× bare": False,  # search 0.9
+        "304 ≥ 1.5× cached 200": True,
+        "live desk ≥ 0.9× quiet cached": True,
+        "busy desk ≥ 0.5× quiet cached": False,
+    }
+    printed = report.render_targets(
+        report.check_targets(report.build_rows(results(), 100000, 1000))
+    )
+    assert printed.splitlines()[0] == "PASS  article uncached ≥ 0.15× bare: article 0.2"
+
+
+def test_a_target_with_nothing_measured_fails():
+    rows = report.build_rows({1000: {"uncached": {"bare view": figures(1000)}}}, 1000, 1000)
+    checked = {t["target"]: t["passed"] for t in report.check_targets(rows)}
+    assert checked["304 ≥ 1.5× cached 200"] is False
+    assert checked["article uncached ≥ 0.15× bare"] is False
+
+
+def test_size_labels():
+    assert [report.size_label(n) for n in (1000, 100000, 2500, 300)] == [
+        "1k",
+        "100k",
+        "2500",
+        "300",
+    ]
+
+
+def test_form_parser_posts_back_what_a_browser_would():
+    parser = FormParser()
+    parser.feed(
+        '<form method="get"><input name="q" value="search"></form>'
+        '<form method="post"><input type="hidden" name="csrfmiddlewaretoken" value="t">'
+        '<input name="headline" value="A &amp; B"><textarea name="body">One\nTwo</textarea>'
+        '<select name="tags" multiple><option value="1" selected>x</option><option value="2">y</option>'
+        '<option value="3" selected>z</option></select>'
+        '<input type="checkbox" name="featured"><input type="checkbox" name="ok" checked>'
+        '<input type="submit" name="_action" value="save"><input type="file" name="image"></form>'
+    )
+    assert parser.fields == [
+        ["csrfmiddlewaretoken", "t"],
+        ["headline", "A & B"],
+        ["body", "One\nTwo"],
+        ["tags", "1"],
+        ["tags", "3"],
+        ["ok", "on"],
+    ]
+
+
+@pytest.mark.django_db
+def test_the_bare_view_is_not_served_outside_the_benchmark(client):
+    assert client.get("/__bench__/minimal/").status_code == 404
+
+
+def test_the_benchmark_setting_adds_the_bare_view_behind_the_same_middleware(settings):
+    from articles.tests.test_settings import run_manage
+
+    code = "from django.conf import settings; print(settings.ROOT_URLCONF)"
+    on = run_manage("shell", "-c", code, DJANGO_DEBUG="1", NEWSDESK_BENCH="1")
+    assert on.stdout.strip().splitlines()[-1] == "articles.bench_urls"
+    assert settings.ROOT_URLCONF == "newsdesk.urls"  # without it
