@@ -233,8 +233,10 @@ class ArticleQuerySet(models.QuerySet):
         )
 
     def for_cards(self):
-        """What an article card shows (section and byline): `for_listing()` without topics."""
-        return self.select_related("category").prefetch_related(
+        """What an article card shows (section and byline): `for_listing()` without topics, and
+        without the bodies, which cards never show (on a large archive they are most of the
+        bytes each list query would read)."""
+        return self.defer("body", "body_html").select_related("category").prefetch_related(
             Prefetch(
                 "bylines",
                 queryset=Byline.objects.select_related("author").order_by("position", "pk"),

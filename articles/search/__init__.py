@@ -113,7 +113,9 @@ class SearchResults:
         if not limit:
             return []
         rows = backend().ranked_page(self.parsed, limit, start)
-        articles = Article.objects.published().for_cards().in_bulk([row[0] for row in rows])
+        # Cards without the Markdown, but with the rendered body the snippets are cut from.
+        cards = Article.objects.published().for_cards().defer(None).defer("body")
+        articles = cards.in_bulk([row[0] for row in rows])
         page = []
         for pk, rank, headline in rows:
             article = articles.get(pk)
