@@ -236,10 +236,14 @@ class ArticleQuerySet(models.QuerySet):
         """What an article card shows (section and byline): `for_listing()` without topics, and
         without the bodies, which cards never show (on a large archive they are most of the
         bytes each list query would read)."""
-        return self.defer("body", "body_html").select_related("category").prefetch_related(
-            Prefetch(
-                "bylines",
-                queryset=Byline.objects.select_related("author").order_by("position", "pk"),
+        return (
+            self.defer("body", "body_html")
+            .select_related("category")
+            .prefetch_related(
+                Prefetch(
+                    "bylines",
+                    queryset=Byline.objects.select_related("author").order_by("position", "pk"),
+                )
             )
         )
 
