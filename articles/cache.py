@@ -240,11 +240,12 @@ def _edge_headers(response, keys, valid_until):
     header = " ".join(sorted(keys))
     response["Surrogate-Key"] = header
     response["xkey"] = header
-    until_change = int(valid_until - time.time())
-    s_maxage = max(0, min(settings.EDGE_SECONDS, until_change))
-    # A page that goes stale at a scheduled publication or expiry gets no stale time: the edge
-    # must not serve it past that moment, even once while it revalidates.
-    stale = settings.EDGE_STALE_SECONDS if until_change > settings.EDGE_SECONDS else 0
+    # Fresh time plus stale time never reach past `valid_until` (the next scheduled publication
+    # or expiry among them): the edge never serves a page past the moment it changes by itself,
+    # not even once while it revalidates.
+    until_change = max(0, int(valid_until - time.time()))
+    stale = min(settings.EDGE_STALE_SECONDS, until_change)
+    s_maxage = max(0, min(settings.EDGE_SECONDS, until_change - stale))
     response["Cache-Control"] = (
         f"public, max-age=0, s-maxage={s_maxage}, stale-while-revalidate={stale}"
     )

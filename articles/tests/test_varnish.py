@@ -68,6 +68,7 @@ def varnish(live_server, settings):
                 pytest.fail(f"varnishd did not start: {process.stderr.read().decode()[-2000:]}")
             time.sleep(0.1)
     settings.CACHE_SECONDS = 300
+    settings.EDGE_STALE_SECONDS = 1
     settings.EDGE_PURGE_URLS = [f"{base}/"]
     yield base
     process.terminate()
@@ -145,7 +146,7 @@ def test_a_scheduled_story_appears_through_varnish_on_time(varnish):
     section = make_category("Ferries")
     make_live_article(headline="Timetable", category=section)
     scheduled = make_live_article(headline="New route opens", category=section)
-    soon = timezone.now() + dt.timedelta(seconds=3)
+    soon = timezone.now() + dt.timedelta(seconds=5)
     scheduled.published_at = soon
     services.article_save(scheduled, user=None, action=Action.SCHEDULE)
     assert Article.objects.get(pk=scheduled.pk).state == Article.State.SCHEDULED
