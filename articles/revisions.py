@@ -34,7 +34,27 @@ CONTENT_FIELDS = [
 ]
 
 
-class StaleVersionError(Exception):
+def _labels(names: list[str]) -> list[str]:
+    return [label for name, label in FIELD_LABELS if name in names]
+
+
+class MergeLabels:
+    """What a form shows of a merge (`self.merge`, a `Merge` or None), as field labels."""
+
+    merge = None
+
+    @property
+    def taken_labels(self) -> list[str]:
+        """Fields taken from the other side, because this side had not changed them."""
+        return _labels(self.merge.taken) if self.merge else []
+
+    @property
+    def conflict_labels(self) -> list[str]:
+        """Fields both sides changed: this side's words are kept."""
+        return _labels(self.merge.conflicts) if self.merge else []
+
+
+class StaleVersionError(MergeLabels, Exception):
     """A save based on an old version of the article: someone else saved in between."""
 
     def __init__(
@@ -68,20 +88,6 @@ class StaleVersionError(Exception):
         if self.loaded_data is None:
             return None
         return snapshot_diff_html(self.loaded_data, self.stored_data)
-
-    @property
-    def taken_labels(self) -> list[str]:
-        """Fields now in the form as the other save left them (the editor had not changed them)."""
-        return _labels(self.merge.taken) if self.merge else []
-
-    @property
-    def conflict_labels(self) -> list[str]:
-        """Fields both saves changed: the editor's version is in the form."""
-        return _labels(self.merge.conflicts) if self.merge else []
-
-
-def _labels(names: list[str]) -> list[str]:
-    return [label for name, label in FIELD_LABELS if name in names]
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -337,7 +343,7 @@ def revision_merged(revision: Revision, article: Article) -> Merge:
 
 
 @dataclass
-class LoadedRevision:
+class LoadedRevision(MergeLabels):
     """A revision brought into the change form for review before anything is saved."""
 
     revision: Revision
@@ -346,14 +352,6 @@ class LoadedRevision:
     kept_slug: str = ""  # the revision's address, not brought back over a later rename
     byline_differs: bool = False
     later_corrections: list = field(default_factory=list)
-
-    @property
-    def taken_labels(self) -> list[str]:
-        return _labels(self.merge.taken) if self.merge else []
-
-    @property
-    def conflict_labels(self) -> list[str]:
-        return _labels(self.merge.conflicts) if self.merge else []
 
     def form_initial(self) -> dict:
         """The revision's content as the change form's initial values (byline aside)."""

@@ -42,6 +42,7 @@ from .models import (
     Tag,
 )
 from .revisions import (
+    Merge,
     RevisionConflict,  # noqa: F401 - callers catch it from here
     StaleVersionError,  # noqa: F401 - callers catch it from here
     apply_snapshot,
@@ -341,8 +342,9 @@ def can_publish_revision(user, article: Article) -> bool:
 
 
 @transaction.atomic
-def revision_publish(revision: Revision, *, user, substantive: bool = False) -> Article:
-    """Apply a pending draft revision to the article readers see."""
+def revision_publish(revision: Revision, *, user, substantive: bool = False) -> Merge:
+    """Apply a pending draft revision to the article readers see; the merge says which live
+    edits made since the revision was written were kept."""
     revision = Revision.objects.select_for_update().get(pk=revision.pk)
     if not revision.pending:
         raise ValueError("This revision is not a pending draft.")
@@ -368,8 +370,7 @@ def revision_publish(revision: Revision, *, user, substantive: bool = False) -> 
         revision_note=f"Published draft revision {revision.number}",
         shown_before=shown_before,
     )
-    article.kept_fields = merge.taken
-    return article
+    return merge
 
 
 # --- trash and withdrawal ----------------------------------------------------------------------

@@ -36,15 +36,8 @@ MOVES = {
 }
 
 
-@admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ["sentence", "article_link"]
-    list_filter = ["action", ("user", admin.RelatedOnlyFieldListFilter), "created_at"]
-    search_fields = ["object_repr", "article__headline", "user__username"]
-    list_select_related = ["user", "article"]
-    date_hierarchy = "created_at"
-    list_per_page = 100
-    show_full_result_count = False
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by `services` only: nobody adds, changes or deletes them in the desk."""
 
     def has_add_permission(self, request):
         return False
@@ -54,6 +47,17 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["sentence", "article_link"]
+    list_filter = ["action", ("user", admin.RelatedOnlyFieldListFilter), "created_at"]
+    search_fields = ["object_repr", "article__headline", "user__username"]
+    list_select_related = ["user", "article"]
+    date_hierarchy = "created_at"
+    list_per_page = 100
+    show_full_result_count = False
 
     @admin.display(description="What happened", ordering="created_at")
     def sentence(self, obj):

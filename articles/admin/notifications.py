@@ -8,23 +8,15 @@ from django.urls import path, reverse
 
 from .. import services
 from ..models import Notification
+from .audit import ReadOnlyAdmin
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyAdmin):
     def has_module_permission(self, request):
         return False
 
     def has_view_permission(self, request, obj=None):
-        return False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
         return False
 
     def get_urls(self):

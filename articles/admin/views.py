@@ -202,7 +202,7 @@ class RevisionPublishView(DeskView):
         obj = self.article(request, object_id)
         revision = _revision(obj, number)
         try:
-            article = services.revision_publish(
+            merge = services.revision_publish(
                 revision, user=request.user, substantive=bool(request.POST.get("substantive"))
             )
         except services.RevisionConflict as exc:
@@ -210,8 +210,8 @@ class RevisionPublishView(DeskView):
         except ValueError as exc:
             return self.done(request, str(exc), desk_url("revisions", obj.pk), messages.ERROR)
         message = f"Draft revision {revision.number} is now what readers see."
-        if article.kept_fields:
-            kept = ", ".join(label for name, label in FIELD_LABELS if name in article.kept_fields)
+        if merge.taken:
+            kept = ", ".join(label for name, label in FIELD_LABELS if name in merge.taken)
             message += f" Live edits made after it was written were kept: {kept.lower()}."
         return self.done(request, message, desk_url("revisions", obj.pk))
 
