@@ -44,3 +44,11 @@ def close_settled(context):
     if context.pages:
         context.pages[0].wait_for_timeout(300)
     context.close()
+
+
+def wait_until_autosaved(page):
+    """Until the change form's status line says the server has the text ("Saved 14:32"; a
+    refusal, "Not autosaved: …", also contains "saved", so the start is matched)."""
+    page.wait_for_function(
+        "() => /^Saved /.test(document.getElementById('autosave-status').textContent)"
+    )

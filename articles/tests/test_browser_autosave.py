@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from articles.models import Article, Autosave, Byline
 
-from .browser import AXE, close_settled
+from .browser import AXE, close_settled, wait_until_autosaved
 from .factories import make_article, make_author, make_category, make_editor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -57,7 +57,7 @@ def _closed_tab_and_lost_connection(browser, live_server):
     # Phone width: the server keeps what was typed; the next visit offers it back.
     context, page = _open(browser, live_server, url, 390)
     page.fill("#id_body", "Ships returned on Tuesday, after the storm.")
-    page.wait_for_selector("#autosave-status:has-text('Saved')")
+    wait_until_autosaved(page)
     page.close()
     page = context.new_page()
     page.goto(f"{live_server.url}{url}")
@@ -93,7 +93,7 @@ def _closed_tab_and_lost_connection(browser, live_server):
     _axe_clean(page, "#autosave-local-notice")
     notice.get_by_role("button", name="Restore").click()
     assert page.input_value("#id_body") == "Typed on the train."
-    page.wait_for_selector("#autosave-status:has-text('Saved')")
+    wait_until_autosaved(page)
     assert Autosave.objects.get().data["body"] == "Typed on the train."
     page.click("button[value=save]")
     page.wait_for_selector(".messagelist .success")

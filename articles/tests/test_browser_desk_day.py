@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from articles.models import Article, Correction
 
-from .browser import AXE, close_settled
+from .browser import AXE, close_settled, wait_until_autosaved
 from .factories import make_article, make_author, make_category, make_user
 from .test_browser_workflow import PASSWORD, log_in, pick_autocomplete
 
@@ -80,7 +80,7 @@ def _day(browser, base_server):
     article = Article.objects.get(headline="Harbour reopens")
     change = f"{base}/admin/articles/article/{article.pk}/change/"
     page.fill("#id_body", f"{FIRST}\n\n{RECOVERED}")
-    page.wait_for_selector("#autosave-status:has-text('Saved')")
+    wait_until_autosaved(page)
     page.close()
     page = rita_ctx.new_page()
     page.goto(change)
