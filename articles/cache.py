@@ -8,16 +8,19 @@ Anonymous GETs of public pages are stored whole and forgotten by *what they show
   `cache.tag(request, *articles_or_keys)`. Keys: `a:<id>` (an article on the page), `front`,
   `archive`, `section:<id>`, `author:<id>`, `topic:<id>`, `feeds`, `sitemaps`, `corrections`,
   `search`, `notfound` (404, 410 and redirect answers) and `pages` (every page).
-- `keys_for_article(article)` is the one list of keys an article change touches; services pass
-  the keys of the article before the change and after it to `pages_changed(*keys)`, which
-  purges them after the transaction COMMITs (a reader in between would re-store the old page).
+- `keys_for_article(article)` is the one reading of where an article shows; services take it
+  before a change and after it, `keys_changed(before, after)` turns the two into keys (only
+  the article's own key and the text-driven lists when its placement did not move), and
+  `pages_changed(*keys)` purges them after the transaction COMMITs (a reader in between would
+  re-store the old page).
   A login, a refused save or a draft's edit calls nothing.
 - The key of a page is its path plus only the declared parameters, sorted; the view sees only
   those, so `/?x=1` and `/?x=2` are one entry and junk cannot force uncached renders.
 - Each stored page remembers the next scheduled publication or unpublication time when it was
   rendered and is not served past it, so scheduled articles appear (and go) with no job.
 
-Store. A hit is one cache read: `page:<digest>` holds `(valid_until, response)`. Its ETag is
+Store. A hit is one cache read: `page:<digest>` holds `(valid_until, keys, status, headers,
+body)` (plain values: unpickling a whole response object cost more than the lookup). Its ETag is
 kept beside it in a small `etag:<digest>` entry, so a request with a matching If-None-Match
 answers 304 from that entry without loading the body. Purging deletes the entries recorded under
 each key: in Redis the key -> pages index is a Redis set (SADD on store, SMEMBERS + DEL on
@@ -45,17 +48,20 @@ answers to the same requests are `private, no-cache`; previews, the desk and sha
 never cached (`never_cache`).
 """
 
+import functools
 import hashlib
 import logging
 import time
 import uuid
+from http import HTTPStatus
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.http import HttpResponseNotModified, QueryDict
-from django.urls import Resolver404, resolve
+from django.http import HttpResponse, QueryDict
+from django.http.cookie import parse_cookie
+from django.urls import Resolver404, get_urlconf, resolve
 from django.utils.cache import set_response_etag
 from django.utils.http import parse_etags
 
@@ -98,21 +104,68 @@ def tag(request, *items):
             keys.add(f"{KEY_PREFIXES.get(type(item).__name__, 'a')}:{item.pk}")
 
 
-def keys_for_article(article) -> list[str]:
-    """The keys of every page that shows `article` as it is in the database now: its own page,
-    its section, authors and topics, and every list. Take it before a change and after it."""
-    from .models import Article, Byline
+# Lists that show many articles with no per-article tag worth keeping, or whose membership
+# follows the text: a change to an article's content purges these with its own key.
+CONTENT_LISTS = ("search", "feeds", "sitemaps")
 
-    keys = [f"a:{article.pk}", *LISTS]
-    if article.pk is None:
-        return keys[1:]
-    if article.category_id:
-        keys.append(f"section:{article.category_id}")
-    authors = Byline.objects.filter(article_id=article.pk).values_list("author_id", flat=True)
-    keys += [f"author:{pk}" for pk in authors]
-    tags = Article.tags.through.objects.filter(article_id=article.pk)
-    keys += [f"topic:{pk}" for pk in tags.values_list("tag_id", flat=True)]
-    return keys
+
+class Shown:
+    """Where an article shows, read from the database: the keys of its own page and of every
+    list it is on, and its *placement* — what decides which lists it is on and where (its
+    state, dates, section, byline, topics, featured flag). Take one before a change and one
+    after it and pass both to `keys_changed`. Iterating gives the keys."""
+
+    def __init__(self, article):
+        from .models import Article, Byline
+
+        self.pk = article.pk
+        self.keys = [f"a:{article.pk}", *LISTS]
+        self.placement = None
+        if article.pk is None:
+            self.keys = self.keys[1:]
+            return
+        authors = list(
+            Byline.objects.filter(article_id=article.pk)
+            .order_by("position", "pk")
+            .values_list("author_id", flat=True)
+        )
+        tags = sorted(
+            Article.tags.through.objects.filter(article_id=article.pk).values_list(
+                "tag_id", flat=True
+            )
+        )
+        if article.category_id:
+            self.keys.append(f"section:{article.category_id}")
+        self.keys += [f"author:{pk}" for pk in authors]
+        self.keys += [f"topic:{pk}" for pk in tags]
+        self.placement = (
+            article.state,
+            article.published_at,
+            article.unpublish_at,
+            article.featured,
+            article.category_id,
+            tuple(authors),
+            tuple(tags),
+        )
+
+    def __iter__(self):
+        return iter(self.keys)
+
+
+def keys_for_article(article) -> Shown:
+    """The keys of every page that shows `article` as it is in the database now: its own page,
+    its section, authors and topics, and every list."""
+    return Shown(article)
+
+
+def keys_changed(before: Shown | None, after: Shown) -> list[str]:
+    """What a change from `before` to `after` purges. When the article's placement is the same,
+    every page that shows it is tagged with its key (front page, lists, related stories), so
+    that key and the text-driven lists are enough: an edit of an old story leaves the front
+    page and the lists it is not on in the cache. Otherwise, every list it was or is on."""
+    if before is not None and before.placement is not None and before.placement == after.placement:
+        return [f"a:{after.pk}", *CONTENT_LISTS]
+    return [*(before or ()), *after]
 
 
 def keys_for_taxonomy(*objects, article_pks=()) -> list[str]:
@@ -215,12 +268,25 @@ def _declaration(request):
     if (
         request.method not in ("GET", "HEAD")
         or request.path.startswith(EXCLUDED_PREFIXES)
-        or settings.SESSION_COOKIE_NAME in request.COOKIES
-        or len(request.get_full_path()) > 2000
+        or _has_session_cookie(request.META)
+        or len(request.path) + len(request.META.get("QUERY_STRING", "")) > 2000
     ):
         return None
+    return _declared(request.path_info, get_urlconf())
+
+
+def _has_session_cookie(environ):
+    name = settings.SESSION_COOKIE_NAME
+    raw = environ.get("HTTP_COOKIE", "")
+    return name in raw and name in parse_cookie(raw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _declared(path_info, urlconf):
+    """Resolving a path is a tenth of a cache hit's cost; the answer only changes with the URL
+    configuration, so it is remembered (bounded: junk paths only evict each other)."""
     try:
-        view = resolve(request.path_info).func
+        view = resolve(path_info, urlconf).func
     except Resolver404:
         return None
     return getattr(getattr(view, "view_class", view), "page_cache", None)
@@ -231,80 +297,139 @@ def canonical_query(request, params) -> str:
     return urlencode([(name, v) for name in params for v in request.GET.getlist(name)])
 
 
-def _digest(request):
-    path = f"{request.method == 'HEAD'}:{request.path}?{request.META['QUERY_STRING']}"
+def _digest(request, query):
+    secure = request.is_secure()  # an http request must still meet SecurityMiddleware's redirect
+    path = f"{request.method == 'HEAD'}:{secure}:{request.path}?{query}"
     return hashlib.sha256(path.encode()).hexdigest()
 
 
-def _edge_headers(response, keys, valid_until):
+def _edge_headers(keys, valid_until):
     header = " ".join(sorted(keys))
-    response["Surrogate-Key"] = header
-    response["xkey"] = header
     # Fresh time plus stale time never reach past `valid_until` (the next scheduled publication
     # or expiry among them): the edge never serves a page past the moment it changes by itself,
     # not even once while it revalidates.
     until_change = max(0, int(valid_until - time.time()))
     stale = min(settings.EDGE_STALE_SECONDS, until_change)
     s_maxage = max(0, min(settings.EDGE_SECONDS, until_change - stale))
-    response["Cache-Control"] = (
-        f"public, max-age=0, s-maxage={s_maxage}, stale-while-revalidate={stale}"
-    )
+    return [
+        (
+            "Cache-Control",
+            f"public, max-age=0, s-maxage={s_maxage}, stale-while-revalidate={stale}",
+        ),
+        ("Surrogate-Key", header),
+        ("xkey", header),
+    ]
 
 
 def _not_modified(request, etag):
-    wanted = request.headers.get("If-None-Match")
+    wanted = request.META.get("HTTP_IF_NONE_MATCH")
     return bool(wanted) and (etag in parse_etags(wanted) or wanted.strip() == "*")
 
 
+EDGE_HEADERS = {"cache-control", "surrogate-key", "xkey", "x-cache"}
+LOOKUP = "newsdesk.page_cache"
+
+
+class Lookup:
+    """The page cache's reading of one request: the page's declaration, its canonical query,
+    its entries and, on a hit, the answer as (status, headers, body)."""
+
+    __slots__ = ("fixed", "query", "entry_keys", "purged", "answer")
+
+    def __init__(self, fixed, query):
+        self.fixed, self.query = fixed, query
+        self.entry_keys = self.purged = self.answer = None
+
+
+def lookup(request) -> Lookup | None:
+    """None when the request is not for a cacheable public page. Done once per request: the
+    result is kept in the WSGI environ, which the front door and Django's request share."""
+    if LOOKUP in request.META:
+        return request.META[LOOKUP]
+    found = request.META[LOOKUP] = _lookup(request)
+    return found
+
+
+def _lookup(request):
+    declared = _declaration(request)
+    if declared is None:
+        return None
+    params, fixed = declared
+    found = Lookup(fixed, canonical_query(request, params))
+    if settings.CACHE_SECONDS <= 0:  # off here and at the edge
+        return found
+    digest = _digest(request, found.query)
+    page_key, etag_key = f"page:{digest}", f"etag:{digest}"
+    conditional = "HTTP_IF_NONE_MATCH" in request.META
+    try:
+        entries = cache.get_many([etag_key if conditional else page_key, PURGED_KEY])
+        now = time.time()
+        if conditional and etag_key in entries:
+            valid_until, etag, keys = entries[etag_key]
+            if now < valid_until and etag and _not_modified(request, etag):
+                headers = [("ETag", etag), *_edge_headers(keys, valid_until), ("X-Cache", "hit")]
+                found.answer = (304, headers, b"")
+                return found
+            entries.update(cache.get_many([page_key]))
+    except Exception:  # noqa: BLE001 - degrade to uncached pages
+        logger.warning("page cache unavailable", exc_info=True)
+        return found
+    entry = entries.get(page_key)
+    if entry is not None:
+        valid_until, keys, status, headers, content = entry
+        if now < valid_until:
+            edge = _edge_headers(keys, valid_until)
+            found.answer = (status, [*headers, *edge, ("X-Cache", "hit")], content)
+            return found
+    found.entry_keys, found.purged = (page_key, etag_key), entries.get(PURGED_KEY)
+    return found
+
+
+class FrontDoor:
+    """WSGI: answers a cache hit straight from the stored status, headers and body, before
+    Django builds its request, sends its signals or runs any middleware. Everything else goes
+    to Django, where `PublicPageCacheMiddleware` uses the same lookup without reading again."""
+
+    def __init__(self, application):
+        self.application = application
+
+    def __call__(self, environ, start_response):
+        from django.core.handlers.wsgi import WSGIRequest
+
+        found = lookup(WSGIRequest(environ))
+        if found is None or found.answer is None:
+            return self.application(environ, start_response)
+        status, headers, body = found.answer
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+        return [body]
+
+
 class PublicPageCacheMiddleware:
-    """Runs right after SecurityMiddleware and WhiteNoise: a hit returns before sessions, CSRF,
-    auth and messages do anything."""
+    """The first middleware, so a stored page carries every other middleware's headers. A hit
+    (when the front door did not answer it: the test client, ASGI) returns before sessions,
+    CSRF, auth and messages do anything."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        declared = _declaration(request)
-        if declared is None:
+        found = lookup(request)
+        if found is None:
             response = self.get_response(request)
             if request.method in ("GET", "HEAD") and not request.path.startswith(EXCLUDED_PREFIXES):
                 response.setdefault("Cache-Control", "public, max-age=0, must-revalidate")
             return response
-        params, fixed = declared
-        query = canonical_query(request, params)
-        request.GET = QueryDict(query)
-        request.META["QUERY_STRING"] = query
-        request.cache_keys = {EVERY_PAGE, *fixed}
-        if settings.CACHE_SECONDS <= 0:  # off here and at the edge
+        if found.answer is not None:
+            status, headers, body = found.answer
+            return HttpResponse(body, status=status, headers=headers)
+        request.GET = QueryDict(found.query)
+        request.META["QUERY_STRING"] = found.query
+        request.cache_keys = {EVERY_PAGE, *found.fixed}
+        if settings.CACHE_SECONDS <= 0:
             response = self.get_response(request)
             response.setdefault("Cache-Control", "public, max-age=0, must-revalidate")
             return response
-        digest = _digest(request)
-        page_key, etag_key = f"page:{digest}", f"etag:{digest}"
-        conditional = "If-None-Match" in request.headers
-        try:
-            found = cache.get_many([etag_key if conditional else page_key, PURGED_KEY])
-        except Exception:  # noqa: BLE001 - degrade to uncached pages
-            logger.warning("page cache unavailable", exc_info=True)
-            return self._render(request, None, None)
-        now = time.time()
-        if conditional and etag_key in found:
-            valid_until, etag, keys = found[etag_key]
-            if now < valid_until and etag and _not_modified(request, etag):
-                response = HttpResponseNotModified()
-                response["ETag"] = etag
-                _edge_headers(response, keys, valid_until)
-                response["X-Cache"] = "hit"
-                return response
-            found.update(cache.get_many([page_key]))
-        entry = found.get(page_key)
-        if entry is not None:
-            valid_until, keys, response = entry
-            if now < valid_until:
-                _edge_headers(response, keys, valid_until)
-                response["X-Cache"] = "hit"
-                return response
-        return self._render(request, (page_key, etag_key), found.get(PURGED_KEY))
+        return self._render(request, found.entry_keys, found.purged)
 
     def _render(self, request, entry_keys, purged):
         response = self.get_response(request)
@@ -327,7 +452,8 @@ class PublicPageCacheMiddleware:
                 valid_until = min(valid_until, scheduled)
             if response.status_code == 200 and not response.has_header("ETag"):
                 set_response_etag(response)
-            _edge_headers(response, keys, valid_until)
+            for name, value in _edge_headers(keys, valid_until):
+                response[name] = value
             if storable and valid_until > time.time():
                 self._store(entry_keys, response, keys, valid_until, purged)
         elif response.status_code >= 400:
@@ -343,7 +469,13 @@ class PublicPageCacheMiddleware:
             seconds = settings.CACHE_SECONDS
             cache.set_many(
                 {
-                    page_key: (valid_until, keys, response),
+                    page_key: (
+                        valid_until,
+                        keys,
+                        response.status_code,
+                        [(k, v) for k, v in response.items() if k.lower() not in EDGE_HEADERS],
+                        response.content,
+                    ),
                     etag_key: (valid_until, response.get("ETag", ""), keys),
                 },
                 seconds,

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.utils import dateformat, timezone
 
 from . import cache, notifications, workflow
-from .cache import keys_for_article, keys_for_taxonomy, pages_changed
+from .cache import keys_changed, keys_for_article, keys_for_taxonomy, pages_changed
 from .models import (
     Article,
     AuditEntry,
@@ -112,7 +112,7 @@ def _finish(
     note: str = "",
     substantive: bool = False,
     revision_note: str = "",
-    shown_before: list[str] = (),
+    shown_before=None,
 ) -> Revision:
     """What follows every write of an article: a revision, the step on the article's history when
     its state moved, one audit entry, and invalidation when readers can see the change."""
@@ -129,7 +129,7 @@ def _finish(
         )
     audit_record(user=user, action=audit_action, article=article, detail=detail)
     if _touches_readers(before, after):
-        pages_changed(*shown_before, *keys_for_article(article))
+        pages_changed(*keys_changed(shown_before, keys_for_article(article)))
     return revision
 
 
@@ -184,7 +184,7 @@ def article_save(
     stored = None if creating else Article.objects.select_for_update().get(pk=article.pk)
     workflow.check_action(action, user=user, article=stored)
     before = None if creating else stored.state
-    shown_before = keys_for_article(stored) if _touches_readers(before) else []
+    shown_before = keys_for_article(stored) if _touches_readers(before) else None
     if creating:
         article.created_by = _human(user)
     else:
@@ -351,7 +351,7 @@ def revision_publish(revision: Revision, *, user, substantive: bool = False) -> 
     article = Article.objects.select_for_update().get(pk=revision.article_id)
     _require(can_publish_revision(user, article), "Only editors may publish a draft revision.")
     before = article.state
-    shown_before = keys_for_article(article) if _touches_readers(before) else []
+    shown_before = keys_for_article(article) if _touches_readers(before) else None
     merge = revision_merged(revision, article)  # RevisionConflict: nothing changes
     article_version_claim(article, expected_version=article.version)
     if substantive and before == State.PUBLISHED:

@@ -68,10 +68,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Public pages are stored here with every other middleware's headers; hits are answered by
+    # the WSGI front door (`newsdesk/wsgi.py`), or here when there is none (tests, ASGI).
+    "articles.cache.PublicPageCacheMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Cached public pages are answered here, before sessions, CSRF, auth and messages run.
-    "articles.cache.PublicPageCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.http.ConditionalGetMiddleware",
@@ -137,7 +138,7 @@ if REDIS_URL and TESTING:
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "newsdesk.redis_cache.Cache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("NEWSDESK_CACHE_PREFIX", "newsdesk"),
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},

@@ -8,4 +8,7 @@ from newsdesk.settings import require_secret_key  # noqa: E402
 
 require_secret_key()
 
-application = get_wsgi_application()
+from articles.cache import FrontDoor  # noqa: E402
+
+# Cached public pages are answered before Django's request handling starts.
+application = FrontDoor(get_wsgi_application())

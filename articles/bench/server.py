@@ -33,6 +33,11 @@ DESK_USER, DESK_PASSWORD = "bench-desk", "bench-desk-password-1"
 # short cache hits interleave with it. Four threads, not more: on 2 cores the renders are
 # CPU-bound under the GIL, and 2×4 stays under the database pool (DATABASE_POOL_SIZE=10).
 WORKERS, THREADS = 2, 4
+# gthread keeps each keep-alive connection on the worker that accepted it, and one worker often
+# accepts all of wrk's connections at once: the other core then idles and a figure halves from
+# one run to the next. A cap per worker spreads them (wrk's connections over the workers, plus
+# room for the desk's clients).
+WORKER_CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16")) // WORKERS + 4
 
 
 def log(message):
@@ -192,6 +197,7 @@ class Server:
                 "--worker-class=gthread",
                 f"--threads={THREADS}",
                 "--timeout=120",
+                f"--worker-connections={WORKER_CONNECTIONS}",
                 "--log-level=warning",
             ],
             env=env,

@@ -88,8 +88,34 @@ def test_an_article_edit_purges_the_pages_showing_it_and_no_others(client, site)
     story = site["story"]
     story.headline = "The story, edited"
     services.article_save(story, user=make_editor())
-    assert purged(client, site["pages"]) == STORY_PAGES | {"sitemap"}
+    # Every page that shows it (tagged with its key) and the text-driven lists; the corrections
+    # page does not show it.
+    assert purged(client, site["pages"]) == (STORY_PAGES - {"corrections"}) | {"sitemap"}
     assert "The story, edited" in client.get(site["pages"]["news"]).content.decode()
+
+
+def test_editing_an_old_story_leaves_the_front_page_and_other_lists_cached(client, site):
+    """The live desk: an old published story edited every few seconds must not empty the front
+    page or the section pages it has dropped off."""
+    story, news = site["story"], site["news"]
+    story.published_at = timezone.now() - dt.timedelta(days=30)
+    services.article_save(story, user=make_editor())
+    for n in range(25):  # newer stories push it off the front page and its section's first page
+        make_article(f"Newer {n}", category=news)
+    pages = {"front": "/", "news": news.get_absolute_url(), "archive": "/articles/"}
+    pages["story"] = story.get_absolute_url()
+    warm(client, pages)
+    assert story.headline not in client.get("/").content.decode()
+    story.refresh_from_db()
+    story.body = "A late edit to an old story."
+    services.article_save(story, user=make_editor())
+    assert purged(client, pages) == {"story"}
+    assert "A late edit" in client.get(pages["story"]).content.decode()
+    # Moving it (its placement) purges the lists it is on, as before.
+    story.refresh_from_db()
+    story.featured = True
+    services.article_save(story, user=make_editor())
+    assert {"front", "news", "archive"} <= purged(client, pages)
 
 
 def test_moving_an_article_purges_the_section_and_byline_it_left(client, site):
@@ -303,8 +329,13 @@ def test_a_change_purges_the_edge_by_key_after_commit(site, edge):
     [(method, path, headers)] = edge.seen
     assert (method, path) == ("PURGE", "/")
     keys = headers["xkey-purge"].split()
-    assert {f"a:{story.pk}", "front", f"section:{site['news'].pk}", "feeds"} <= set(keys)
+    # An edit in place: the pages that show it are tagged with its key.
+    assert {f"a:{story.pk}", "feeds"} <= set(keys) and "front" not in keys
     assert f"a:{site['other'].pk}" not in keys
+    story.category = site["sport"]
+    services.article_save(story, user=make_editor())
+    keys = edge.seen[-1][2]["xkey-purge"].split()
+    assert {"front", f"section:{site['news'].pk}", f"section:{site['sport'].pk}"} <= set(keys)
 
 
 def test_the_purge_header_is_configurable_and_long_lists_are_split(settings, edge):
@@ -340,3 +371,58 @@ def test_on_redis_the_index_is_a_set_per_key(client, site):
     page_cache._purge([f"a:{site['story'].pk}"])
     assert not redis.exists(index)
     assert client.get(site["pages"]["story"])["X-Cache"] == "miss"
+
+
+def test_the_wsgi_front_door_answers_hits_before_django(site, settings):
+    """Production's `newsdesk.wsgi.application` wraps Django in `FrontDoor`: a hit is answered
+    from the stored page with every middleware's headers, without Django's request handling."""
+    import io
+
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.signals import request_started
+
+    application = page_cache.FrontDoor(WSGIHandler())
+
+    def get(path, query="", **headers):
+        environ = RequestFactory().get(path).environ
+        environ.update(QUERY_STRING=query, **headers)
+        environ["wsgi.input"] = io.BytesIO()
+        answer = {}
+
+        def start_response(status, response_headers, exc_info=None):
+            answer.update(status=status, headers=dict(response_headers))
+
+        body = b"".join(application(environ, start_response))
+        return answer["status"], answer["headers"], body
+
+    started = []
+
+    def count(**kwargs):
+        started.append(1)
+
+    request_started.connect(count)
+    try:
+        url = site["pages"]["story"]
+        status, first, body = get(url, "utm_source=x")
+        assert status == "200 OK" and first["X-Cache"] == "miss" and len(started) == 1
+        status, headers, again = get(url, "fbclid=y")
+        assert status == "200 OK" and headers["X-Cache"] == "hit" and again == body
+        assert len(started) == 1  # Django never saw the second request
+        # Headers of the middleware inside the page cache were stored with the page.
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["ETag"] == first["ETag"] and "s-maxage=" in headers["Cache-Control"]
+        assert headers["Surrogate-Key"] == first["Surrogate-Key"]
+        status, headers, empty = get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+        assert status == "304 Not Modified" and empty == b"" and len(started) == 1
+        # An https request is another entry (SecurityMiddleware's redirect must still run).
+        status, headers, _ = get(url, **{"wsgi.url_scheme": "https"})
+        assert headers["X-Cache"] == "miss" and len(started) == 2
+        # The desk and anything with a session go to Django.
+        get(url, HTTP_COOKIE=f"{settings.SESSION_COOKIE_NAME}=abc")
+        assert len(started) == 3
+        # A change purges what the front door serves, too.
+        services.article_save(site["story"], user=make_editor(), action="save")
+        status, headers, _ = get(url)
+        assert headers["X-Cache"] == "miss" and len(started) == 4
+    finally:
+        request_started.disconnect(count)
