@@ -47,4 +47,4 @@ class Cache(RedisCache):
         finally:
             pool.release(connection)
         loads = self._cache._serializer.loads
-        return {names[n]: loads(v) for n, v in zip(names, values) if v is not None}
+        return {names[n]: loads(v) for n, v in zip(names, values, strict=True) if v is not None}
