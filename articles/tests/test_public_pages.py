@@ -136,3 +136,15 @@ def test_403_offers_anonymous_readers_the_sign_in(rf):
     html = response.content.decode()
     assert response.status_code == 403
     assert "/admin/login/?next=/somewhere/" in html
+
+
+def test_front_page_has_one_lead_card_and_one_eager_image(client):
+    """Featured and latest cards used to inherit the lead's flag from the page's context: every
+    card was styled as the lead and every lead image was fetched eagerly at high priority."""
+    for n in range(4):
+        make_article(f"Featured {n}", featured=True)
+    make_article("Latest")
+    page = client.get("/").content.decode()
+    assert page.count("card--lead") == 1
+    assert page.count('fetchpriority="high"') <= 1
+    assert page.count('<article class="card">') >= 4
