@@ -1,14 +1,23 @@
 """Public pages: what readers see, what they never see, and how many queries it costs."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from articles import services
 from articles.models import Article
 
-from .factories import make_article, make_author, make_category, make_correction, make_tag
+from .factories import (
+    make_article,
+    make_author,
+    make_category,
+    make_correction,
+    make_editor,
+    make_tag,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -130,6 +139,47 @@ def test_large_lists_count_only_up_to_a_limit_and_every_page_still_opens(
         response = client.get(f"/articles/?page={page}")
         assert response.status_code == 404, page
         assert "There is no page" in response.content.decode()
+
+
+def test_deep_pages_follow_a_cursor_and_walk_the_whole_list(
+    client, settings, monkeypatch, django_assert_num_queries
+):
+    """Past COUNT_LIMIT, "Older" carries the id of the page's last article: the next page starts
+    after it through the index, whatever the depth. Walking the links lists every article once,
+    in order; a stale cursor falls back to the page number; the cache key keeps `after`."""
+    from articles import views
+
+    monkeypatch.setattr(views, "COUNT_LIMIT", 4)
+    settings.ARTICLES_PER_PAGE = 2
+    settings.CACHE_SECONDS = 0
+    world = make_category("World")
+    stories = [
+        make_article(f"Story {i}", category=world, ago=dt.timedelta(days=i)) for i in range(9)
+    ]
+    # Two stories published at the same moment: the id breaks the tie.
+    stories[6].published_at = stories[7].published_at
+    stories[6].save()
+    for base in ["/articles/", world.get_absolute_url()]:
+        seen, url, links = [], base, []
+        while url:
+            page = client.get(url).content.decode()
+            seen += re.findall(r">(Story \d)</a></h", page)
+            found = re.search(r'rel="next" href="\?([^"]+)"', page)
+            url = base + "?" + found[1].replace("&amp;", "&") if found else None
+            links.append(found[1] if found else None)
+        expected = [a.headline for a in sorted(stories, key=lambda a: (a.published_at, a.pk))]
+        assert seen == expected[::-1], base
+        assert links[0] == "page=2" and links[1].startswith("page=3&amp;after="), links
+    after = stories[5].pk
+    with django_assert_num_queries(7):  # one more than a numbered page: the cursor's date
+        page = client.get(f"{world.get_absolute_url()}?page=4&after={after}&x=1").content.decode()
+    newest_first = expected[::-1]
+    assert re.findall(r">(Story \d)</a></h", page) == newest_first[6:8]
+    services.article_trash(stories[5], user=make_editor())
+    newest_first.remove("Story 5")
+    page = client.get(f"/articles/?page=4&after={after}").content.decode()
+    assert re.findall(r">(Story \d)</a></h", page) == newest_first[6:8]  # by number
+    assert client.get("/articles/?page=2&after=abc").status_code == 200
 
 
 def test_section_author_and_tag_pages_list_only_their_articles(client):

@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from articles.bench import report, server
 from articles.models import Article, Author, Category, Tag
+from articles.views import last_page_query
 
 PUBLIC_PAGES = (
     "article",
@@ -38,7 +39,7 @@ EDGE_PAGES = ("front page", "article")  # the 304, live-desk, busy-desk and Varn
 def describe():
     """The pages to measure in this database, and the desk's user and articles."""
     published = Article.objects.published()
-    last_page = max(1, -(-published.count() // settings.ARTICLES_PER_PAGE))
+    last_page = last_page_query(published, settings.ARTICLES_PER_PAGE)
     newest = published.order_by("-published_at", "-pk").first()
     oldest = published.order_by("published_at", "pk").first()
     drafts = Article.objects.in_state(Article.State.DRAFT).order_by("pk")[:4]
@@ -53,7 +54,7 @@ def describe():
         "article": newest.get_absolute_url(),
         "front page": "/",
         "archive first page": "/articles/",
-        "archive last page": f"/articles/?page={last_page}",
+        "archive last page": f"/articles/?{last_page}",
         "section": Category.objects.order_by("pk").first().get_absolute_url(),
         "author": Author.objects.order_by("pk").first().get_absolute_url(),
         "topic": Tag.objects.order_by("pk").first().get_absolute_url(),

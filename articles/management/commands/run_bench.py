@@ -18,6 +18,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 
 from articles.models import Article, Author, Category, Tag
+from articles.views import last_page_query
 
 
 def timed(client, url, repeat, clock=time.perf_counter):
@@ -64,11 +65,11 @@ class Command(BaseCommand):
         category = Category.objects.order_by("pk").first()
         author = Author.objects.order_by("pk").first()
         tag = Tag.objects.order_by("pk").first()
-        last_page = max(1, published.count() // settings.ARTICLES_PER_PAGE)
+        last_page = last_page_query(published, settings.ARTICLES_PER_PAGE)
         pages = {
             "front page": "/",
             "archive p1": "/articles/",
-            f"archive p{last_page}": f"/articles/?page={last_page}",
+            "archive last": f"/articles/?{last_page}",
             "article": article.get_absolute_url(),
             "category": category.get_absolute_url(),
             "author": author.get_absolute_url(),
@@ -79,11 +80,12 @@ class Command(BaseCommand):
             "sitemap": "/sitemap.xml",
         }
         if uncached_only:
-            in_category = published.filter(category=category).count()
+            in_category = last_page_query(
+                published.filter(category=category), settings.ARTICLES_PER_PAGE
+            )
             pages.update(
                 {
-                    "category last": f"{category.get_absolute_url()}?page="
-                    f"{max(1, -(-in_category // settings.ARTICLES_PER_PAGE))}",
+                    "category last": f"{category.get_absolute_url()}?{in_category}",
                     "atom feed": "/feeds/atom/",
                     "category feed": f"{category.get_absolute_url()}feed/",
                     "author feed": f"{author.get_absolute_url()}feed/",
