@@ -87,14 +87,16 @@ class IdFirstPaginator(Paginator):
     @cached_property
     def count(self):
         if not isinstance(self.object_list, QuerySet):
-            return super().count
+            found = super().count
+            self.counted = getattr(self.object_list, "complete", True)  # search's window
+            return found
         rows = self.object_list if self.count_from is None else self.count_from
         found = rows.order_by().values("pk")[: COUNT_LIMIT + 1].count()
         self.counted = found <= COUNT_LIMIT
         return min(found, COUNT_LIMIT)
 
     def validate_number(self, number):
-        if self.count and not self.counted:
+        if self.count and not self.counted and isinstance(self.object_list, QuerySet):
             return self._positive(number)
         return super().validate_number(number)
 

@@ -83,21 +83,39 @@ def matching_ids_sql(parsed: ParsedQuery) -> tuple[str, list]:
     return backend().matching_ids_sql(parsed)
 
 
+# Results are ranked among the newest SEARCH_WINDOW matching articles (by id, which follows
+# filing order). Ranking every match made a common word's search grow with the archive (64 ms at
+# 100,000 articles against 15 ms at 1,000); a newsroom's readers want the recent stories first,
+# and a narrower query (a phrase, another word, -word) reaches older ones.
+SEARCH_WINDOW = 500
+
+
 class SearchResults:
     """Ranked matches among published articles, sliceable and countable for a Paginator.
 
-    A page costs a count, one ranked query for the page, and the listing queries for its
-    articles, whatever the number of matches. The database marks the headline; the snippet is
-    cut in Python from the page's rendered bodies as text (the stored body is Markdown).
+    A page costs the window's ids, a count, one ranked query for the page, and the listing
+    queries for its articles, whatever the number of matches. `complete` is False when there
+    were more matches than the window (the page then says "more than"). The database marks the
+    headline; the snippet is cut in Python from the page's rendered bodies as text.
     """
 
     def __init__(self, parsed: ParsedQuery):
         self.parsed = parsed
         self._count = None
+        self._floor = None
+        self.complete = True
+
+    def floor(self) -> int:
+        """The lowest id in the ranking window."""
+        if self._floor is None:
+            ids = backend().newest_match_ids(self.parsed, SEARCH_WINDOW + 1)
+            self.complete = len(ids) <= SEARCH_WINDOW
+            self._floor = ids[:SEARCH_WINDOW][-1] if ids else 2**62
+        return self._floor
 
     def count(self) -> int:
         if self._count is None:
-            sql, params = matching_ids_sql(self.parsed)
+            sql, params = backend().window_ids_sql(self.parsed, self.floor())
             self._count = Article.objects.published().filter(pk__in=RawSQL(sql, params)).count()
         return self._count
 
@@ -112,7 +130,7 @@ class SearchResults:
         limit = max(0, stop - start)
         if not limit:
             return []
-        rows = backend().ranked_page(self.parsed, limit, start)
+        rows = backend().ranked_page(self.parsed, limit, start, self.floor())
         # Cards without the Markdown, but with the rendered body the snippets are cut from.
         cards = Article.objects.published().for_cards().defer(None).defer("body")
         articles = cards.in_bulk([row[0] for row in rows])

@@ -40,12 +40,27 @@ def matching_ids_sql(parsed: ParsedQuery) -> tuple[str, list]:
     )
 
 
+def newest_match_ids(parsed: ParsedQuery, limit: int) -> list[int]:
+    """The ids of the `limit` newest matches (highest ids first), published or not."""
+    sql, params = matching_ids_sql(parsed)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} ORDER BY id DESC LIMIT %s", [*params, limit])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def window_ids_sql(parsed: ParsedQuery, floor: int) -> tuple[str, list]:
+    """SQL selecting the ids of the matches from `floor` up (the ranking window)."""
+    sql, params = matching_ids_sql(parsed)
+    return f"{sql} AND id >= %s", [*params, floor]
+
+
 def _published_ids_sql():
     return Article.objects.published().values("id").query.sql_with_params()
 
 
-def ranked_page(parsed: ParsedQuery, limit: int, offset: int) -> list[tuple]:
-    """(id, rank, marked headline) for one page of published matches, best first."""
+def ranked_page(parsed: ParsedQuery, limit: int, offset: int, floor: int) -> list[tuple]:
+    """(id, rank, marked headline) for one page of published matches with ids from `floor`
+    up, best first."""
     published_sql, published_params = _published_ids_sql()
     with connection.cursor() as cursor:
         # Headlines are computed on the page's rows only (the inner query is limited).
@@ -58,7 +73,7 @@ def ranked_page(parsed: ParsedQuery, limit: int, offset: int) -> list[tuple]:
                      ts_rank(a.search_vector, q.q) AS rank
               FROM articles_article a,
                    websearch_to_tsquery(%s::regconfig, %s) AS q(q)
-              WHERE a.search_vector @@ q.q AND a.id IN ({published_sql})
+              WHERE a.search_vector @@ q.q AND a.id >= %s AND a.id IN ({published_sql})
               ORDER BY rank DESC, a.published_at DESC, a.id DESC
               LIMIT %s OFFSET %s
             ) r
@@ -70,6 +85,7 @@ def ranked_page(parsed: ParsedQuery, limit: int, offset: int) -> list[tuple]:
                 f"HighlightAll=true, StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_END}",
                 PG_CONFIG,
                 websearch_expression(parsed),
+                floor,
                 *published_params,
                 limit,
                 offset,

@@ -72,14 +72,33 @@ def matching_ids_sql(parsed: ParsedQuery) -> tuple[str, list]:
     )
 
 
+def newest_match_ids(parsed: ParsedQuery, limit: int) -> list[int]:
+    """The ids of the `limit` newest matches (highest ids first), published or not."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s ORDER BY rowid DESC LIMIT %s",
+            [fts5_expression(parsed), limit],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def window_ids_sql(parsed: ParsedQuery, floor: int) -> tuple[str, list]:
+    """SQL selecting the ids of the matches from `floor` up (the ranking window)."""
+    return (
+        f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s AND rowid >= %s",
+        [fts5_expression(parsed), floor],
+    )
+
+
 def _published_exists_sql():
     """A correlated check that the FTS row being looked at is a published article."""
     row = RawSQL(f"{FTS_TABLE}.rowid", [])
     return Article.objects.published().filter(pk=row).values("id").query.sql_with_params()
 
 
-def ranked_page(parsed: ParsedQuery, limit: int, offset: int) -> list[tuple]:
-    """(id, rank, marked headline) for one page of published matches, best first."""
+def ranked_page(parsed: ParsedQuery, limit: int, offset: int, floor: int) -> list[tuple]:
+    """(id, rank, marked headline) for one page of published matches with ids from `floor`
+    up, best first."""
     weights = ", ".join(str(w) for w in SQLITE_WEIGHTS)
     rank = f"bm25({FTS_TABLE}, {weights})"
     # The published check is a correlated EXISTS and the page's rowids are matched with a
@@ -95,7 +114,7 @@ def ranked_page(parsed: ParsedQuery, limit: int, offset: int) -> list[tuple]:
             FROM {FTS_TABLE}
             WHERE {FTS_TABLE} MATCH %s AND +rowid IN (
               SELECT rowid FROM {FTS_TABLE}
-              WHERE {FTS_TABLE} MATCH %s AND EXISTS ({exists_sql})
+              WHERE {FTS_TABLE} MATCH %s AND rowid >= %s AND EXISTS ({exists_sql})
               ORDER BY {rank}, rowid DESC
               LIMIT %s OFFSET %s
             )
@@ -106,6 +125,7 @@ def ranked_page(parsed: ParsedQuery, limit: int, offset: int) -> list[tuple]:
                 HIGHLIGHT_END,
                 expression,
                 expression,
+                floor,
                 *exists_params,
                 limit,
                 offset,

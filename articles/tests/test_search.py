@@ -212,7 +212,7 @@ def test_empty_query_shows_the_form(client):
 def test_search_page_query_count_is_fixed(client, django_assert_num_queries):
     for i in range(12):
         make_article(f"Harvest report {i}")
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         assert client.get("/search/?q=harvest").status_code == 200
 
 
@@ -392,3 +392,21 @@ def test_snippet_falls_back_to_the_standfirst_then_the_opening(client):
     make_article("Tunnel plan", standfirst="", body="Diggers *arrive* today.", seo_title="")
     html = client.get("/search/?q=tunnel").content.decode()
     assert '<p class="card__standfirst snippet">Diggers arrive today.</p>' in html
+
+
+def test_search_ranks_within_the_newest_matches_and_says_more_than(client, monkeypatch, settings):
+    """Ranking every match grew with the archive: results come from the newest SEARCH_WINDOW
+    matches, and the page says "More than" when there were more."""
+    from articles import search
+
+    monkeypatch.setattr(search, "SEARCH_WINDOW", 3)
+    settings.CACHE_SECONDS = 0
+    oldest = make_article("Harvest harvest harvest festival", ago=dt.timedelta(days=9))
+    newer = [make_article(f"Harvest note {i}", ago=dt.timedelta(days=i)) for i in range(4)]
+    page = client.get("/search/?q=harvest").content.decode()
+    assert "More than 3 results" in page
+    assert oldest.get_absolute_url() not in page  # the best match, but outside the window
+    assert sum(a.get_absolute_url() in page for a in newer) == 3
+    # A narrower query reaches it.
+    page = client.get("/search/?q=festival").content.decode()
+    assert oldest.get_absolute_url() in page and "1 result for" in page
