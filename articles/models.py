@@ -7,7 +7,7 @@ from functools import lru_cache, reduce
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Max, Min, Prefetch, Q
+from django.db.models import F, Max, Min, Prefetch, Q, Subquery
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
@@ -186,6 +186,14 @@ def q_matches(q: Q, obj) -> bool:
     return not matched if q.negated else matched
 
 
+def _of_published_at(aggregate) -> bool:
+    """`Min("published_at")` or `Max("published_at")`, unfiltered."""
+    if not isinstance(aggregate, Min | Max) or aggregate.filter is not None:
+        return False
+    sources = aggregate.source_expressions
+    return len(sources) == 1 and isinstance(sources[0], F) and sources[0].name == "published_at"
+
+
 class ArticleQuerySet(models.QuerySet):
     def in_state(self, *states, now=None):
         """Articles in any of `states` at `now` (default: this moment)."""
@@ -247,21 +255,53 @@ class ArticleQuerySet(models.QuerySet):
             )
         )
 
+    def published_bounds(self):
+        """(first, last) `published_at` of these articles, None when there is none: one query
+        reading both ends of the `published_at` index (an ordered LIMIT 1 each) instead of
+        MIN/MAX over every row that matches. Kept on this queryset: the date hierarchy asks twice
+        (`aggregate`, then `datetimes`)."""
+        if "_published_bounds" in self.__dict__:
+            return self.__dict__["_published_bounds"]
+        dated = self.filter(published_at__isnull=False).values("published_at")
+        ends = (
+            self.model._base_manager.annotate(
+                first=Subquery(dated.order_by("published_at")[:1]),
+                last=Subquery(dated.order_by("-published_at")[:1]),
+            )
+            .values_list("first", "last")
+            .first()
+        )
+        self.__dict__["_published_bounds"] = ends if ends and ends[0] is not None else (None, None)
+        return self.__dict__["_published_bounds"]
+
+    def aggregate(self, *args, **kwargs):
+        """MIN and MAX of `published_at` alone (what the desk's date hierarchy asks first) are
+        read from the ends of the index by `published_bounds`; everything else as usual."""
+        wanted = {type(v): k for k, v in kwargs.items() if _of_published_at(v)}
+        plain = not (args or self.query.is_sliced or self.query.combinator)
+        if plain and len(kwargs) == 2 and set(wanted) == {Min, Max}:
+            first, last = self.published_bounds()
+            return {wanted[Min]: first, wanted[Max]: last}
+        return super().aggregate(*args, **kwargs)
+
     def datetimes(self, field_name, kind, order="ASC", tzinfo=None):
-        """Years of `published_at` from the index (MIN/MAX, then one EXISTS per year) instead of
-        truncating every row: the desk's date hierarchy stays fast on a large archive."""
+        """Years of `published_at` from the index (both ends, then one EXISTS per year between
+        them) instead of truncating every row: the desk's date hierarchy stays fast on a large
+        archive."""
         if field_name != "published_at" or kind != "year" or self._fields:
             return super().datetimes(field_name, kind, order, tzinfo)
         zone = tzinfo or timezone.get_current_timezone()
-        bounds = self.aggregate(first=Min("published_at"), last=Max("published_at"))
-        if bounds["first"] is None:
+        first, last = self.published_bounds()
+        if first is None:
             return []
-        first, last = (timezone.localtime(bounds[k], zone).year for k in ("first", "last"))
+        first, last = (timezone.localtime(end, zone).year for end in (first, last))
         years = []
         for year in range(first, last + 1):
             start = dt.datetime(year, 1, 1, tzinfo=zone)
             end = dt.datetime(year + 1, 1, 1, tzinfo=zone)
-            if self.filter(published_at__gte=start, published_at__lt=end).exists():
+            if year in (first, last) or (
+                self.filter(published_at__gte=start, published_at__lt=end).exists()
+            ):
                 years.append(start)
         return years if order == "ASC" else years[::-1]
 
@@ -410,6 +450,24 @@ class Article(models.Model):
             models.Index(
                 fields=["category", "status", "published_at", "unpublish_at", "deleted_at"],
                 name="article_public_category_idx",
+            ),
+            # The desk's change list by state, newest activity first: read in order and filtered
+            # in the index alone, so a rare state (none expired) scans index entries only.
+            models.Index(
+                fields=[
+                    "status",
+                    "-updated_at",
+                    "-id",
+                    "published_at",
+                    "unpublish_at",
+                    "deleted_at",
+                    "withdrawn_at",
+                ],  # fmt: skip
+                name="article_desk_state_idx",
+            ),
+            models.Index(fields=["headline", "id"], name="article_desk_headline_idx"),
+            models.Index(
+                fields=["category", "-updated_at", "-id"], name="article_desk_category_idx"
             ),
         ]
         permissions = [
