@@ -32,7 +32,10 @@ DESK_USER, DESK_PASSWORD = "bench-desk", "bench-desk-password-1"
 # list at 100k articles) holds a whole worker and cached readers queue behind it; threads let
 # short cache hits interleave with it. Four threads, not more: on 2 cores the renders are
 # CPU-bound under the GIL, and 2×4 stays under the database pool (DATABASE_POOL_SIZE=10).
-WORKERS, THREADS = 2, 4
+WORKERS, THREADS = (
+    int(os.environ.get("BENCH_WORKERS", "2")),
+    int(os.environ.get("BENCH_THREADS", "4")),
+)
 # gthread keeps each keep-alive connection on the worker that accepted it, and one worker often
 # accepts all of wrk's connections at once: the other core then idles and a figure halves from
 # one run to the next. A cap per worker spreads them (wrk's connections over the workers, plus
