@@ -303,8 +303,12 @@ def _digest(request, query):
     return hashlib.sha256(path.encode()).hexdigest()
 
 
-def _edge_headers(keys, valid_until):
-    header = " ".join(sorted(keys))
+def key_header(keys) -> str:
+    """The keys as the `Surrogate-Key`/`xkey` header value (stored with the page this way)."""
+    return " ".join(sorted(keys))
+
+
+def _edge_headers(header, valid_until):
     # Fresh time plus stale time never reach past `valid_until` (the next scheduled publication
     # or expiry among them): the edge never serves a page past the moment it changes by itself,
     # not even once while it revalidates.
@@ -365,9 +369,9 @@ def _lookup(request):
         entries = cache.get_many([etag_key if conditional else page_key, PURGED_KEY])
         now = time.time()
         if conditional and etag_key in entries:
-            valid_until, etag, keys = entries[etag_key]
+            valid_until, etag, header = entries[etag_key]
             if now < valid_until and etag and _not_modified(request, etag):
-                headers = [("ETag", etag), *_edge_headers(keys, valid_until), ("X-Cache", "hit")]
+                headers = [("ETag", etag), *_edge_headers(header, valid_until), ("X-Cache", "hit")]
                 found.answer = (304, headers, b"")
                 return found
             entries.update(cache.get_many([page_key]))
@@ -376,9 +380,9 @@ def _lookup(request):
         return found
     entry = entries.get(page_key)
     if entry is not None:
-        valid_until, keys, status, headers, content = entry
+        valid_until, header, status, headers, content = entry
         if now < valid_until:
-            edge = _edge_headers(keys, valid_until)
+            edge = _edge_headers(header, valid_until)
             found.answer = (status, [*headers, *edge, ("X-Cache", "hit")], content)
             return found
     found.entry_keys, found.purged = (page_key, etag_key), entries.get(PURGED_KEY)
@@ -452,7 +456,7 @@ class PublicPageCacheMiddleware:
                 valid_until = min(valid_until, scheduled)
             if response.status_code == 200 and not response.has_header("ETag"):
                 set_response_etag(response)
-            for name, value in _edge_headers(keys, valid_until):
+            for name, value in _edge_headers(key_header(keys), valid_until):
                 response[name] = value
             if storable and valid_until > time.time():
                 self._store(entry_keys, response, keys, valid_until, purged)
@@ -465,18 +469,19 @@ class PublicPageCacheMiddleware:
 
     def _store(self, entry_keys, response, keys, valid_until, purged):
         page_key, etag_key = entry_keys
+        header = key_header(keys)
         try:
             seconds = settings.CACHE_SECONDS
             cache.set_many(
                 {
                     page_key: (
                         valid_until,
-                        keys,
+                        header,
                         response.status_code,
                         [(k, v) for k, v in response.items() if k.lower() not in EDGE_HEADERS],
                         response.content,
                     ),
-                    etag_key: (valid_until, response.get("ETag", ""), keys),
+                    etag_key: (valid_until, response.get("ETag", ""), header),
                 },
                 seconds,
             )

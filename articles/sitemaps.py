@@ -20,7 +20,7 @@ NEWS_WINDOW = dt.timedelta(hours=48)
 NEWS_LIMIT = 1000  # the news sitemap format allows at most 1,000 URLs
 # Articles per sitemap page: a page costs the same at any archive size (see README,
 # "Performance"); the index lists up to 50,000 pages, i.e. 50 million articles.
-ARTICLES_PER_SITEMAP = 1000
+ARTICLES_PER_SITEMAP = 500
 
 
 class SiteSitemap(Sitemap):

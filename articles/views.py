@@ -14,15 +14,14 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core import signing
-from django.core.paginator import EmptyPage, InvalidPage, PageNotAnInteger, Paginator
+from django.core.paginator import InvalidPage
 from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.functional import cached_property
 from django.utils.html import escape
 from django.utils.http import http_date
 from django.views.decorators.cache import never_cache
@@ -34,7 +33,6 @@ from .models import (
     SHARE_LINK_SALT,
     Article,
     Author,
-    Byline,
     Category,
     Correction,
     ShareLink,
@@ -42,6 +40,7 @@ from .models import (
     SlugRedirect,
     Tag,
 )
+from .paging import IdFirstPaginator
 from .search import SearchQueryError, search_articles
 from .sitemaps import news_articles, sitemaps
 
@@ -50,8 +49,6 @@ logger = logging.getLogger(__name__)
 FRONT_PAGE_LATEST = 12
 SECTION_SIZE = 4
 RELATED_SIZE = 4
-COUNT_LIMIT = 500  # rows a list page counts at most (25 pages of 20)
-NEWEST_FIRST = ("-published_at", "-pk")  # the order the cursor of deep pages follows
 RELATED_CANDIDATES = 20  # per shared topic, newest first
 HOME = ("Front page", "/")
 
@@ -61,111 +58,6 @@ def page_path(request, page_obj=None):
     if page_obj is not None and page_obj.number > 1:
         return f"{request.path}?page={page_obj.number}"
     return request.path
-
-
-class IdFirstPaginator(Paginator):
-    """Pages a queryset by its ids first: a deep page's OFFSET walks the covering index instead
-    of whole rows, then only that page's rows are read (one query more, at any depth).
-
-    It counts at most COUNT_LIMIT rows, so a page costs the same on a large archive: past that
-    the total is unknown (`counted` is False), "more than COUNT_LIMIT" is shown, and any page
-    that has articles can be opened.
-
-    Past COUNT_LIMIT rows, a list in NEWEST_FIRST order links its next page with a cursor,
-    `?page=N&after=<id of this page's last article>`: that page starts right after the article
-    (by publication time, then id) through the index instead of skipping N × 20 rows, so the
-    thousandth page costs what the first does. A cursor that no longer names an article of the
-    list (unpublished since) falls back to the page number; `?page=N` alone still works.
-    """
-
-    def __init__(self, *args, count_from=None, after=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.counted = True
-        self.count_from = count_from  # the same rows, by a query that counts faster
-        self.after = after
-
-    @cached_property
-    def count(self):
-        if not isinstance(self.object_list, QuerySet):
-            found = super().count
-            self.counted = getattr(self.object_list, "complete", True)  # search's window
-            return found
-        rows = self.object_list if self.count_from is None else self.count_from
-        found = rows.order_by().values("pk")[: COUNT_LIMIT + 1].count()
-        self.counted = found <= COUNT_LIMIT
-        return min(found, COUNT_LIMIT)
-
-    def validate_number(self, number):
-        if self.count and not self.counted and isinstance(self.object_list, QuerySet):
-            return self._positive(number)
-        return super().validate_number(number)
-
-    def _positive(self, number):
-        try:
-            number = int(number)
-        except (TypeError, ValueError):
-            raise PageNotAnInteger("That page number is not an integer") from None
-        if number < 1:
-            raise EmptyPage("That page number is less than 1")
-        if number > 2**40:  # past any archive, and an OFFSET the database refuses
-            raise EmptyPage("That page contains no results")
-        return number
-
-    def page(self, number):
-        number = self.validate_number(number)
-        if not isinstance(self.object_list, QuerySet):
-            return super().page(number)
-        bottom = (number - 1) * self.per_page
-        following = self._following()
-        if following is not None:
-            ids = list(following.values_list("pk", flat=True)[: self.per_page + 1])
-        else:
-            ids = list(
-                self.object_list.values_list("pk", flat=True)[bottom : bottom + self.per_page + 1]
-            )
-        if not self.counted:
-            if not ids:
-                raise EmptyPage("That page contains no results")
-            # Known so far: this page, and the next one if there is one.
-            self.__dict__["num_pages"] = number + (len(ids) > self.per_page)
-        more = len(ids) > self.per_page
-        ids = ids[: self.per_page]
-        rows = {obj.pk: obj for obj in self.object_list.order_by().filter(pk__in=ids)}
-        page = self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
-        deep = bottom + self.per_page >= COUNT_LIMIT
-        page.next_after = ids[-1] if more and deep and self._ordered_newest_first() else None
-        return page
-
-    def _ordered_newest_first(self):
-        return isinstance(self.object_list, QuerySet) and (
-            tuple(self.object_list.query.order_by) == NEWEST_FIRST
-        )
-
-    def _following(self):
-        """The rows after the cursor article, or None (no cursor, or it is not in the list)."""
-        after = str(self.after or "")
-        if not (after.isdigit() and 0 < int(after) < 2**63 and self._ordered_newest_first()):
-            return None
-        rows = self.object_list
-        when = rows.filter(pk=after).values_list("published_at", flat=True).first()
-        if when is None:
-            return None
-        # The cursor's bound comes first in the WHERE clause: SQLite takes the first of two
-        # upper bounds on `published_at` for its index range, and the list's own "published
-        # by now" bound would make it walk every newer row (measured: 1 ms against 28 ms).
-        bound = rows.model.objects.filter(published_at__lte=when) & rows
-        return bound.exclude(published_at=when, pk__gte=int(after)).order_by(*NEWEST_FIRST)
-
-
-def last_page_query(rows, per_page) -> str:
-    """`page=N` of the last page of `rows` (in NEWEST_FIRST order), with the cursor its "Older"
-    link carries when it lies past COUNT_LIMIT (the benchmark measures deep pages this way)."""
-    total = rows.count()
-    last = max(1, -(-total // per_page))
-    if (last - 1) * per_page < COUNT_LIMIT:
-        return f"page={last}"
-    before = rows.order_by(*NEWEST_FIRST).values_list("pk", flat=True)[(last - 1) * per_page - 1]
-    return f"page={last}&after={before}"
 
 
 class PageNotFound(Http404):
@@ -514,17 +406,7 @@ class ArticleDetailView(DetailView):
         for tag_id in tag_ids:
             recent = links.filter(tag_id=tag_id).order_by("-article_id").values("article_id")
             candidates |= Q(pk__in=recent[:RELATED_CANDIDATES])
-        return list(
-            published.filter(candidates)
-            .select_related("category")
-            .prefetch_related(
-                Prefetch(
-                    "bylines",
-                    queryset=Byline.objects.select_related("author").order_by("position", "pk"),
-                )
-            )
-            .newest_first()[:RELATED_SIZE]
-        )
+        return list(published.filter(candidates).for_cards().newest_first()[:RELATED_SIZE])
 
     def redirect_target(self, slug):
         old = SlugRedirect.objects.filter(old_slug=slug).select_related("article").first()
@@ -621,9 +503,20 @@ def sitemap_index(request):
         entries.append({"location": location, "last_mod": lastmod})
         for page in range(2, site.paginator.num_pages + 1):
             entries.append({"location": f"{location}?p={page}", "last_mod": lastmod})
-    return TemplateResponse(
-        request, "sitemap_index.xml", {"sitemaps": entries}, content_type="application/xml"
-    )
+    # Written straight to XML like the pages (the template cost grew with the archive: one
+    # entry per page of 500 articles).
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
+    ]
+    for entry in entries:
+        line = f"<sitemap><loc>{escape(entry['location'])}</loc>"
+        if entry["last_mod"]:
+            stamp = entry["last_mod"].astimezone(dt.UTC).isoformat(timespec="seconds")
+            line += f"<lastmod>{stamp}</lastmod>"
+        lines.append(line + "</sitemap>")
+    lines.append("</sitemapindex>")
+    return HttpResponse("\n".join(lines) + "\n", content_type="application/xml")
 
 
 @cache.public(params=("p",), keys=("sitemaps",))

@@ -6,7 +6,6 @@ revision, audits and invalidates. The extra pages are view classes in `views.py`
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.db import models
 from django.db.models import Exists, Max, OuterRef, Prefetch, Q
 from django.db.models.expressions import RawSQL
@@ -29,6 +28,7 @@ from ..models import (
     Revision,
     StateChange,
 )
+from ..paging import IdFirstPaginator
 from ..revisions import (
     StaleVersionError,
     article_snapshot,
@@ -142,53 +142,17 @@ class CappedCount(int):
         return f"{int(self)}+"
 
 
-class DeskPaginator(Paginator):
-    """The change list's pages at any size of archive, on the same idea as the readers' lists:
-    it counts at most DESK_COUNT_LIMIT rows (past that the count is a `CappedCount` and any page
-    that has rows can be opened), and a page sorts ids only, then reads that page's rows by id
-    (`rows`), without the bodies, which the list never shows."""
+class DeskPaginator(IdFirstPaginator):
+    """The readers' paginator (`paging.py`: capped count, ids first, then the page's rows) with
+    the desk's limit, and a count the admin's own templates print as "1000+" past it."""
 
-    def __init__(self, object_list, per_page, *, rows, **kwargs):
-        super().__init__(object_list, per_page, **kwargs)
-        self.rows = rows
-        self.counted = True
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, count_limit=DESK_COUNT_LIMIT, **kwargs)
 
     @cached_property
     def count(self):
-        found = self.object_list.order_by().values("pk")[: DESK_COUNT_LIMIT + 1].count()
-        self.counted = found <= DESK_COUNT_LIMIT
-        return found if self.counted else CappedCount(DESK_COUNT_LIMIT)
-
-    def validate_number(self, number):
-        if self.count and not self.counted:
-            number = self.validate_number_format(number)
-            if number < 1:
-                raise EmptyPage("That page number is less than 1")
-            if number > 2**40:  # past any archive, and an OFFSET the database refuses
-                raise EmptyPage("That page contains no results")
-            return number
-        return super().validate_number(number)
-
-    def validate_number_format(self, number):
-        try:
-            return int(number)
-        except (TypeError, ValueError):
-            raise PageNotAnInteger("That page number is not an integer") from None
-
-    def page(self, number):
-        number = self.validate_number(number)
-        bottom = (number - 1) * self.per_page
-        ids = list(
-            self.object_list.values_list("pk", flat=True)[bottom : bottom + self.per_page + 1]
-        )
-        if not self.counted:
-            if not ids:
-                raise EmptyPage("That page contains no results")
-            # Known so far: this page, and the next one if there is one.
-            self.__dict__["num_pages"] = number + (len(ids) > self.per_page)
-        ids = ids[: self.per_page]
-        found = {obj.pk: obj for obj in self.rows(ids)}
-        return self._get_page([found[pk] for pk in ids if pk in found], number, self)
+        found = super().count
+        return found if self.counted else CappedCount(found)
 
 
 class MineFilter(admin.SimpleListFilter):

@@ -101,7 +101,7 @@ def test_editing_an_old_story_leaves_the_front_page_and_other_lists_cached(clien
     story.published_at = timezone.now() - dt.timedelta(days=30)
     services.article_save(story, user=make_editor())
     for n in range(25):  # newer stories push it off the front page and its section's first page
-        make_article(f"Newer {n}", category=news)
+        make_article(f"Newer {n}", category=news, ago=dt.timedelta(minutes=n))
     pages = {"front": "/", "news": news.get_absolute_url(), "archive": "/articles/"}
     pages["story"] = story.get_absolute_url()
     warm(client, pages)

@@ -121,9 +121,9 @@ def test_large_lists_count_only_up_to_a_limit_and_every_page_still_opens(
 ):
     """Past COUNT_LIMIT the total is not counted (so a page costs the same on any archive):
     the page says "more than", every page with articles opens and the one after the end is 404."""
-    from articles import views
+    from articles import paging
 
-    monkeypatch.setattr(views, "COUNT_LIMIT", 4)
+    monkeypatch.setattr(paging, "COUNT_LIMIT", 4)
     settings.ARTICLES_PER_PAGE = 2
     settings.CACHE_SECONDS = 0
     world = make_category("World")
@@ -147,9 +147,9 @@ def test_deep_pages_follow_a_cursor_and_walk_the_whole_list(
     """Past COUNT_LIMIT, "Older" carries the id of the page's last article: the next page starts
     after it through the index, whatever the depth. Walking the links lists every article once,
     in order; a stale cursor falls back to the page number; the cache key keeps `after`."""
-    from articles import views
+    from articles import paging
 
-    monkeypatch.setattr(views, "COUNT_LIMIT", 4)
+    monkeypatch.setattr(paging, "COUNT_LIMIT", 4)
     settings.ARTICLES_PER_PAGE = 2
     settings.CACHE_SECONDS = 0
     world = make_category("World")

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from articles.bench import report, server
 from articles.models import Article, Author, Category, Tag
-from articles.views import last_page_query
+from articles.paging import last_page_query
 
 PUBLIC_PAGES = (
     "article",

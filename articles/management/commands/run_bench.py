@@ -18,7 +18,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 
 from articles.models import Article, Author, Category, Tag
-from articles.views import last_page_query
+from articles.paging import last_page_query
 
 
 def timed(client, url, repeat, clock=time.perf_counter):
