@@ -58,7 +58,11 @@ def build_rows(size_results, largest, smallest):
         cached = big.get("cached", {}).get(page)
         flat = None
         if small and page != "bare view" and page in small["uncached"]:
-            flat = ratio(uncached.get("p50"), small["uncached"][page].get("p50"))
+            before = small["uncached"][page]
+            flat = ratio(
+                uncached.get("p50_alone") or uncached.get("p50"),
+                before.get("p50_alone") or before.get("p50"),
+            )
         rows.append(
             {
                 "page": page,
@@ -100,7 +104,7 @@ def render_table(rows, *, small_label="1k", big_label="100k"):
     """The table as GitHub Markdown (readable in a terminal too)."""
     head = (
         "| page | uncached req/s | p50 ms | p99 ms | × bare | cached req/s | p50 ms | p99 ms "
-        f"| × bare | {big_label}/{small_label} p50 | note |"
+        f"| × bare | {big_label}/{small_label} p50 alone | note |"
     )
     lines = [head, "|" + "---|" * 11]
     for row in rows:
@@ -141,7 +145,8 @@ def check_targets(rows):
     if any(r["flat"] is not None for r in pages):
         results.append(
             _check(
-                "uncached p50 at the largest size ≤ 1.3× the smallest (search ≤ 2×)",
+                "uncached p50 (one connection) at the largest size ≤ 1.3× the smallest "
+                "(search ≤ 2×)",
                 {r["page"]: r["flat"] for r in pages},
                 lambda page, v: v <= (2.0 if page == "search" else 1.3),
             )

@@ -4,6 +4,7 @@ Migration 0003 carries its own copy of the column and index SQL below.
 """
 
 from django.db import connection
+from django.db.models.expressions import RawSQL
 
 from ..models import Article
 from .query import (
@@ -54,14 +55,20 @@ def window_ids_sql(parsed: ParsedQuery, floor: int) -> tuple[str, list]:
     return f"{sql} AND id >= %s", [*params, floor]
 
 
-def _published_ids_sql():
-    return Article.objects.published().values("id").query.sql_with_params()
+def _published_exists_sql():
+    """A correlated check that the candidate row `a` is a published article: a primary key
+    lookup per candidate (at most the ranking window), where `a.id IN (published ids)` hashed
+    every published id (130 ms at 100,000 articles)."""
+    row = RawSQL("a.id", [])
+    return (
+        Article.objects.published().filter(pk=row).order_by().values("id").query.sql_with_params()
+    )
 
 
 def ranked_page(parsed: ParsedQuery, limit: int, offset: int, floor: int) -> list[tuple]:
     """(id, rank, marked headline) for one page of published matches with ids from `floor`
     up, best first."""
-    published_sql, published_params = _published_ids_sql()
+    published_sql, published_params = _published_exists_sql()
     with connection.cursor() as cursor:
         # Headlines are computed on the page's rows only (the inner query is limited).
         cursor.execute(
@@ -73,7 +80,7 @@ def ranked_page(parsed: ParsedQuery, limit: int, offset: int, floor: int) -> lis
                      ts_rank(a.search_vector, q.q) AS rank
               FROM articles_article a,
                    websearch_to_tsquery(%s::regconfig, %s) AS q(q)
-              WHERE a.search_vector @@ q.q AND a.id >= %s AND a.id IN ({published_sql})
+              WHERE a.search_vector @@ q.q AND a.id >= %s AND EXISTS ({published_sql})
               ORDER BY rank DESC, a.published_at DESC, a.id DESC
               LIMIT %s OFFSET %s
             ) r

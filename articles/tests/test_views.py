@@ -270,7 +270,8 @@ def test_query_counts_are_fixed(client, django_assert_num_queries, settings, n):
     article = Article.objects.published().filter(tags__isnull=False).first()
     make_correction(article)
     expected = {
-        "/": 7,  # three lists (featured, latest, sections) and their bylines, the sections
+        "/": 6,  # the ids of three lists (featured, latest, section heads), the sections,
+        # every card at once and their bylines
         # + the section, author and topic choices of the filter form
         "/articles/": 8,  # + the page's ids first (deep pages read the index, not rows)
         # + related articles and their bylines, + the prefetched corrections

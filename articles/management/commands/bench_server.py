@@ -70,6 +70,9 @@ def describe():
     }
 
 
+ALONE_SECONDS = 2  # the one-connection latency run of each uncached page
+
+
 class Command(BaseCommand):
     help = "Serve benchmark databases with gunicorn, drive each page with wrk, print one table."
 
@@ -169,7 +172,7 @@ class Command(BaseCommand):
         try:
             pages["sitemap page"] = server.sitemap_page(uncached.url) or "/sitemap.xml"
             memory["uncached"] = {"before": uncached.worker_rss_mb()}
-            figures["uncached"] = self.run_pages(uncached.url, pages)
+            figures["uncached"] = self.run_pages(uncached.url, pages, alone=True)
             memory["uncached"]["after"] = uncached.worker_rss_mb()
         finally:
             uncached.stop()
@@ -185,13 +188,21 @@ class Command(BaseCommand):
             cached.stop()
         return figures, memory
 
-    def run_pages(self, base, pages):
+    def run_pages(self, base, pages, *, alone=False):
+        """Each page under load; with `alone`, also its latency with one connection (the time
+        one request takes, without the queueing of 16 connections on 2 cores, which makes the
+        loaded p50 swing with the run)."""
         figures = {}
         for name, path in pages.items():
             status, _ = server.fetch(base + path)  # warm (and, when cached, stored)
             _, headers = server.fetch(base + path)
             figures[name] = {"path": path, "status": status, **self.load(base, path)}
             figures[name]["x_cache"] = headers.get("X-Cache")
+            if alone:
+                one = server.load(
+                    base + path, seconds=ALONE_SECONDS, connections=1, use_wrk=self.use_wrk
+                )
+                figures[name]["p50_alone"] = one["p50"]
             server.log(f"  {name:<20} {status} {figures[name]['rps']:>8.1f} req/s")
         return figures
 
