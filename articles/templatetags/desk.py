@@ -25,7 +25,7 @@ def desk_dashboard(context):
         ("Waiting for review", "review",
          articles.in_state(State.REVIEW, now=now).order_by("updated_at")),
         ("Scheduled next", "scheduled",
-         articles.in_state(State.SCHEDULED, now=now).order_by("published_at")),
+         articles.scheduled_soonest(now=now)),
         ("My drafts", "drafts",
          articles.owned_by(user).in_state(State.DRAFT, now=now).order_by("-updated_at")),
         ("Recently published", "recent",

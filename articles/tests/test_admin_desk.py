@@ -356,3 +356,30 @@ def test_a_chosen_lead_image_is_kept_across_a_form_error(
         f for _, _, files in os.walk(os.path.join(settings.MEDIA_ROOT, "pending")) for f in files
     ]
     assert waiting == []  # the waiting copy is gone once the article has the image
+
+
+def test_dashboard_lists_scheduled_stories_soonest_first(client, editor):
+    """Read as index ranges (`scheduled_soonest`); the next scheduled change the page cache
+    waits for is the soonest publication or expiry."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from .factories import make_article
+
+    now = timezone.now()
+    later = make_article("Later story", published_at=now + dt.timedelta(days=2))
+    soon = make_article("Soon story", published_at=now + dt.timedelta(hours=1))
+    make_article("Already out", published_at=now - dt.timedelta(hours=1))
+    expiring = make_article("Expiring story", published_at=now - dt.timedelta(days=1))
+    expiring.unpublish_at = now + dt.timedelta(minutes=30)
+    expiring.save()
+    client.force_login(editor)
+    dashboard = client.get(reverse("admin:index")).content.decode()
+    panel = dashboard[dashboard.index("Scheduled next") :]
+    assert panel.index("Soon story") < panel.index("Later story")
+    assert "Already out" not in panel[: panel.index("Later story")]
+    assert list(Article.objects.scheduled_soonest()) == [soon, later]
+    assert Article.objects.next_scheduled_change(now=now) == expiring.unpublish_at
+    expiring.delete()
+    assert Article.objects.next_scheduled_change(now=now) == soon.published_at
