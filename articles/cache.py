@@ -405,7 +405,7 @@ class FrontDoor:
             return self.application(environ, start_response)
         status, headers, body = found.answer
         start_response(f"{status} {HTTPStatus(status).phrase}", headers)
-        return [body]
+        return [b"" if environ["REQUEST_METHOD"] == "HEAD" else body]
 
 
 class PublicPageCacheMiddleware:

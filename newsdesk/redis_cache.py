@@ -6,6 +6,8 @@ page's cost on this machine. The client is thread-safe and the pool already is p
 thread (Django gives each thread its own cache object), so keeping it changes nothing else.
 """
 
+import os
+
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 
@@ -32,19 +34,22 @@ class Cache(RedisCache):
         Redis takes any key, and the page cache makes two lookups per request."""
 
     def get_many(self, keys, version=None):
-        """One MGET on a pooled connection, without redis-py's per-command wrappers (retries,
-        observability hooks): the page cache's lookup is this call, on every public request.
-        A connection error is raised as from any cache call (the page is then rendered)."""
+        """One MGET on a connection this cache object keeps, without redis-py's per-command
+        wrappers (retries, observability hooks) or the pool's checkout: the page cache's lookup
+        is this call, on every public request. Django gives each thread its own cache object,
+        so the connection is never shared; a connection error disconnects it (the next call
+        reconnects) and is raised as from any cache call (the page is then rendered)."""
         names = {self.make_key(key, version=version): key for key in keys}
-        pool = self._cache._get_connection_pool(False)
-        connection = pool.get_connection()
+        held = self.__dict__.get("_held")
+        if held is None or held[0] != os.getpid():  # none yet, or inherited across a fork
+            pool = self._cache._get_connection_pool(False)
+            held = self.__dict__["_held"] = (os.getpid(), pool.make_connection())
+        connection = held[1]
         try:
             connection.send_command("MGET", *names)
             values = connection.read_response()
         except BaseException:
             connection.disconnect()
             raise
-        finally:
-            pool.release(connection)
         loads = self._cache._serializer.loads
         return {names[n]: loads(v) for n, v in zip(names, values, strict=True) if v is not None}

@@ -5,6 +5,7 @@ revision, audits and invalidates. The extra pages are view classes in `views.py`
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Exists, Max, OuterRef, Prefetch, Q
@@ -75,8 +76,34 @@ class BylineFormSet(forms.BaseInlineFormSet):
             form.fields["DELETE"].widget.attrs["aria-label"] = "Remove this author"
 
 
+class RowAutocomplete(AutocompleteSelect):
+    """The byline row's author picker. Django's widget reads the selected author's label with a
+    query per row; the row already holds it (its rows are read with their authors), so the
+    label comes from there unless the form now carries another author."""
+
+    row_choice = None  # (pk, label), set by BylineForm
+
+    def optgroups(self, name, value, attr=None):
+        chosen = {str(v) for v in value if v not in ("", None)}
+        if self.row_choice is None or chosen != {str(self.row_choice[0])}:
+            return super().optgroups(name, value, attr)
+        options = [] if self.is_required else [self.create_option(name, "", "", False, 0)]
+        pk, label = self.row_choice
+        options.append(self.create_option(name, pk, label, chosen, len(options)))
+        return [(None, options, 0)]
+
+
+class BylineForm(forms.ModelForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        widget = getattr(self.fields["author"].widget, "widget", None)
+        if self.instance.author_id and isinstance(widget, RowAutocomplete):
+            widget.row_choice = (self.instance.author_id, str(self.instance.author))
+
+
 class BylineInline(admin.TabularInline):
     model = Byline
+    form = BylineForm
     formset = BylineFormSet
     extra = 1
     autocomplete_fields = ["author"]
@@ -84,6 +111,15 @@ class BylineInline(admin.TabularInline):
     ordering = ["position", "pk"]
     verbose_name = "byline author"
     verbose_name_plural = "Byline (lowest position first)"
+
+    def get_queryset(self, request):
+        # Each row is labelled "<author> on <article>": one query for all rows, not two each.
+        return super().get_queryset(request).select_related("author", "article")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "author":
+            kwargs["widget"] = RowAutocomplete(db_field, self.admin_site, using=kwargs.get("using"))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         return _named(super().formfield_for_dbfield(db_field, request, **kwargs), db_field.name)
@@ -96,6 +132,9 @@ class CorrectionInline(admin.StackedInline):
     fields = ["kind", "text", "pinned_top", "created_at"]
     verbose_name = "correction or update readers see"
     verbose_name_plural = "Corrections and updates readers see"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("article")  # each row's label
 
 
 class StateFilter(admin.SimpleListFilter):

@@ -170,3 +170,34 @@ def test_editor_edits_the_seed_and_readers_see_it(admin_client, client):
     assert response.status_code == 302, response.content.decode()[:2000]
     html = client.get(seed.get_absolute_url()).content.decode()
     assert "US experts and Libyan officials meet on security" in html
+
+
+def test_change_form_query_count_does_not_grow_with_the_story(admin_client):
+    """The desk's change form costs the same number of queries for a bare story and for one
+    with a long byline, many topics, corrections and revisions."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from articles import services
+
+    from .factories import make_correction, make_editor
+
+    small = make_article("Small story", authors=[make_author()], tags=[make_tag()])
+    big = make_article(
+        "Big story", authors=[make_author() for _ in range(4)], tags=[make_tag() for _ in range(6)]
+    )
+    editor = make_editor()
+    for n in range(3):
+        make_correction(big)
+        big.refresh_from_db()
+        big.body += f"\n\nMore {n}."
+        services.article_save(big, user=editor)
+    counts = []
+    for article in (small, big):
+        url = reverse("admin:articles_article_change", args=[article.pk])
+        admin_client.get(url)  # warm the session and permission caches
+        with CaptureQueriesContext(connection) as queries:
+            assert admin_client.get(url).status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
+    assert counts[1] <= 40, counts

@@ -414,6 +414,10 @@ def test_the_wsgi_front_door_answers_hits_before_django(site, settings):
         assert headers["Surrogate-Key"] == first["Surrogate-Key"]
         status, headers, empty = get(url, HTTP_IF_NONE_MATCH=first["ETag"])
         assert status == "304 Not Modified" and empty == b"" and len(started) == 1
+        get(url, REQUEST_METHOD="HEAD")  # stored as its own entry
+        status, headers, empty = get(url, REQUEST_METHOD="HEAD")
+        assert headers["X-Cache"] == "hit" and empty == b"" and len(started) == 2
+        started.pop()
         # An https request is another entry (SecurityMiddleware's redirect must still run).
         status, headers, _ = get(url, **{"wsgi.url_scheme": "https"})
         assert headers["X-Cache"] == "miss" and len(started) == 2
