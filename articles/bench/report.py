@@ -82,8 +82,10 @@ def build_rows(size_results, largest, smallest):
         ("varnish", None, ""),
     ):
         for page, figures in big.get(run, {}).items():
+            # The quiet rate measured right before the run when there is one, else the sweep's.
             quiet = big.get(reference, {}).get(page) if reference else None
-            against = ratio(figures["rps"], quiet["rps"]) if quiet else None
+            quiet_rps = figures.get("quiet_rps") or (quiet["rps"] if quiet else None)
+            against = ratio(figures["rps"], quiet_rps) if quiet_rps else None
             rows.append(
                 {
                     "page": page,

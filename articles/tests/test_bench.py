@@ -87,6 +87,14 @@ def test_rows_are_ratios_to_the_bare_view_and_the_quiet_cached_rate():
     assert rows[("article", "busy desk")]["note"] == "0.27× quiet cached"
 
 
+def test_runs_compare_with_the_quiet_rate_measured_right_before_them():
+    data = results()
+    data[100000]["304"]["article"]["quiet_rps"] = 1500
+    rows = {(r["page"], r["run"]): r for r in report.build_rows(data, 100000, 1000)}
+    assert rows[("article", "304")]["against"] == pytest.approx(1800 / 1500)
+    assert rows[("article", "busy desk")]["against"] == pytest.approx(300 / 1100)
+
+
 def test_flatness_uses_the_one_connection_latency_when_measured():
     data = results()
     data[100000]["uncached"]["article"]["p50_alone"] = 12.0
