@@ -19,9 +19,10 @@ Anonymous GETs of public pages are stored whole and forgotten by *what they show
 - Each stored page remembers the next scheduled publication or unpublication time when it was
   rendered and is not served past it, so scheduled articles appear (and go) with no job.
 
-Store. A hit is one cache read: `page:<digest>` holds `(valid_until, keys, status, headers,
-body)` (plain values: unpickling a whole response object cost more than the lookup). Its ETag is
-kept beside it in a small `etag:<digest>` entry, so a request with a matching If-None-Match
+Store. A hit is one cache read: `page:<format>:<digest>` holds `(valid_until, key header,
+status, headers, body)` (plain values: unpickling a whole response object cost more than the
+lookup; `STORE_FORMAT` is in the name, so after an upgrade the old form is never read). Its ETag is
+kept beside it in a small `etag:<format>:<digest>` entry, so a request with a matching If-None-Match
 answers 304 from that entry without loading the body. Purging deletes the entries recorded under
 each key: in Redis the key -> pages index is a Redis set (SADD on store, SMEMBERS + DEL on
 purge, one pipeline each); other backends (the local-memory cache of the tests, the file cache
@@ -331,6 +332,7 @@ def _not_modified(request, etag):
 
 
 EDGE_HEADERS = {"cache-control", "surrogate-key", "xkey", "x-cache"}
+STORE_FORMAT = 2  # in the entries' names: change it whenever what they hold changes
 LOOKUP = "newsdesk.page_cache"
 
 
@@ -363,7 +365,7 @@ def _lookup(request):
     if settings.CACHE_SECONDS <= 0:  # off here and at the edge
         return found
     digest = _digest(request, found.query)
-    page_key, etag_key = f"page:{digest}", f"etag:{digest}"
+    page_key, etag_key = f"page:{STORE_FORMAT}:{digest}", f"etag:{STORE_FORMAT}:{digest}"
     conditional = "HTTP_IF_NONE_MATCH" in request.META
     try:
         entries = cache.get_many([etag_key if conditional else page_key, PURGED_KEY])
