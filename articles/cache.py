@@ -402,7 +402,11 @@ class FrontDoor:
     def __call__(self, environ, start_response):
         from django.core.handlers.wsgi import WSGIRequest
 
-        found = lookup(WSGIRequest(environ))
+        try:
+            found = lookup(WSGIRequest(environ))
+        except Exception:  # noqa: BLE001 - a malformed request: Django answers it (400s included)
+            environ.pop(LOOKUP, None)
+            found = None
         if found is None or found.answer is None:
             return self.application(environ, start_response)
         status, headers, body = found.answer

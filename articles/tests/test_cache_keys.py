@@ -424,6 +424,12 @@ def test_the_wsgi_front_door_answers_hits_before_django(site, settings):
         # The desk and anything with a session go to Django.
         get(url, HTTP_COOKIE=f"{settings.SESSION_COOKIE_NAME}=abc")
         assert len(started) == 3
+        # Whatever the front door cannot read goes to Django, which answers it (here a 400).
+        junk = "&".join(f"f{n}=1" for n in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
+        settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+        status, _, _ = get("/articles/", junk[:200])  # the archive reads its query
+        assert status.startswith("400") and len(started) == 4
+        started.pop()
         # A change purges what the front door serves, too.
         services.article_save(site["story"], user=make_editor(), action="save")
         status, headers, _ = get(url)
