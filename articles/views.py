@@ -104,9 +104,10 @@ def section_heads(published, categories) -> list[int]:
     """
     if not categories:
         return []
-    head = published.filter(category_id=0).newest_first().values("pk")[:SECTION_SIZE]
+    placeholder = -424242  # no section has this id: its place in the parameters is the slot
+    head = published.filter(category_id=placeholder).newest_first().values("pk")[:SECTION_SIZE]
     sql, head_params = head.query.sql_with_params()
-    slot = [i for i, value in enumerate(head_params) if value == 0]
+    slot = [i for i, v in enumerate(head_params) if type(v) is int and v == placeholder]
     if len(slot) != 1:  # the placeholder is not found alone: compile per section
         parts = [
             published.filter(category=c).newest_first().values("pk")[:SECTION_SIZE]
