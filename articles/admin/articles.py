@@ -264,14 +264,14 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
     # --- who sees and changes what: asked of `workflow` -----------------------------------
 
     def get_queryset(self, request):
-        qs = (
-            super()
-            .get_queryset(request)
-            .prefetch_related(
-                Prefetch(
-                    "bylines",
-                    queryset=Byline.objects.select_related("author").order_by("position", "pk"),
-                )
+        # ModelAdmin's own queryset, on the desk's queryset class (its date hierarchy).
+        qs = Article.desk_list.all()
+        if ordering := self.get_ordering(request):
+            qs = qs.order_by(*ordering)
+        qs = qs.prefetch_related(
+            Prefetch(
+                "bylines",
+                queryset=Byline.objects.select_related("author").order_by("position", "pk"),
             )
         )
         return workflow.desk_articles(request.user, qs)

@@ -18,7 +18,6 @@ as a parameter: user text never reaches SQL or FTS syntax.
 
 from django.conf import settings
 from django.db import connection
-from django.db.models.expressions import RawSQL
 
 from ..models import Article
 from ..rendering import html_to_text
@@ -102,21 +101,25 @@ class SearchResults:
     def __init__(self, parsed: ParsedQuery):
         self.parsed = parsed
         self._count = None
-        self._floor = None
+        self._window = None
         self.complete = True
+
+    def window(self) -> list[int]:
+        """The ids of the newest SEARCH_WINDOW matches, highest first."""
+        if self._window is None:
+            ids = backend().newest_match_ids(self.parsed, SEARCH_WINDOW + 1)
+            self.complete = len(ids) <= SEARCH_WINDOW
+            self._window = ids[:SEARCH_WINDOW]
+        return self._window
 
     def floor(self) -> int:
         """The lowest id in the ranking window."""
-        if self._floor is None:
-            ids = backend().newest_match_ids(self.parsed, SEARCH_WINDOW + 1)
-            self.complete = len(ids) <= SEARCH_WINDOW
-            self._floor = ids[:SEARCH_WINDOW][-1] if ids else 2**62
-        return self._floor
+        window = self.window()
+        return window[-1] if window else 2**62
 
     def count(self) -> int:
         if self._count is None:
-            sql, params = backend().window_ids_sql(self.parsed, self.floor())
-            self._count = Article.objects.published().filter(pk__in=RawSQL(sql, params)).count()
+            self._count = Article.objects.published().filter(pk__in=self.window()).count()
         return self._count
 
     def __len__(self):

@@ -49,12 +49,6 @@ def newest_match_ids(parsed: ParsedQuery, limit: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def window_ids_sql(parsed: ParsedQuery, floor: int) -> tuple[str, list]:
-    """SQL selecting the ids of the matches from `floor` up (the ranking window)."""
-    sql, params = matching_ids_sql(parsed)
-    return f"{sql} AND id >= %s", [*params, floor]
-
-
 def _published_exists_sql():
     """A correlated check that the candidate row `a` is a published article: a primary key
     lookup per candidate (at most the ranking window), where `a.id IN (published ids)` hashed

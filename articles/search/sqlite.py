@@ -82,14 +82,6 @@ def newest_match_ids(parsed: ParsedQuery, limit: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def window_ids_sql(parsed: ParsedQuery, floor: int) -> tuple[str, list]:
-    """SQL selecting the ids of the matches from `floor` up (the ranking window)."""
-    return (
-        f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s AND rowid >= %s",
-        [fts5_expression(parsed), floor],
-    )
-
-
 def _published_exists_sql():
     """A correlated check that the FTS row being looked at is a published article."""
     row = RawSQL(f"{FTS_TABLE}.rowid", [])
