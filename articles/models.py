@@ -802,6 +802,9 @@ class AuditEntry(models.Model):
         IMPORT = "import", "Imported"
         CONFLICT = "conflict", "Save refused (edit conflict)"
         LOGIN = "login", "Logged in"
+        LOGIN_FAILED = "login_failed", "Login failed"
+        LOCKOUT = "lockout", "Locked out (too many failed logins)"
+        UNLOCK = "unlock", "Unlocked a login"
 
     created_at = models.DateTimeField(default=timezone.now)
     user = models.ForeignKey(
