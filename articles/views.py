@@ -21,12 +21,14 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape
 from django.utils.http import http_date
 from django.views.decorators.cache import never_cache
 from django.views.generic import DetailView, ListView, TemplateView
 
 from . import cache, seo, workflow
+from .compiled import Compiled
 from .filters import ArticleFilter
 from .models import (
     SHARE_LINK_SALT,
@@ -95,34 +97,50 @@ def query_without(request, *names, drop=None):
     return urlencode(pairs)
 
 
-def section_heads(published, categories) -> list[int]:
-    """The newest SECTION_SIZE article ids of each category, in one query.
+def featured_ids(*, now):
+    """The newest featured articles' ids, for the front page."""
+    published = Article.objects.published(now=now).filter(featured=True)
+    return published.newest_first().values_list("pk", flat=True)[:5]
 
-    A UNION ALL of small index-ordered lookups, one per section: a window function over every
-    published article would read the whole table on a large archive. The lookup is compiled
-    once and its section bound per part (compiling it eight times cost more than running it).
-    """
-    if not categories:
-        return []
-    placeholder = -424242  # no section has this id: its place in the parameters is the slot
-    head = published.filter(category_id=placeholder).newest_first().values("pk")[:SECTION_SIZE]
-    sql, head_params = head.query.sql_with_params()
-    slot = [i for i, v in enumerate(head_params) if type(v) is int and v == placeholder]
-    if len(slot) != 1:  # the placeholder is not found alone: compile per section
-        parts = [
-            published.filter(category=c).newest_first().values("pk")[:SECTION_SIZE]
-            for c in categories
-        ]
-        return [row["pk"] for part in parts for row in part]
-    parts, params = [], []
-    for i, category in enumerate(categories):
-        parts.append(f"SELECT * FROM ({sql}) AS head{i}")
-        bound = list(head_params)
-        bound[slot[0]] = category.pk
-        params.extend(bound)
-    with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(parts), params)
-        return [row[0] for row in cursor.fetchall()]
+
+def latest_ids(*, now, lead):
+    """The newest articles' ids but the front page's lead (`lead`: an empty list or its id)."""
+    published = Article.objects.published(now=now).exclude(pk__in=lead)
+    return published.newest_first().values_list("pk", flat=True)[:FRONT_PAGE_LATEST]
+
+
+def section_head(*, now, category):
+    """The newest SECTION_SIZE article ids of section `category`: the front page asks for every
+    section at once (`union_column`); a window function over every published article would
+    read the whole table on a large archive."""
+    published = Article.objects.published(now=now).filter(category_id=category)
+    return published.newest_first().values_list("pk", flat=True)[:SECTION_SIZE]
+
+
+FEATURED = Compiled(featured_ids)
+LATEST = Compiled(latest_ids)
+SECTION_HEAD = Compiled(section_head)
+
+
+def related_ids(*, now, article, tags, category=None):
+    """The newest RELATED_SIZE published articles (ids) from section `category` or on one of
+    the topics `tags`, `article` itself aside. Two small index-ordered candidate lists (same
+    section, shared topics) instead of one OR over the whole archive, which no index can serve;
+    per topic, its newest links by article id (the (tag, article) index), not every article on
+    the topic sorted by date."""
+    published = Article.objects.published(now=now).exclude(pk=article)
+    candidates = Q()
+    if category is not None:
+        section = published.filter(category_id=category).newest_first().values("pk")
+        candidates |= Q(pk__in=section[:RELATED_SIZE])
+    links = Article.tags.through.objects.exclude(article_id=article)
+    for tag_id in tags:
+        recent = links.filter(tag_id=tag_id).order_by("-article_id").values("article_id")
+        candidates |= Q(pk__in=recent[:RELATED_CANDIDATES])
+    return published.filter(candidates).newest_first().values_list("pk", flat=True)[:RELATED_SIZE]
+
+
+RELATED = Compiled(related_ids)
 
 
 @cache.public(keys=("front",))
@@ -131,24 +149,18 @@ class HomeView(TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        published = Article.objects.published()
-        # Ids first (three index-ordered lookups), then every card in one query: the lists
-        # overlap, and each fetched its own rows, sections and bylines.
-        featured_ids = list(
-            published.filter(featured=True).newest_first().values_list("pk", flat=True)[:5]
-        )
-        latest_ids = list(
-            published.exclude(pk__in=featured_ids[:1])
-            .newest_first()
-            .values_list("pk", flat=True)[:FRONT_PAGE_LATEST]
-        )
+        now = timezone.now()
+        # Ids first (compiled once per process, see `Compiled`), then every card in one query:
+        # the lists overlap, and each fetched its own rows, sections and bylines.
+        featured = FEATURED.column(now=now)
+        latest = LATEST.column(now=now, lead=featured[:1])
         # The section list doubles as the menu, so the menu costs no query of its own.
         categories = list(Category.objects.only("name", "slug", "order"))
         context["nav_categories"] = categories
-        head_ids = section_heads(published, categories)
-        cards = published.for_cards().in_bulk({*featured_ids, *latest_ids, *head_ids})
-        featured = [cards[pk] for pk in featured_ids if pk in cards]
-        latest = [cards[pk] for pk in latest_ids if pk in cards]
+        head_ids = SECTION_HEAD.union_column([{"now": now, "category": c.pk} for c in categories])
+        cards = Article.objects.for_cards().in_bulk({*featured, *latest, *head_ids})
+        featured = [cards[pk] for pk in featured if pk in cards]
+        latest = [cards[pk] for pk in latest if pk in cards]
         lead = featured[0] if featured else (latest.pop(0) if latest else None)
         order = {c.pk: (c.order, c.name) for c in categories}
         ranked = sorted(
@@ -410,23 +422,12 @@ class ArticleDetailView(DetailView):
         tag_ids = [t.pk for t in article.tags.all()]
         if not article.category_id and not tag_ids:
             return []
-        # Two small index-ordered candidate lists (same section, shared topics) instead of one
-        # OR over the whole archive, which no index can serve.
-        published = Article.objects.published().exclude(pk=article.pk)
-        candidates = Q()
+        values = {"now": timezone.now(), "article": article.pk, "tags": tag_ids}
         if article.category_id:
-            candidates |= Q(
-                pk__in=published.filter(category_id=article.category_id)
-                .newest_first()
-                .values("pk")[:RELATED_SIZE]
-            )
-        # Per topic, its newest links by article id (the (tag, article) index), not every
-        # article on the topic sorted by date.
-        links = Article.tags.through.objects.exclude(article_id=article.pk)
-        for tag_id in tag_ids:
-            recent = links.filter(tag_id=tag_id).order_by("-article_id").values("article_id")
-            candidates |= Q(pk__in=recent[:RELATED_CANDIDATES])
-        return list(published.filter(candidates).for_cards().newest_first()[:RELATED_SIZE])
+            values["category"] = article.category_id
+        ids = RELATED.column(**values)
+        cards = Article.objects.for_cards().in_bulk(ids)
+        return [cards[pk] for pk in ids if pk in cards]
 
     def redirect_target(self, slug):
         old = SlugRedirect.objects.filter(old_slug=slug).select_related("article").first()

@@ -1,0 +1,124 @@
+"""Querysets compiled to SQL once per process and bound to each request's values.
+
+On an indexed lookup, building a queryset and compiling it costs Django more than the
+database spends running it: the related articles under a story took about 10 ms of Python
+for 2 ms of SQL. A `Compiled` query is built once per shape (which values are lists, and how
+long) with sentinel values, its SQL and parameters are kept, and each call puts the real
+values where the sentinels were. The queryset still comes from the models' own rules
+(`Article.objects.published()` and friends): only the compiling is saved.
+
+A sentinel is an integer or a time no row can hold. If a sentinel does not appear exactly where
+a value goes (Django inlined it into the SQL text, or another parameter happens to equal it),
+the query is compiled per call instead, so a shape this module cannot bind is slower, never
+wrong.
+"""
+
+import datetime as dt
+import threading
+
+from django.db import connections
+
+_FIRST_INT = -424_242_000  # ids are positive: no row matches a sentinel by accident
+_FIRST_TIME = dt.datetime(2999, 12, 31, 23, 0, 0, 424_242, tzinfo=dt.UTC)
+
+
+class Compiled:
+    """`build(**values)` returns a queryset; `rows(**values)` runs it, compiled once per shape.
+
+    Values are ints, aware datetimes or lists of ints (each list length is its own shape).
+    """
+
+    def __init__(self, build):
+        self.build = build
+        self._plans = {}
+        self._lock = threading.Lock()
+
+    def bound(self, connection, values):
+        """(sql, params) of the query for `values` on `connection`."""
+        plan = self._plan(connection, values)
+        if plan is None:
+            return self.build(**values).query.sql_with_params()
+        sql, slots, params = plan
+        params = list(params)
+        for index, (name, item) in slots:
+            value = values[name] if item is None else values[name][item]
+            if isinstance(value, dt.datetime):
+                value = connection.ops.adapt_datetimefield_value(value)
+            params[index] = value
+        return sql, params
+
+    def rows(self, *, using="default", **values):
+        connection = connections[using]
+        sql, params = self.bound(connection, values)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    def column(self, *, using="default", **values):
+        """The first column of every row (ids, usually)."""
+        return [row[0] for row in self.rows(using=using, **values)]
+
+    def union_column(self, each, *, using="default"):
+        """The first column of the query run once per values in `each`, as one UNION ALL
+        statement (each part keeps its own ORDER BY and LIMIT)."""
+        if not each:
+            return []
+        connection = connections[using]
+        parts, params = [], []
+        for i, values in enumerate(each):
+            sql, bound = self.bound(connection, values)
+            parts.append(f"SELECT * FROM ({sql}) AS part{i}")
+            params.extend(bound)
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(parts), params)
+            return [row[0] for row in cursor.fetchall()]
+
+    def _plan(self, connection, values):
+        shape = (connection.alias, connection.vendor) + tuple(
+            (name, len(value) if isinstance(value, list | tuple) else type(value).__name__)
+            for name, value in sorted(values.items())
+        )
+        try:
+            return self._plans[shape]
+        except KeyError:
+            pass
+        with self._lock:
+            if shape not in self._plans:
+                self._plans[shape] = self._compile(connection, values)
+        return self._plans[shape]
+
+    def _compile(self, connection, values):
+        sentinels, wanted = {}, {}
+        ints, times = iter(range(_FIRST_INT, _FIRST_INT - 10_000, -1)), 0
+
+        def stand_in(value, name, item):
+            nonlocal times
+            if isinstance(value, dt.datetime):
+                sentinel = _FIRST_TIME + dt.timedelta(microseconds=times)
+                times += 1
+                wanted[connection.ops.adapt_datetimefield_value(sentinel)] = (name, item)
+            elif type(value) is int:
+                sentinel = next(ints)
+                wanted[sentinel] = (name, item)
+            else:
+                raise TypeError(f"{name}: a compiled query binds ints and datetimes")
+            return sentinel
+
+        for name, value in values.items():
+            if isinstance(value, list | tuple):
+                sentinels[name] = [stand_in(v, name, i) for i, v in enumerate(value)]
+            else:
+                sentinels[name] = stand_in(value, name, None)
+        try:
+            sql, params = self.build(**sentinels).query.sql_with_params()
+        except Exception:  # a sentinel where the queryset wants a real value (a slice, say)
+            return None
+        slots, seen = [], set()
+        for index, param in enumerate(params):
+            key = param if type(param) in (int, str, dt.datetime) else None
+            if key in wanted:
+                slots.append((index, wanted[key]))
+                seen.add(key)
+        if seen != set(wanted) or any(str(s) in sql for s in wanted if type(s) is int):
+            return None
+        return sql, tuple(slots), tuple(params)
