@@ -34,25 +34,27 @@ class Compiled:
         self._lock = threading.Lock()
 
     def bound(self, connection, values):
-        """(sql, params) of the query for `values` on `connection`."""
+        """(sql, params, columns) of the query for `values` on `connection`; `columns` are the
+        selected expressions, whose database converters `rows` applies."""
         plan = self._plan(connection, values)
         if plan is None:
-            return self.build(**values).query.sql_with_params()
-        sql, slots, params = plan
+            return _compile(self.build(**values), connection)
+        sql, slots, params, columns = plan
         params = list(params)
         for index, (name, item) in slots:
             value = values[name] if item is None else values[name][item]
             if isinstance(value, dt.datetime):
                 value = connection.ops.adapt_datetimefield_value(value)
             params[index] = value
-        return sql, params
+        return sql, params, columns
 
     def rows(self, *, using="default", **values):
+        """The rows, with values as the ORM gives them (aware datetimes, booleans, ...)."""
         connection = connections[using]
-        sql, params = self.bound(connection, values)
+        sql, params, columns = self.bound(connection, values)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return cursor.fetchall()
+            return _converted(cursor.fetchall(), columns, connection)
 
     def column(self, *, using="default", **values):
         """The first column of every row (ids, usually)."""
@@ -66,12 +68,12 @@ class Compiled:
         connection = connections[using]
         parts, params = [], []
         for i, values in enumerate(each):
-            sql, bound = self.bound(connection, values)
+            sql, bound, columns = self.bound(connection, values)
             parts.append(f"SELECT * FROM ({sql}) AS part{i}")
             params.extend(bound)
         with connection.cursor() as cursor:
             cursor.execute(" UNION ALL ".join(parts), params)
-            return [row[0] for row in cursor.fetchall()]
+            return [row[0] for row in _converted(cursor.fetchall(), columns, connection)]
 
     def _plan(self, connection, values):
         shape = (connection.alias, connection.vendor) + tuple(
@@ -110,7 +112,7 @@ class Compiled:
             else:
                 sentinels[name] = stand_in(value, name, None)
         try:
-            sql, params = self.build(**sentinels).query.sql_with_params()
+            sql, params, columns = _compile(self.build(**sentinels), connection)
         except Exception:  # a sentinel where the queryset wants a real value (a slice, say)
             return None
         slots, seen = [], set()
@@ -121,4 +123,31 @@ class Compiled:
                 seen.add(key)
         if seen != set(wanted) or any(str(s) in sql for s in wanted if type(s) is int):
             return None
-        return sql, tuple(slots), tuple(params)
+        return sql, tuple(slots), tuple(params), columns
+
+
+def _compile(queryset, connection):
+    compiler = queryset.query.get_compiler(connection=connection)
+    sql, params = compiler.as_sql()
+    return sql, params, tuple(s[0] for s in compiler.select[: compiler.col_count])
+
+
+def _converted(rows, columns, connection):
+    """`rows` through the database converters of `columns`, as the ORM reads them."""
+    converters = []
+    for i, column in enumerate(columns):
+        found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if found:
+            converters.append((i, found, column))
+    if not converters:
+        return rows
+    out = []
+    for row in rows:
+        row = list(row)
+        for i, found, column in converters:
+            value = row[i]
+            for converter in found:
+                value = converter(value, column, connection)
+            row[i] = value
+        out.append(row)
+    return out

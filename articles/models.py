@@ -6,13 +6,14 @@ import re
 from functools import lru_cache, reduce
 
 from django.conf import settings
-from django.db import models
+from django.db import DEFAULT_DB_ALIAS, models
 from django.db.models import F, Max, Min, Prefetch, Q, Subquery
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 
+from .compiled import Compiled
 from .images import validate_image_upload
 from .rendering import render_body
 
@@ -596,7 +597,10 @@ class Article(models.Model):
 
     @property
     def byline_authors(self):
-        """Authors in byline order (uses the prefetch from `for_listing()` when present)."""
+        """Authors in byline order (as `load_cards` read them, or from the prefetch of
+        `for_listing()` when present)."""
+        if "_byline_authors" in self.__dict__:
+            return self.__dict__["_byline_authors"]
         return [b.author for b in self.bylines.all()]
 
 
@@ -615,6 +619,75 @@ class Byline(models.Model):
 
     def __str__(self):
         return f"{self.author} on {self.article}"
+
+
+CARD_DEFERRED = ("body", "body_html")  # cards never show bodies: most of a row's bytes
+
+
+@lru_cache(maxsize=1)
+def _card_columns():
+    """(article, category, byline, author) attribute names a card reads."""
+
+    def names(model, skip=()):
+        return tuple(f.attname for f in model._meta.concrete_fields if f.name not in skip)
+
+    return names(Article, CARD_DEFERRED), names(Category), names(Byline), names(Author)
+
+
+def _card_rows(*, ids):
+    article, category, _, _ = _card_columns()
+    return Article.objects.filter(pk__in=ids).values_list(
+        *article, *(f"category__{name}" for name in category)
+    )
+
+
+def _byline_rows(*, ids):
+    _, _, byline, author = _card_columns()
+    return (
+        Byline.objects.filter(article_id__in=ids)
+        .order_by("position", "pk")
+        .values_list(*byline, *(f"author__{name}" for name in author))
+    )
+
+
+CARD_ROWS = Compiled(_card_rows)
+BYLINE_ROWS = Compiled(_byline_rows)
+
+
+def load_cards(ids) -> dict:
+    """{id: article} for the articles `ids`, with what a card shows: the article without its
+    body (`CARD_DEFERRED`), its section and its byline's authors (`byline_authors`). Two
+    compiled queries; the same as `for_cards().in_bulk(ids)` without building and compiling
+    three querysets per page, which cost more than running them. It reads the rows `ids`
+    name: the caller chose them (published, on the list) by the rules above."""
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        return {}
+    article_names, category_names, byline_names, author_names = _card_columns()
+    cut, db = len(article_names), DEFAULT_DB_ALIAS
+    set_category = Article._meta.get_field("category").set_cached_value
+    set_author = Byline._meta.get_field("author").set_cached_value
+    cards, categories = {}, {}
+    for row in CARD_ROWS.rows(ids=ids):
+        article = Article.from_db(db, article_names, row[:cut])
+        category = None
+        if row[cut] is not None:
+            category = categories.get(row[cut])
+            if category is None:
+                category = Category.from_db(db, category_names, row[cut:])
+                categories[category.pk] = category
+        set_category(article, category)
+        article.__dict__["_byline_authors"] = []
+        cards[article.pk] = article
+    cut, authors = len(byline_names), {}
+    for row in BYLINE_ROWS.rows(ids=ids):
+        byline = Byline.from_db(db, byline_names, row[:cut])
+        author = authors.get(byline.author_id)
+        if author is None:
+            author = authors[byline.author_id] = Author.from_db(db, author_names, row[cut:])
+        set_author(byline, author)
+        cards[byline.article_id].__dict__["_byline_authors"].append(author)
+    return cards
 
 
 class SlugRedirect(models.Model):

@@ -40,6 +40,7 @@ from .models import (
     ShareLinkOpen,
     SlugRedirect,
     Tag,
+    load_cards,
 )
 from .paging import IdFirstPaginator
 from .search import SearchQueryError, search_articles
@@ -65,15 +66,21 @@ class PageNotFound(Http404):
     """No such page of a list; the message is written for readers (see `not_found_page`)."""
 
 
+def card_rows(ids):
+    """A reader's list page's articles, as cards (`load_cards`)."""
+    return load_cards(ids).values()
+
+
 def not_found_page(request, reason):
     """The 404 page with a reason for the reader: the template never prints exception text."""
     return TemplateResponse(request, "404.html", {"reason": reason}, status=404)
 
 
-def paginate(request, items, per_page, count_from=None):
-    """A page of `items`, or PageNotFound with a message a reader understands."""
+def paginate(request, items, per_page, count_from=None, rows=None):
+    """A page of `items`, or PageNotFound with a message a reader understands. `rows` reads
+    the page's objects from its ids (default: the rows of `items`)."""
     paginator = IdFirstPaginator(
-        items, per_page, count_from=count_from, after=request.GET.get("after")
+        items, per_page, count_from=count_from, after=request.GET.get("after"), rows=rows
     )
     number = request.GET.get("page") or 1
     try:
@@ -158,7 +165,7 @@ class HomeView(TemplateView):
         categories = list(Category.objects.only("name", "slug", "order"))
         context["nav_categories"] = categories
         head_ids = SECTION_HEAD.union_column([{"now": now, "category": c.pk} for c in categories])
-        cards = Article.objects.for_cards().in_bulk({*featured, *latest, *head_ids})
+        cards = load_cards([*featured, *latest, *head_ids])
         featured = [cards[pk] for pk in featured if pk in cards]
         latest = [cards[pk] for pk in latest if pk in cards]
         lead = featured[0] if featured else (latest.pop(0) if latest else None)
@@ -222,7 +229,7 @@ class ArticleListView(TemplateView):
             articles = filterset.qs if filterset.is_bound else base
         try:
             page_obj = paginate(
-                request, articles.for_cards().newest_first(), settings.ARTICLES_PER_PAGE
+                request, articles.newest_first(), settings.ARTICLES_PER_PAGE, rows=card_rows
             )
         except PageNotFound as exc:
             return not_found_page(request, str(exc))
@@ -291,16 +298,14 @@ class _ArticlesOfView(ListView):
 
     def paginate_queryset(self, queryset, page_size):
         count_from = self.count_from() if hasattr(self, "count_from") else None
-        page_obj = paginate(self.request, queryset, page_size, count_from=count_from)
+        page_obj = paginate(
+            self.request, queryset, page_size, count_from=count_from, rows=card_rows
+        )
         return page_obj.paginator, page_obj, page_obj.object_list, page_obj.has_other_pages()
 
     def get_queryset(self):
         self.object = get_object_or_404(self.model, slug=self.kwargs["slug"])
-        return (
-            getattr(Article.objects.published(), self.relation)(self.object)
-            .for_cards()
-            .newest_first()
-        )
+        return getattr(Article.objects.published(), self.relation)(self.object).newest_first()
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -364,7 +369,7 @@ class TagView(_ArticlesOfView):
         # and sort every article on it.
         self.object = get_object_or_404(Tag, slug=self.kwargs["slug"])
         on_topic = Article.tags.through.objects.filter(article_id=OuterRef("pk"), tag=self.object)
-        return Article.objects.published().filter(Exists(on_topic)).for_cards().newest_first()
+        return Article.objects.published().filter(Exists(on_topic)).newest_first()
 
     def count_from(self):
         # Counting starts from the topic's links: the count stops after COUNT_LIMIT + 1.
@@ -426,7 +431,7 @@ class ArticleDetailView(DetailView):
         if article.category_id:
             values["category"] = article.category_id
         ids = RELATED.column(**values)
-        cards = Article.objects.for_cards().in_bulk(ids)
+        cards = load_cards(ids)
         return [cards[pk] for pk in ids if pk in cards]
 
     def redirect_target(self, slug):

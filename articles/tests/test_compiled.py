@@ -124,3 +124,35 @@ def test_only_ints_and_times_are_bound(archive):
     by_headline = Compiled(lambda *, headline: Article.objects.filter(headline=headline))
     with pytest.raises(TypeError):
         by_headline.column(headline="Scheduled story")
+
+
+def test_cards_are_what_for_cards_reads_in_two_queries(archive, django_assert_num_queries):
+    from articles.models import load_cards
+    from articles.templatetags.newsdesk_cards import card_html
+
+    from .factories import make_author
+
+    first, second = make_author("Ada Byline"), make_author("Bo Byline")
+    with_two = make_article("Two bylines", authors=[second, first], category=None, featured=True)
+    ids = [with_two.pk, *(a.pk for a in archive["made"][:5]), archive["soon"].pk]
+    with django_assert_num_queries(2):
+        cards = load_cards([*ids, ids[0]])  # a repeated id is read once
+    expected = Article.objects.for_cards().in_bulk(ids)
+    assert set(cards) == set(ids)
+    with django_assert_num_queries(0):  # a card needs nothing more
+        html = {pk: card_html(card) for pk, card in cards.items()}
+    for pk, card in cards.items():
+        ref = expected[pk]
+        assert html[pk] == card_html(ref)
+        assert (card.headline, card.published_at, card.modified_at, card.featured) == (
+            ref.headline,
+            ref.published_at,
+            ref.modified_at,
+            ref.featured,
+        )
+        assert card.featured is ref.featured  # a boolean, as the ORM converts it
+        assert card.category == ref.category
+        assert [a.name for a in card.byline_authors] == [a.name for a in ref.byline_authors]
+    assert [a.name for a in cards[with_two.pk].byline_authors] == ["Bo Byline", "Ada Byline"]
+    assert cards[with_two.pk].category is None
+    assert load_cards([]) == {}

@@ -158,3 +158,45 @@ def test_quick_select_writes_the_same_html_as_djangos_select():
         django = forms.Select(choices=choices).render("author", value, attrs=attrs)
         assert ours == django, value
     assert "Ann &lt;Lee&gt; &amp; co" in ours
+
+
+def test_quick_inputs_and_multiple_select_write_the_same_html_as_djangos():
+    from django import forms
+
+    from articles.filters import QuickDateInput, QuickSelectMultiple, QuickTextInput
+
+    attrs = {"id": "id_q", "aria-describedby": "id_q-error", "maxlength": "200"}
+    for value in [None, "", 'rain " <b>&amp;', "x" * 5]:
+        for ours, django in [
+            (QuickTextInput(attrs={"type": "search"}), forms.TextInput(attrs={"type": "search"})),
+            (QuickDateInput(attrs={"type": "date"}), forms.DateInput(attrs={"type": "date"})),
+        ]:
+            assert ours.render("q", value, attrs=attrs) == django.render("q", value, attrs=attrs)
+    day = dt.date(2024, 3, 5)
+    assert QuickDateInput().render("d", day) == forms.DateInput().render("d", day)
+    choices = [("red", "Red <hot>"), ("blue", "Blue & co"), ("green", "Green")]
+    for value in [[], ["red"], ["red", "green", "nope"]]:
+        ours = QuickSelectMultiple(choices=choices).render("tag", value, attrs={"id": "id_tag"})
+        django = forms.SelectMultiple(choices=choices).render("tag", value, attrs={"id": "id_tag"})
+        assert ours == django, value
+
+
+def test_the_archive_form_renders_as_django_would(client):
+    """The whole filter form, bound to hostile and valid values, with the Quick widgets and with
+    Django's own widget templates: the same HTML."""
+    from django import forms
+
+    from articles.filters import ArticleFilter, QuickInput, QuickSelect
+
+    make_article("Anything", tags=[make_tag("Red")])
+    data = {"q": '"<script>', "tag": ["red", "nope"], "featured": "true", "published_after": "x"}
+    quick = ArticleFilter(data)
+    quick.is_valid()
+    slow = ArticleFilter(data)
+    slow.is_valid()
+    for field in slow.form.fields.values():
+        widget = field.widget
+        if isinstance(widget, QuickSelect | QuickInput):
+            plain = next(k for k in type(widget).__mro__ if k.__module__ == forms.widgets.__name__)
+            widget.__class__ = plain
+    assert str(quick.form) != "" and [str(f) for f in quick.form] == [str(f) for f in slow.form]
