@@ -1,0 +1,191 @@
+"""Faults that must not lose work or resurrect what was withdrawn: imports racing each other,
+a cache outage swallowing a purge, a full media disk.
+
+The races run real processes against the test database, the outage a real redis-server the test
+stops and restarts from its own snapshot, and the full disk a storage whose writes fail part way.
+"""
+
+import io
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from articles.models import Article, Author, Category, Tag
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# --- concurrent imports -------------------------------------------------------------------------
+
+# Waits for the go file, then runs `manage.py import_articles` in this process: every process
+# starts importing within milliseconds of the others, so their transactions overlap.
+LAUNCHER = """
+import os, sys, time
+go = sys.argv[1]
+import django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "newsdesk.settings")
+django.setup()
+from django.core.management import execute_from_command_line
+while not os.path.exists(go):
+    time.sleep(0.002)
+execute_from_command_line(["manage.py", "import_articles", *sys.argv[2:]])
+"""
+
+PROCESSES = 6
+FILES = 12
+
+
+def _wire(headline, section, author, topic):
+    return (
+        f"{headline}\n\nJanuary 04, 2020 - 20:39\nPosted in: {section}, {topic}\n"
+        f"Written By: {author}\n\nFirst paragraph of {headline}.\n"
+    )
+
+
+def _write_folders(base):
+    """One folder per process. File j of every folder introduces the same new section, author
+    and topic, spelt differently by each process (case, punctuation: the same slug), and every
+    folder also carries the same shared story j (a re-send arriving at every importer)."""
+    folders, headlines = [], set()
+    spellings = [
+        "Health {j}",
+        "health {j}",
+        "HEALTH {j}",
+        "Health {j}!",
+        "Health-{j}",
+        "health {j}.",
+    ]
+    for p in range(PROCESSES):
+        folder = base / f"in{p}"
+        folder.mkdir()
+        for j in range(FILES):
+            name = spellings[p % len(spellings)].format(j=j)
+            own = f"Story {p} of {j}"
+            shared = f"Shared story {j}"
+            writer = f"Writer {j}" if p % 2 else f"writer {j}"
+            for headline in (own, shared):
+                text = _wire(headline, name, writer, f"Topic {j}")
+                (folder / f"{j:02d}-{headline.replace(' ', '_')}.txt").write_text(text)
+                headlines.add(headline)
+        folders.append(folder)
+    return folders, headlines
+
+
+def _database_env(tmp):
+    """Environment for subprocesses that use this test's database: the PostgreSQL test database
+    itself, or (SQLite's test database lives in memory) a migrated file database."""
+    env = {
+        **os.environ,
+        "DJANGO_DEBUG": "1",
+        "DJANGO_HTTPS": "0",
+        "DJANGO_DATA_DIR": str(tmp),
+        "PYTHONPATH": str(ROOT),
+        "NEWSDESK_EDGE_PURGE_URLS": "",
+    }
+    env.pop("REDIS_URL", None)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    if connection.vendor == "postgresql":
+        s = connection.settings_dict
+        auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+        env["DATABASE_URL"] = (
+            f"postgres://{auth}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}?pool=0"
+        )
+        return env, None
+    path = tmp / "imports.sqlite3"
+    env["DATABASE_URL"] = f"sqlite:///{path}"
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v0"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        timeout=300,
+    )
+    return env, path
+
+
+def _stored(sqlite_path):
+    """(headline, wire_key) of every stored article, and the section/author/topic rows."""
+    if sqlite_path is None:
+        articles = list(Article.objects.values_list("headline", "wire_key"))
+        names = {
+            model.__name__: list(model.objects.values_list("name", "slug"))
+            for model in (Category, Author, Tag)
+        }
+        return articles, names
+    db = sqlite3.connect(sqlite_path)
+    try:
+        articles = db.execute("SELECT headline, wire_key FROM articles_article").fetchall()
+        names = {
+            model.__name__: db.execute(f"SELECT name, slug FROM {model._meta.db_table}").fetchall()
+            for model in (Category, Author, Tag)
+        }
+    finally:
+        db.close()
+    return articles, names
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_imports_store_every_story_exactly_once(tmp_path):
+    """Six `import_articles` processes started together, their files introducing the same new
+    sections, authors and topics and sharing stories: every one exits 0 without a traceback,
+    and every story is stored exactly once."""
+    env, sqlite_path = _database_env(tmp_path)
+    folders, headlines = _write_folders(tmp_path)
+    go = tmp_path / "go"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", LAUNCHER, str(go), str(folder)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for folder in folders
+    ]
+    time.sleep(3)  # let every process finish starting Django
+    go.touch()
+    outputs = [(p.wait(180), *p.communicate()) for p in processes]
+    for status, out, err in outputs:
+        assert "Traceback" not in err, err
+        assert status == 0, out + err
+        assert "0 failed" in out
+    articles, names = _stored(sqlite_path)
+    stored = sorted(headline for headline, _ in articles)
+    assert stored == sorted(headlines)  # each once: none lost, none twice
+    assert len({key for _, key in articles}) == len(articles)
+    # The spellings of one name are one row; names that only share a slug got their own slug.
+    assert len(names["Author"]) == FILES
+    assert len(names["Tag"]) == FILES
+    assert len({slug for _, slug in names["Category"]}) == len(names["Category"])
+
+
+LATE_NIGHT_IN_YEAR_ONE = _wire("Too early", "World", "Jane Doe", "Old").replace(
+    "January 04, 2020 - 20:39", "January 01, 0001 - 00:10"
+)
+
+
+def test_an_unexpected_error_in_one_file_does_not_abort_the_folder(db, tmp_path, settings):
+    """A file whose import fails in an unforeseen way (here: a filing time before year 1 in UTC)
+    is reported by name and counted; the files after it are still imported; exit status 1."""
+    settings.TIME_ZONE = "Europe/Berlin"
+    (tmp_path / "a.txt").write_text(_wire("First story", "World", "Jane Doe", "Libya"))
+    (tmp_path / "b.txt").write_text(LATE_NIGHT_IN_YEAR_ONE)
+    (tmp_path / "c.txt").write_text(_wire("Third story", "World", "Jane Doe", "Libya"))
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError) as raised:
+        call_command("import_articles", str(tmp_path), stdout=out, stderr=err)
+    assert raised.value.returncode == 1
+    assert f"{tmp_path / 'b.txt'}: could not be imported" in err.getvalue()
+    assert "2 created, 0 updated, 0 unchanged, 1 failed." in out.getvalue()
+    assert sorted(Article.objects.values_list("headline", flat=True)) == [
+        "First story",
+        "Third story",
+    ]
