@@ -5,6 +5,7 @@ The races run real processes against the test database, the outage a real redis-
 stops and restarts from its own snapshot, and the full disk a storage whose writes fail part way.
 """
 
+import errno
 import io
 import os
 import shutil
@@ -17,14 +18,16 @@ import time
 from pathlib import Path
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
 
 from articles import cache as page_cache
+from articles.images import MediaStorage
 from articles.models import Article, Author, CachePurgeDebt, Category, Tag
 
-from .factories import make_live_article
+from .factories import change_form_data, image_bytes, make_live_article
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -306,3 +309,91 @@ def test_withdrawal_during_a_cache_outage_stays_withdrawn_when_the_cache_comes_b
     assert reader.get(other.get_absolute_url())["X-Cache"] == "miss"
     assert reader.get(other.get_absolute_url())["X-Cache"] == "hit"
     assert not CachePurgeDebt.objects.exists()  # replayed once, then forgotten
+
+
+# --- a full media disk --------------------------------------------------------------------------
+
+
+class _DiskFills:
+    """A file that takes `room` more bytes, then fails as a full disk does."""
+
+    room = 0
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def write(self, data):
+        if len(data) > type(self).room:
+            self.handle.write(data[: type(self).room])
+            self.handle.flush()
+            type(self).room = 0
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        type(self).room -= len(data)
+        return self.handle.write(data)
+
+
+class FullDiskStorage(MediaStorage):
+    """Newsdesk's media storage on a disk with `_DiskFills.room` bytes left: files are really
+    created and partly written before the write fails (a small disk cannot be mounted here)."""
+
+    def _save(self, name, content):
+        path = self.path(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "xb") as handle:
+            out = _DiskFills(handle)
+            for chunk in content.chunks():
+                out.write(chunk)
+        return name
+
+
+@pytest.fixture
+def full_disk(settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": f"{__name__}.FullDiskStorage"},
+    }
+    return _DiskFills
+
+
+def _files_under(root):
+    return sorted(
+        os.path.relpath(os.path.join(folder, name), root)
+        for folder, _, names in os.walk(root)
+        for name in names
+    )
+
+
+@pytest.mark.parametrize(
+    "room",
+    [pytest.param(1000, id="upload"), pytest.param(None, id="renditions")],
+)
+def test_a_full_media_disk_gives_the_form_back_with_the_edit_kept(
+    room, full_disk, admin_client, settings
+):
+    """An upload (or its renditions, made after it is stored) that meets a full disk: the form
+    comes back (200) with the error on the image field and the editor's headline and body in
+    it; the article is unchanged; no truncated, empty or orphaned file is left."""
+    article = make_live_article(headline="Original headline", body="Original body.")
+    before = Article.objects.values().get(pk=article.pk)
+    url = reverse("admin:articles_article_change", args=[article.pk])
+    picture = image_bytes("JPEG", size=(1600, 900))
+    # Room for the original but not for its renditions, or not even for the original.
+    full_disk.room = room if room is not None else len(picture) + 2000
+    data = change_form_data(
+        article,
+        headline="Headline typed during the outage",
+        body="A body the editor must not lose.",
+        _action="save",
+        lead_image=SimpleUploadedFile("pic.jpg", picture, content_type="image/jpeg"),
+    )
+    response = admin_client.post(url, data)
+    assert response.status_code == 200, response.content.decode()[:2000]
+    html = response.content.decode()
+    form = response.context["adminform"].form
+    assert "The image could not be stored: the media disk is full." in " ".join(
+        form.errors["lead_image"]
+    )
+    assert "Headline typed during the outage" in html
+    assert "A body the editor must not lose." in html
+    assert Article.objects.values().get(pk=article.pk) == before
+    assert _files_under(settings.MEDIA_ROOT) == []
