@@ -36,11 +36,13 @@ A store that races a purge (rendered from the old rows, stored after the purge r
 by the `pages:purged` token: it is read with the page lookup and checked again after storing;
 a purge in between makes the store delete what it wrote.
 
-Outages. If the cache is unreachable pages are rendered as if there were no cache. A purge lost
-to an outage cannot keep a stale page forever: every entry and index expires after
-`NEWSDESK_CACHE_SECONDS` (as before, when a lost generation bump aged out the same way), and
-an HTTP cache in front keeps a page at most `NEWSDESK_EDGE_SECONDS` plus its
-stale-while-revalidate time.
+Outages. If the cache is unreachable pages are rendered as if there were no cache. A purge the
+cache did not take is written to the database (`CachePurgeDebt`), which a cache restored from an
+old snapshot cannot roll back, and replayed before a hit is trusted again: a worker looks for
+owed purges whenever its lookup connection (re)connects (every outage and restart drops it) and
+at least every DEBT_CHECK_SECONDS, so a hit costs one query only that often. If the database
+cannot record the debt either, the page still expires after `NEWSDESK_CACHE_SECONDS`; an HTTP
+cache in front keeps a page at most `NEWSDESK_EDGE_SECONDS` plus its stale-while-revalidate time.
 
 Edge headers on public answers (200, 301, 404, 410): `Surrogate-Key` and `xkey` carry the keys
 (space-separated), `Cache-Control: public, max-age=0, s-maxage=<edge seconds, or less before the
