@@ -36,11 +36,13 @@ A store that races a purge (rendered from the old rows, stored after the purge r
 by the `pages:purged` token: it is read with the page lookup and checked again after storing;
 a purge in between makes the store delete what it wrote.
 
-Outages. If the cache is unreachable pages are rendered as if there were no cache. A purge lost
-to an outage cannot keep a stale page forever: every entry and index expires after
-`NEWSDESK_CACHE_SECONDS` (as before, when a lost generation bump aged out the same way), and
-an HTTP cache in front keeps a page at most `NEWSDESK_EDGE_SECONDS` plus its
-stale-while-revalidate time.
+Outages. If the cache is unreachable pages are rendered as if there were no cache. A purge the
+cache did not take is written to the database (`CachePurgeDebt`), which a cache restored from an
+old snapshot cannot roll back, and replayed before a hit is trusted again: a worker looks for
+owed purges whenever its lookup connection (re)connects (every outage and restart drops it) and
+at least every DEBT_CHECK_SECONDS, so a hit costs one query only that often. If the database
+cannot record the debt either, the page still expires after `NEWSDESK_CACHE_SECONDS`; an HTTP
+cache in front keeps a page at most `NEWSDESK_EDGE_SECONDS` plus its stale-while-revalidate time.
 
 Edge headers on public answers (200, 301, 404, 410): `Surrogate-Key` and `xkey` carry the keys
 (space-separated), `Cache-Control: public, max-age=0, s-maxage=<edge seconds, or less before the
@@ -196,11 +198,73 @@ def _purge(keys):
     from . import edge
 
     try:
-        cache.set(PURGED_KEY, uuid.uuid4().hex, None)
-        _index().purge(keys)
+        _purge_cache(keys)
     except Exception:  # noqa: BLE001 - a cache outage must not break a save
         logger.warning("page cache: could not purge %s", " ".join(keys[:20]), exc_info=True)
+        _owe(keys)
     edge.purge(keys)
+
+
+def _purge_cache(keys):
+    cache.set(PURGED_KEY, uuid.uuid4().hex, None)
+    _index().purge(keys)
+
+
+def _owe(keys):
+    """Record a purge the cache did not take, in the database: the cache may come back from a
+    snapshot taken before it, still holding the pages the purge was for."""
+    from .models import CachePurgeDebt
+
+    try:
+        CachePurgeDebt.objects.create(keys=keys)
+    except Exception:  # noqa: BLE001 - nothing more to do; the pages still expire in time
+        logger.error("page cache: could not record the lost purge of %s", " ".join(keys[:20]))
+
+
+DEBT_CHECK_SECONDS = 5
+
+
+def settle_purge_debt() -> bool:
+    """Replay the purges lost to a cache outage, oldest first, and forget them. True when there
+    were any (what was read from the cache before may be stale); raises when the cache or the
+    database cannot be reached (the debt is then kept)."""
+    from .models import CachePurgeDebt
+
+    owed = list(CachePurgeDebt.objects.values_list("pk", "keys"))
+    if not owed:
+        return False
+    keys = list(dict.fromkeys(key for _, keys in owed for key in keys))
+    _purge_cache(keys if len(keys) <= MAX_KEYS else [EVERY_PAGE])
+    CachePurgeDebt.objects.filter(pk__in=[pk for pk, _ in owed]).delete()
+    logger.warning("page cache: replayed %d purge(s) lost to an outage", len(owed))
+    return True
+
+
+def _debt_check_due():
+    """Whether this cache connection must look for lost purges before trusting a hit: when it
+    has (re)connected since the last look (an outage or a restart in between), and at least
+    every DEBT_CHECK_SECONDS (a purge lost by a worker that could not reach the cache while
+    this one could)."""
+    seen = getattr(cache, "purge_debt_seen", None)
+    return (
+        seen is None
+        or seen[0] != getattr(cache, "connects", 0)
+        or time.monotonic() - seen[1] >= DEBT_CHECK_SECONDS
+    )
+
+
+def _settle(found):
+    """Look for lost purges and replay them; the hit in `found` stands only if there were none."""
+    mark = (getattr(cache, "connects", 0), time.monotonic())
+    try:
+        replayed = settle_purge_debt()
+    except Exception:  # noqa: BLE001 - the cache or the database is down: do not trust the hit
+        logger.warning("page cache: could not look for lost purges", exc_info=True)
+        found.answer = None
+        return
+    cache.purge_debt_seen = mark
+    if replayed:
+        found.answer = None
 
 
 class _SetIndex:
@@ -340,11 +404,12 @@ class Lookup:
     """The page cache's reading of one request: the page's declaration, its canonical query,
     its entries and, on a hit, the answer as (status, headers, body)."""
 
-    __slots__ = ("fixed", "query", "entry_keys", "purged", "answer")
+    __slots__ = ("fixed", "query", "entry_keys", "purged", "answer", "settle")
 
     def __init__(self, fixed, query):
         self.fixed, self.query = fixed, query
         self.entry_keys = self.purged = self.answer = None
+        self.settle = False  # look for lost purges (in Django, with its database) before answering
 
 
 def lookup(request) -> Lookup | None:
@@ -369,6 +434,7 @@ def _lookup(request):
     conditional = "HTTP_IF_NONE_MATCH" in request.META
     try:
         entries = cache.get_many([etag_key if conditional else page_key, PURGED_KEY])
+        found.settle = _debt_check_due()
         now = time.time()
         if conditional and etag_key in entries:
             valid_until, etag, header = entries[etag_key]
@@ -380,14 +446,13 @@ def _lookup(request):
     except Exception:  # noqa: BLE001 - degrade to uncached pages
         logger.warning("page cache unavailable", exc_info=True)
         return found
+    found.entry_keys, found.purged = (page_key, etag_key), entries.get(PURGED_KEY)
     entry = entries.get(page_key)
     if entry is not None:
         valid_until, header, status, headers, content = entry
         if now < valid_until:
             edge = _edge_headers(header, valid_until)
             found.answer = (status, [*headers, *edge, ("X-Cache", "hit")], content)
-            return found
-    found.entry_keys, found.purged = (page_key, etag_key), entries.get(PURGED_KEY)
     return found
 
 
@@ -407,7 +472,7 @@ class FrontDoor:
         except Exception:  # noqa: BLE001 - a malformed request: Django answers it (400s included)
             environ.pop(LOOKUP, None)
             found = None
-        if found is None or found.answer is None:
+        if found is None or found.answer is None or found.settle:
             return self.application(environ, start_response)
         status, headers, body = found.answer
         start_response(f"{status} {HTTPStatus(status).phrase}", headers)
@@ -429,6 +494,8 @@ class PublicPageCacheMiddleware:
             if request.method in ("GET", "HEAD") and not request.path.startswith(EXCLUDED_PREFIXES):
                 response.setdefault("Cache-Control", "public, max-age=0, must-revalidate")
             return response
+        if found.settle:
+            _settle(found)
         if found.answer is not None:
             status, headers, body = found.answer
             return HttpResponse(body, status=status, headers=headers)

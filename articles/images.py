@@ -8,6 +8,8 @@ pages render `srcset` without a single extra query.
 
 from __future__ import annotations
 
+import contextvars
+import errno
 import hashlib
 import io
 import logging
@@ -18,7 +20,9 @@ from typing import TypedDict
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import FileSystemStorage
+from django.core.files.utils import validate_file_name
 from django.db.models.fields.files import FieldFile
 from django.utils.deconstruct import deconstructible
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -317,6 +321,11 @@ def refresh_renditions(instance, field_name: str, *, force: bool = False) -> boo
         return False
     try:
         value = {"source": source, "items": generate_renditions(fieldfile)} if source else {}
+    except OSError:
+        if _stored.get() is not None:  # the desk's form reports it and undoes the whole save
+            raise
+        logger.exception("Renditions of %s failed; make_renditions will retry", source)
+        return False
     except Exception:  # noqa: BLE001 - storage trouble must not undo the editor's save
         logger.exception("Renditions of %s failed; make_renditions will retry", source)
         return False
@@ -371,6 +380,75 @@ def og_image_url(article, *, target: int = 1200) -> str:
     if url.startswith(("http://", "https://")):
         return url
     return settings.SITE_URL.rstrip("/") + url
+
+
+# Storing ----------------------------------------------------------------------------------------
+
+MEDIA_ERROR = (
+    "The image could not be stored: the media disk {problem}. Nothing was saved; your other "
+    "changes are still in the form. Ask an administrator to {remedy}, then save again."
+)
+
+# The files stored inside `undone_on_failure()`, as (storage, name); None outside one.
+_stored: contextvars.ContextVar[list | None] = contextvars.ContextVar("stored_media", default=None)
+
+
+class MediaStorage(FileSystemStorage):
+    """The file system storage, but a write that fails part way (a full disk, ENOSPC; a
+    read-only or vanished disk) leaves no truncated or empty file behind."""
+
+    def save(self, name, content, max_length=None):
+        # Storage.save, with the name kept so a failed _save can remove what it began.
+        if name is None:
+            name = content.name
+        if not hasattr(content, "chunks"):
+            content = File(content, name)
+        validate_file_name(name, allow_relative_path=True)
+        name = self.get_available_name(name, max_length=max_length)
+        validate_file_name(name, allow_relative_path=True)
+        try:
+            name = self._save(name, content)
+        except OSError:
+            _discard(self, name)
+            raise
+        validate_file_name(name, allow_relative_path=True)
+        stored = _stored.get()
+        if stored is not None:
+            stored.append((self, name))
+        return name
+
+
+def _discard(storage, name):
+    try:
+        storage.delete(name)
+    except OSError:
+        logger.exception("Could not remove the partly written %s", name)
+
+
+@contextmanager
+def undone_on_failure():
+    """Run a save that stores media: if an OSError ends it, the files it stored (the upload,
+    renditions) are deleted again (the transaction around it rolls the rows back) and the error
+    is raised for the form to report. Inside, renditions that cannot be stored are such errors
+    too, instead of a save without renditions."""
+    stored = []
+    token = _stored.set(stored)
+    try:
+        yield
+    except OSError:
+        for storage, name in stored:
+            _discard(storage, name)
+        raise
+    finally:
+        _stored.reset(token)
+
+
+def media_error_message(exc: OSError) -> str:
+    """What the editor is told when storing media failed with `exc`."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return MEDIA_ERROR.format(problem="is full", remedy="free space")
+    reason = exc.strerror or type(exc).__name__
+    return MEDIA_ERROR.format(problem=f"cannot be written ({reason})", remedy="check it")
 
 
 # Hooks --------------------------------------------------------------------------------------

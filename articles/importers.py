@@ -6,6 +6,11 @@ read; `import_wire_copy(parsed, status=..., user=...)` writes one article throug
 form (a reporter's import creates drafts and updates her own drafts, never a story she may not
 edit; nobody's import rewrites a withdrawn or trashed story). `import_file_bytes` reads one file
 into an `ImportResult`: the command (through `import_paths`) and the desk's upload page call it.
+
+Imports run side by side (several commands, the desk's upload page): a new section, author or
+topic two of them introduce at once is created once (`_get_or_create_named`), a story both store
+is stored once (the loser of the race reads the winner's row and tries again), and anything else
+that goes wrong with one file is that file's failure, never the folder's.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ import calendar
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from . import services, workflow
@@ -34,6 +40,8 @@ WRITTEN_BY = re.compile(r"^written\s+by\s*:(?P<value>.*)$", re.IGNORECASE)
 AUTHOR_SEPARATOR = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+", re.IGNORECASE)
 HEADLINE_MAX = 255
 NAME_MAX = 100
+
+logger = logging.getLogger(__name__)
 
 
 class WireCopyError(ValueError):
@@ -240,11 +248,36 @@ def parse_wire_copy(text: str) -> WireArticle:
     )
 
 
-def _get_or_create_named(model, name: str):
-    existing = model.objects.filter(name__iexact=name).order_by("pk").first()
-    if existing:
-        return existing
-    return model.objects.create(name=name)
+def _get_or_create_named(model, name: str, *, attempts: int = 5):
+    """The row named `name` (in any case), created when there is none.
+
+    Two imports may introduce the same name at once: on PostgreSQL the second INSERT waits for
+    the first transaction, then fails on the unique slug. The insert runs in a savepoint, so the
+    failure leaves the import's transaction usable, and the name is read again (the other row is
+    committed by then). When that finds nothing, only the slug was shared ("Health", "Health!")
+    and the next attempt takes the next free slug."""
+    for _ in range(attempts - 1):
+        existing = model.objects.filter(name__iexact=name).order_by("pk").first()
+        if existing:
+            return existing
+        try:
+            with transaction.atomic():
+                return model.objects.create(name=name)
+        except IntegrityError:
+            continue
+    return model.objects.filter(name__iexact=name).order_by("pk").first() or model.objects.create(
+        name=name
+    )
+
+
+def _get_or_create_all(model, names: list[str]) -> list:
+    """`_get_or_create_named` for each of `names`, in the order given, but created in one sorted
+    order: two imports that introduce the same two names in opposite orders would otherwise
+    each hold one new row while waiting for the other's (a deadlock on PostgreSQL)."""
+    found = {}
+    for name in sorted(names, key=str.casefold):
+        found[name] = _get_or_create_named(model, name)
+    return [found[name] for name in names]
 
 
 class ImportRefused(Exception):
@@ -295,8 +328,8 @@ def import_wire_copy(parsed: WireArticle, *, status: str = Article.Status.PUBLIS
             user=user,
             action=action,
             published_at=parsed.published_at,
-            authors=[_get_or_create_named(Author, name) for name in parsed.authors],
-            tags=[_get_or_create_named(Tag, name) for name in parsed.tags],
+            authors=_get_or_create_all(Author, parsed.authors),
+            tags=_get_or_create_all(Tag, parsed.tags),
             audit_action=AuditEntry.Action.IMPORT,
             audit_detail={"outcome": outcome},
         )
@@ -330,9 +363,26 @@ def wire_files(paths) -> list[Path]:
     return files
 
 
+RACE_ATTEMPTS = 3
+
+
 def import_file_bytes(
     name: str, data: bytes, *, status: str, result: ImportResult, dry_run: bool = False, user=None
 ):
+    """Read one file into `result`. Whatever goes wrong with this file is counted as its failure
+    and reported as `NAME: message`; it never stops the files after it."""
+    try:
+        return _import_file_bytes(
+            name, data, status=status, result=result, dry_run=dry_run, user=user
+        )
+    except Exception as exc:  # noqa: BLE001 - one bad file must not abort the folder
+        logger.info("import of %s failed", name, exc_info=True)  # the reader gets the message
+        result.failed += 1
+        result.errors.append(f"{name}: could not be imported ({type(exc).__name__}: {exc})")
+        return None
+
+
+def _import_file_bytes(name, data, *, status, result, dry_run, user):
     try:
         parsed = parse_wire_copy(decode_wire_bytes(data))
     except WireCopyError as exc:
@@ -349,12 +399,20 @@ def import_file_bytes(
         else:
             result.add("updated" if existing else "created")
         return None
-    try:
-        article, outcome = import_wire_copy(parsed, status=status, user=user)
-    except ImportRefused as exc:
-        result.failed += 1
-        result.errors.append(f"{name}:1: {exc}")
-        return None
+    for attempt in range(1, RACE_ATTEMPTS + 1):
+        try:
+            article, outcome = import_wire_copy(parsed, status=status, user=user)
+            break
+        except ImportRefused as exc:
+            result.failed += 1
+            result.errors.append(f"{name}:1: {exc}")
+            return None
+        except (IntegrityError, OperationalError):
+            # Another import stored the same story (or a story with the same slug) or deadlocked
+            # with this one; its transaction is committed or rolled back now: read again.
+            if attempt == RACE_ATTEMPTS:
+                raise
+            logger.info("import of %s raced another import; trying again", name, exc_info=True)
     result.add(outcome)
     result.articles.append(article)
     return article

@@ -995,3 +995,18 @@ class Autosave(models.Model):
 
     def __str__(self):
         return f"{self.user}'s unsaved changes to {self.article}"
+
+
+class CachePurgeDebt(models.Model):
+    """Page-cache keys whose purge failed because the cache was unreachable. Kept here, where a
+    cache restored from an old snapshot cannot roll them back; `cache.settle_purge_debt` replays
+    and deletes them once the cache answers again."""
+
+    keys = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self):
+        return f"purge of {len(self.keys)} key(s) owed since {self.created_at:%Y-%m-%d %H:%M:%S}"

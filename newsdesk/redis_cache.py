@@ -28,6 +28,13 @@ class Cache(RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = ReusedClient
+        # How often the lookup connection (re)connected: after an outage or a restart Redis may
+        # hold pages an unreachable purge should have removed, so the page cache checks the
+        # database for lost purges whenever this changes (`articles.cache.settle_purge_debt`).
+        self.connects = 0
+
+    def _connected(self, connection):
+        self.connects += 1
 
     def validate_key(self, key):
         """Django checks every character of every key for memcached's sake (a warning only);
@@ -38,12 +45,14 @@ class Cache(RedisCache):
         wrappers (retries, observability hooks) or the pool's checkout: the page cache's lookup
         is this call, on every public request. Django gives each thread its own cache object,
         so the connection is never shared; a connection error disconnects it (the next call
-        reconnects) and is raised as from any cache call (the page is then rendered)."""
+        reconnects, and counts in `connects`) and is raised as from any cache call (the page is then
+        rendered)."""
         names = {self.make_key(key, version=version): key for key in keys}
         held = self.__dict__.get("_held")
         if held is None or held[0] != os.getpid():  # none yet, or inherited across a fork
             pool = self._cache._get_connection_pool(False)
             held = self.__dict__["_held"] = (os.getpid(), pool.make_connection())
+            held[1].register_connect_callback(self._connected)
         connection = held[1]
         try:
             connection.send_command("MGET", *names)

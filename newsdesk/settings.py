@@ -186,7 +186,8 @@ if DEBUG or TESTING:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # FileSystemStorage that removes what a failed write (a full disk) left behind.
+    "default": {"BACKEND": "articles.images.MediaStorage"},
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"

@@ -1,6 +1,11 @@
 """Admin mixins for images: validated uploads in the change form and a thumbnail column.
 
-The change lists read renditions from the row itself, so the thumbnail costs no query."""
+The change lists read renditions from the row itself, so the thumbnail costs no query. A save
+whose media cannot be stored (a full disk) is rolled back, its files removed, and the form shown
+again with the error on the image field and everything else the editor typed."""
+
+import contextvars
+import logging
 
 from django.conf import settings
 from django.contrib import admin
@@ -8,13 +13,55 @@ from django.db import models
 from django.utils.html import format_html
 
 from ..forms import ValidatedImageField
-from ..images import ACCEPTED_LABEL, format_megabytes, renditions_of, smallest_rendition_url
+from ..images import (
+    ACCEPTED_LABEL,
+    format_megabytes,
+    media_error_message,
+    renditions_of,
+    smallest_rendition_url,
+    undone_on_failure,
+)
 
+logger = logging.getLogger(__name__)
 THUMBNAIL_WIDTH = 64
+
+# The storage error the form being built must show; set only while the form is shown again.
+_media_error: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "media_error", default=None
+)
 
 
 class _ImageAdminMixin:
     image_field = None
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            with undone_on_failure():
+                return super().changeform_view(request, object_id, form_url, extra_context)
+        except OSError as exc:
+            if request.method != "POST":
+                raise
+            logger.error("Storing media failed; the form is shown again", exc_info=True)
+            token = _media_error.set(media_error_message(exc))
+            try:
+                return super().changeform_view(request, object_id, form_url, extra_context)
+            finally:
+                _media_error.reset(token)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        message = _media_error.get()
+        if message is None:
+            return form
+        field = self.image_field
+
+        class RefusedForm(form):
+            def clean(self):
+                cleaned = super().clean()
+                self.add_error(field if field in self.fields else None, message)
+                return cleaned
+
+        return RefusedForm
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if isinstance(db_field, models.ImageField):
