@@ -7,7 +7,7 @@ long) with sentinel values, its SQL and parameters are kept, and each call puts 
 values where the sentinels were. The queryset still comes from the models' own rules
 (`Article.objects.published()` and friends): only the compiling is saved.
 
-A sentinel is an integer or a time no row can hold. If a sentinel does not appear exactly where
+A sentinel is an integer, a string or a time no row can hold. If a sentinel does not appear exactly where
 a value goes (Django inlined it into the SQL text, or another parameter happens to equal it),
 the query is compiled per call instead, so a shape this module cannot bind is slower, never
 wrong.
@@ -25,7 +25,8 @@ _FIRST_TIME = dt.datetime(2999, 12, 31, 23, 0, 0, 424_242, tzinfo=dt.UTC)
 class Compiled:
     """`build(**values)` returns a queryset; `rows(**values)` runs it, compiled once per shape.
 
-    Values are ints, aware datetimes or lists of ints (each list length is its own shape).
+    Values are ints, strings, aware datetimes or lists of them (each list length is its own
+    shape).
     """
 
     def __init__(self, build):
@@ -102,8 +103,11 @@ class Compiled:
             elif type(value) is int:
                 sentinel = next(ints)
                 wanted[sentinel] = (name, item)
+            elif type(value) is str:
+                sentinel = f"\u2042compiled-{next(ints)}\u2042"  # no slug or name holds this
+                wanted[sentinel] = (name, item)
             else:
-                raise TypeError(f"{name}: a compiled query binds ints and datetimes")
+                raise TypeError(f"{name}: a compiled query binds ints, strings and datetimes")
             return sentinel
 
         for name, value in values.items():
@@ -121,7 +125,7 @@ class Compiled:
             if key in wanted:
                 slots.append((index, wanted[key]))
                 seen.add(key)
-        if seen != set(wanted) or any(str(s) in sql for s in wanted if type(s) is int):
+        if seen != set(wanted) or any(str(s) in sql for s in wanted if type(s) in (int, str)):
             return None
         return sql, tuple(slots), tuple(params), columns
 

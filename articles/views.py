@@ -40,6 +40,7 @@ from .models import (
     ShareLinkOpen,
     SlugRedirect,
     Tag,
+    load_article,
     load_cards,
 )
 from .paging import IdFirstPaginator
@@ -381,8 +382,11 @@ class ArticleDetailView(DetailView):
     template_name = "articles/article_detail.html"
     context_object_name = "article"
 
-    def get_queryset(self):
-        return Article.objects.published().for_listing().prefetch_related("corrections")
+    def get_object(self, queryset=None):
+        article = load_article(self.kwargs["slug"])
+        if article is None:
+            raise Http404("No published article at this address")
+        return article
 
     def get(self, request, *args, **kwargs):
         try:

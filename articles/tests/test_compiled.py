@@ -120,10 +120,48 @@ def test_a_shape_it_cannot_bind_is_compiled_per_call_and_still_right(archive):
     assert newest.column(now=now, size=5) == fresh(newest, now=now, size=5)
 
 
-def test_only_ints_and_times_are_bound(archive):
-    by_headline = Compiled(lambda *, headline: Article.objects.filter(headline=headline))
+def test_strings_are_bound_and_other_values_refused(archive):
+    by_headline = Compiled(
+        lambda *, headline: Article.objects.filter(headline=headline).values_list("pk", flat=True)
+    )
+    assert by_headline._plan(connection, {"headline": "x"}) is not None
+    assert by_headline.column(headline="Scheduled story") == [archive["soon"].pk]
+    assert by_headline.column(headline="No such story") == []
     with pytest.raises(TypeError):
-        by_headline.column(headline="Scheduled story")
+        by_headline.column(headline=1.5)
+
+
+def test_the_article_page_reads_what_for_listing_reads(archive, django_assert_num_queries):
+    from articles.models import load_article
+
+    from .factories import make_author, make_correction
+
+    first, second = make_author("Ada Byline"), make_author("Bo Byline")
+    story = make_article("A story", authors=[second, first], tags=archive["tags"])
+    make_correction(story, text="First fix.")
+    make_correction(story, text="Second fix.")
+    now = timezone.now()
+    with django_assert_num_queries(4):
+        article = load_article(story.slug, now=now)
+    ref = (
+        Article.objects.published(now=now)
+        .for_listing()
+        .prefetch_related("corrections")
+        .get(slug=story.slug)
+    )
+    with django_assert_num_queries(0):
+        assert [t.name for t in article.tags.all()] == [t.name for t in ref.tags.all()]
+        assert [c.text for c in article.corrections.all()] == ["First fix.", "Second fix."]
+        assert [a.name for a in article.byline_authors] == ["Bo Byline", "Ada Byline"]
+        assert article.category == ref.category
+        assert article.rendered_body == ref.rendered_body
+        assert article.corrections.all()[0].article is article
+    for field in Article._meta.concrete_fields:
+        assert getattr(article, field.attname) == getattr(ref, field.attname), field.name
+    # Only what a reader may see: not a draft, not before its time.
+    assert load_article(archive["soon"].slug, now=now) is None
+    assert load_article(archive["soon"].slug, now=now + dt.timedelta(hours=2)) is not None
+    assert load_article("no-such-story", now=now) is None
 
 
 def test_cards_are_what_for_cards_reads_in_two_queries(archive, django_assert_num_queries):
