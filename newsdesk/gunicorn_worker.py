@@ -139,7 +139,7 @@ class BufferingThreadWorker(ThreadWorker):
                     self._answer(conn, 431, "The request's headers are too large.")
                     return True
                 return False
-            head = bytes(data[:end])
+            head = bytes(data[: end + 2])  # each header line with its CRLF
             length, status = _body_length(head)
             if status:
                 self._answer(conn, status, _MESSAGES[status])
