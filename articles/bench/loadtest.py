@@ -39,7 +39,7 @@ def rss_growth(before, after):
     """{pid: growth} of each worker's memory ({pid: MB} before and after); a worker that is gone
     or new has no figure (None)."""
     return {
-        pid: (after[pid] / before[pid] - 1) if pid in after and before[pid] else None
+        pid: (after[pid] / before[pid] - 1) if pid in after and before.get(pid) else None
         for pid in sorted(set(before) | set(after))
     }
 

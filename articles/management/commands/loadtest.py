@@ -28,8 +28,8 @@ def describe():
     """The paths of each kind in this database (and the desk user, made by the benchmark's)."""
     bench = describe_bench()
     published = Article.objects.published().order_by("-published_at", "-pk")
-    categories = list(Category.objects.order_by("pk")[:6])
-    authors = list(Author.objects.order_by("pk")[:6])
+    categories = list(Category.objects.order_by("pk")[:4])
+    authors = list(Author.objects.order_by("pk")[:4])
     tags = list(Tag.objects.order_by("pk")[:4])
     archive = ["/articles/", "/articles/?featured=true"]
     archive += [f"/articles/?category={c.slug}" for c in categories]
