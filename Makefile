@@ -92,5 +92,16 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(DEV_ENV) $(PY) manage.py bench_server
 
+# The load test: gunicorn as deployed under a mix of readers (wrk) and desk logins, on the bench
+# database of LOADTEST_ARTICLES articles for LOADTEST_SECONDS; fails on any 5xx, error or memory
+# growth after the warm-up. CI runs a 10-second version on 1,000 articles.
+LOADTEST_SECONDS ?= 60
+LOADTEST_ARTICLES ?= 100000
+LOADTEST_CONNECTIONS ?= 16
+.PHONY: loadtest
+loadtest: $(STAMP)
+	$(DEV_ENV) $(PY) manage.py loadtest --seconds $(LOADTEST_SECONDS) \
+		--articles $(LOADTEST_ARTICLES) --connections $(LOADTEST_CONNECTIONS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

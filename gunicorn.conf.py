@@ -7,14 +7,25 @@ in a tenth of a millisecond by the WSGI front door) interleave with it. Python h
 interpreter lock between threads every 5 ms by default, so a reader's short request could wait
 that long behind a desk render for each step it takes; 1 ms lets readers through sooner at a
 cost of a few percent to the long request.
+
+The worker is `gthread` with one change (`newsdesk/gunicorn_worker.py`): a request is read whole
+by the worker's event loop before a thread sees it, so a client that trickles its headers or its
+body holds no thread, and one that runs out of time gets a 408 instead of a stalled site.
+Gunicorn's own `timeout` never fires for a blocked gthread thread (the loop keeps the worker's
+heartbeat), so it cannot be the guard.
 """
 
 import os
 import sys
 
-worker_class = "gthread"
+worker_class = "newsdesk.gunicorn_worker.BufferingThreadWorker"
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Requests are small: a request line of 4 KiB and 100 header lines of 8 KiB at most (gunicorn's
+# defaults, stated here). Bodies are limited by the worker (NEWSDESK_MAX_REQUEST_BYTES).
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
 SWITCH_INTERVAL = float(os.environ.get("NEWSDESK_SWITCH_INTERVAL", "0.001"))
 
 

@@ -186,7 +186,15 @@ def flush(url):
 class Server:
     """gunicorn serving Newsdesk on a free loopback port."""
 
-    def __init__(self, database_url, *, cache_seconds, cache_url):
+    def __init__(
+        self,
+        database_url,
+        *,
+        cache_seconds,
+        cache_url,
+        worker_class="gthread",
+        worker_connections=WORKER_CONNECTIONS,
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = base_env(database_url)
@@ -204,10 +212,10 @@ class Server:
                 "newsdesk.wsgi:application",
                 f"--bind=127.0.0.1:{self.port}",
                 f"--workers={WORKERS}",
-                "--worker-class=gthread",
+                f"--worker-class={worker_class}",
                 f"--threads={THREADS}",
                 "--timeout=120",
-                f"--worker-connections={WORKER_CONNECTIONS}",
+                f"--worker-connections={worker_connections}",
                 "--log-level=warning",
             ],
             env=env,
@@ -228,7 +236,11 @@ class Server:
 
     def worker_rss_mb(self):
         """Resident memory of each gunicorn worker (children of the master), from /proc."""
-        sizes = []
+        return sorted(self.worker_rss_by_pid().values())
+
+    def worker_rss_by_pid(self):
+        """{pid: resident MB} of each gunicorn worker."""
+        sizes = {}
         for status in Path("/proc").glob("[0-9]*/status"):
             try:
                 text = status.read_text()
@@ -237,8 +249,8 @@ class Server:
             ppid = re.search(r"^PPid:\s+(\d+)", text, re.M)
             rss = re.search(r"^VmRSS:\s+(\d+) kB", text, re.M)
             if ppid and rss and int(ppid[1]) == self.process.pid:
-                sizes.append(round(int(rss[1]) / 1024, 1))
-        return sorted(sizes)
+                sizes[int(status.parent.name)] = round(int(rss[1]) / 1024, 1)
+        return sizes
 
     def stop(self):
         if self.process.poll() is None:

@@ -185,3 +185,97 @@ def test_the_benchmark_setting_adds_the_bare_view_behind_the_same_middleware(set
     on = run_manage("shell", "-c", code, DJANGO_DEBUG="1", NEWSDESK_BENCH="1")
     assert on.stdout.strip().splitlines()[-1] == "articles.bench_urls"
     assert settings.ROOT_URLCONF == "newsdesk.urls"  # without it
+
+
+# `make loadtest` (articles/bench/loadtest.py): the mix, wrk's counts and the verdict.
+
+LOADTEST_OUTPUT = WRK_OUTPUT.replace(
+    "Requests/sec:", "status 200 6400\nstatus 404 4\nstatus 502 117\nRequests/sec:"
+)
+
+
+def test_loadtest_reads_the_status_counts_its_wrk_script_prints():
+    from articles.bench import loadtest
+
+    assert loadtest.parse_statuses(LOADTEST_OUTPUT) == {200: 6400, 404: 4, 502: 117}
+    assert loadtest.parse_socket_errors(LOADTEST_OUTPUT) == 3
+    assert loadtest.parse_statuses("status 200 x\nRequests/sec: 1") == {}
+
+
+def test_loadtest_mix_gives_each_kind_of_page_its_share():
+    from articles.bench import loadtest
+
+    groups = {name: [f"/{name}/{i}" for i in range(3)] for name in loadtest.MIX}
+    groups["front"] = ["/"]
+    lines = loadtest.weighted_paths(groups, slots=1000)
+    total = sum(loadtest.MIX.values())
+    for name, weight in loadtest.MIX.items():
+        share = sum(1 for line in lines if line in groups[name])
+        assert share == pytest.approx(1000 * weight / total, abs=1), name
+    assert {line for line in lines if line.startswith("/article/")} == set(groups["article"])
+    with pytest.raises(ValueError, match="search"):
+        loadtest.weighted_paths({**groups, "search": []})
+
+
+def test_loadtest_memory_growth_per_worker():
+    from articles.bench import loadtest
+
+    growth = loadtest.rss_growth({10: 80.0, 11: 100.0}, {10: 100.0, 11: 101.0, 12: 60.0})
+    assert growth == {10: pytest.approx(0.25), 11: pytest.approx(0.01), 12: None}
+
+
+@pytest.mark.parametrize(
+    ("change", "failure"),
+    [
+        ({}, None),
+        ({"statuses": {200: 900, 500: 2}}, "2 answers were 5xx"),
+        ({"statuses": {200: 900, 404: 3}}, "non-2xx/3xx answers: 404 × 3"),
+        ({"statuses": {}}, "wrk counted no answers"),
+        ({"socket_errors": 4}, "4 socket errors (connect, read, write or timeout)"),
+        ({"desk": {"logins": 0, "failures": 0}}, "no desk login went through"),
+        (
+            {"desk": {"logins": 3, "failures": 1, "last": "login: 403"}},
+            "1 desk requests failed (last: login: 403)",
+        ),
+        ({"growth": {10: 0.21}}, "worker 10 grew 21% after the warm-up (limit 20%)"),
+        ({"growth": {10: None}}, "worker 10 was replaced during the run"),
+    ],
+)
+def test_loadtest_verdict(change, failure):
+    """A run passes only with every answer 2xx/3xx, no socket error, desk logins that went
+    through and flat worker memory."""
+    from articles.bench import loadtest
+
+    run = {
+        "statuses": {200: 900, 302: 12},
+        "socket_errors": 0,
+        "desk": {"logins": 3, "failures": 0},
+        "growth": {10: 0.05, 11: -0.01},
+    }
+    failures = loadtest.verdict(**{**run, **change})
+    assert failures == ([] if failure is None else [failure])
+
+
+def test_loadtest_report_shows_statuses_latency_and_memory():
+    from articles.bench import loadtest
+
+    text = loadtest.render(
+        statuses={200: 900, 302: 12, 503: 1},
+        figures={"rps": 91.2, "p50": 11.8, "p99": 1020.0},
+        socket_errors=0,
+        desk={"logins": 3, "lists": 3, "failures": 0},
+        before={10: 80.0},
+        after={10: 84.0},
+        growth={10: 0.05},
+    )
+    assert "by status: 200 × 900, 302 × 12, 503 × 1" in text
+    assert "5xx: 1" in text and "p50: 11.8 ms, p99: 1020.0 ms" in text
+    assert "worker 10 RSS: 80.0 MB after warm-up → 84.0 MB at the end (+5.0%)" in text
+
+
+@pytest.mark.parametrize("option", ["--seconds", "--articles", "--connections", "--desk"])
+def test_loadtest_refuses_a_size_below_one(option):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="must be positive"):
+        call_command("loadtest", option, "0")

@@ -1,0 +1,258 @@
+"""A gthread worker that reads each request whole before a thread sees it.
+
+Gunicorn's `gthread` worker hands a connection to a thread as soon as its first byte arrives; the
+thread then blocks reading the headers and, through Django, the body. A client that trickles its
+headers, or declares `Content-Length: 100000` and sends three bytes, holds that thread for as
+long as it likes, and eight of them stall a 2 × 4 site. Here the worker's event loop (which
+already watches idle keep-alive connections) also collects each request — headers, then the body
+its Content-Length declares — without blocking, and only a complete request goes to a thread,
+which then parses it from memory. What a client cannot do in time is answered by the loop:
+
+- 408 when the request has not arrived `NEWSDESK_REQUEST_TIMEOUT` seconds (10) after its first
+  byte, plus one second per `NEWSDESK_REQUEST_MIN_RATE` bytes (64 KiB) of declared body;
+- 400 when the client closes before the body is complete; 400 for a malformed Content-Length;
+- 411 for a chunked body (Django reads bodies by Content-Length only);
+- 413 when Content-Length exceeds `NEWSDESK_MAX_REQUEST_BYTES` (12 MiB: a 10 MiB lead image and
+  its form), before any of the body is read;
+- 431 when the headers exceed 64 KiB; 503 when the bodies being collected would hold more than
+  `NEWSDESK_BUFFERED_BYTES` (64 MiB) of one worker's memory.
+
+TLS, the PROXY protocol and cleartext HTTP/2 read bytes before the HTTP parser does; with any of
+them on, the worker behaves exactly like `gthread` (put a proxy that buffers requests in front).
+"""
+
+import os
+import re
+import selectors
+import socket
+import time
+from functools import partial
+
+from gunicorn.workers.gthread import ThreadWorker
+
+REQUEST_TIMEOUT = float(os.environ.get("NEWSDESK_REQUEST_TIMEOUT", "10"))
+REQUEST_MIN_RATE = int(os.environ.get("NEWSDESK_REQUEST_MIN_RATE", str(64 * 1024)))
+MAX_REQUEST_BYTES = int(os.environ.get("NEWSDESK_MAX_REQUEST_BYTES", str(12 * 1024 * 1024)))
+BUFFERED_BYTES = int(os.environ.get("NEWSDESK_BUFFERED_BYTES", str(64 * 1024 * 1024)))
+MAX_HEAD_BYTES = 64 * 1024
+LINGER_SECONDS = 2.0  # how long an answered connection drains what the client still sends
+_EXPECT_CONTINUE = re.compile(rb"\r\nexpect:[ \t]*100-continue[ \t]*(?=\r\n)", re.I)
+_REASONS = {
+    400: "Bad Request",
+    408: "Request Timeout",
+    411: "Length Required",
+    413: "Content Too Large",
+    431: "Request Header Fields Too Large",
+    503: "Service Unavailable",
+}
+
+
+class _Pending:
+    """What has arrived of one request on one connection."""
+
+    def __init__(self, data):
+        self.data = bytearray(data)
+        self.started = time.monotonic() if data else None
+        self.deadline = None if data else time.monotonic() + REQUEST_TIMEOUT
+        self.need = None  # the request's full length in bytes, once its headers are in
+        self.reserved = 0
+        self.continued = False
+
+
+def _body_length(head):
+    """(declared body length, or None, error status) from the header block of a request."""
+    lengths, chunked = set(), False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            lengths.add(value.strip())
+        elif name == b"transfer-encoding":
+            chunked = True
+    if chunked:
+        return None, 411
+    if not lengths:
+        return 0, None
+    if len(lengths) > 1 or not next(iter(lengths)).isdigit():
+        return None, 400
+    length = int(next(iter(lengths)))
+    return (None, 413) if length > MAX_REQUEST_BYTES else (length, None)
+
+
+class BufferingThreadWorker(ThreadWorker):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.collecting = {}  # connection -> _Pending
+        self.lingering = {}  # answered connection -> when to close it
+        self.buffered = 0
+        self._last_sweep = 0.0
+
+    def _passthrough(self):
+        cfg = self.cfg
+        return bool(
+            cfg.is_ssl
+            or getattr(cfg, "proxy_protocol", False) not in (False, "off", None)
+            or getattr(cfg, "http2_cleartext", "off") in ("prior-knowledge", "both")
+            or getattr(cfg, "protocol", "http") != "http"
+        )
+
+    def enqueue_req(self, conn):
+        """Every way a request reaches a thread (new, kept-alive, pipelined) passes here, on the
+        worker's main thread."""
+        if self._passthrough():
+            return super().enqueue_req(conn)
+        leftover = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
+        pending = self.collecting[conn] = _Pending(leftover)
+        if not self._advance(conn, pending):
+            conn.sock.setblocking(False)
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._readable, conn))
+        return None
+
+    def _readable(self, conn, _sock):
+        pending = self.collecting[conn]
+        try:
+            data = conn.sock.recv(256 * 1024)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._drop(conn)
+            return
+        if not data:
+            if pending.data:  # gone, or half-closed, in the middle of a request
+                self._answer(conn, 400, "The request ended before its body was complete.")
+            else:
+                self._drop(conn)
+            return
+        if pending.started is None:
+            pending.started = time.monotonic()
+            pending.deadline = pending.started + REQUEST_TIMEOUT
+        pending.data += data
+        self._advance(conn, pending)
+
+    def _advance(self, conn, pending):
+        """Hand the request to a thread when it is whole, or answer it; True when either."""
+        data = pending.data
+        if pending.need is None:
+            end = data.find(b"\r\n\r\n")
+            if end < 0:
+                if len(data) > MAX_HEAD_BYTES:
+                    self._answer(conn, 431, "The request's headers are too large.")
+                    return True
+                return False
+            head = bytes(data[: end + 2])  # each header line with its CRLF
+            length, status = _body_length(head)
+            if status:
+                self._answer(conn, status, _MESSAGES[status])
+                return True
+            if self.buffered + length > BUFFERED_BYTES:
+                self._answer(conn, 503, "Too many uploads at once; try again shortly.")
+                return True
+            pending.need = end + 4 + length
+            pending.reserved = length
+            self.buffered += length
+            pending.deadline = pending.started + REQUEST_TIMEOUT + length / REQUEST_MIN_RATE
+            if length and _EXPECT_CONTINUE.search(head) and len(data) < pending.need:
+                # The client waits for this before sending the body; the thread must not
+                # send it again, so the header goes.
+                self._send(conn, b"HTTP/1.1 100 Continue\r\n\r\n")
+                pending.continued = True
+        if len(data) < pending.need:
+            return False
+        if pending.continued:
+            head_end = data.find(b"\r\n\r\n")
+            head = _EXPECT_CONTINUE.sub(b"", bytes(data[: head_end + 2]))
+            data[: head_end + 2] = head
+        self._release(conn)
+        if _registered(self.poller, conn.sock):
+            self.poller.unregister(conn.sock)
+        conn.init()
+        conn.parser.unreader.unread(bytes(data))
+        conn.sock.setblocking(True)
+        super().enqueue_req(conn)
+        return True
+
+    def _release(self, conn):
+        pending = self.collecting.pop(conn, None)
+        if pending:
+            self.buffered -= pending.reserved
+
+    def _send(self, conn, payload):
+        try:
+            conn.sock.send(payload)
+        except OSError:
+            pass
+
+    def _answer(self, conn, status, message):
+        """Answer from the loop, then let the client read it before the connection closes."""
+        body = (message + "\n").encode()
+        self._send(
+            conn,
+            (
+                f"HTTP/1.1 {status} {_REASONS[status]}\r\nConnection: close\r\n"
+                f"Content-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            + body,
+        )
+        self.log.info("%s %s from %s", status, _REASONS[status], conn.client)
+        self._release(conn)
+        if _registered(self.poller, conn.sock):
+            self.poller.unregister(conn.sock)
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._close(conn)
+            return
+        self.lingering[conn] = time.monotonic() + LINGER_SECONDS
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._drain, conn))
+
+    def _drain(self, conn, _sock):
+        try:
+            if conn.sock.recv(64 * 1024):
+                return
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            pass
+        self._close(conn)
+
+    def _drop(self, conn):
+        self._release(conn)
+        self._close(conn)
+
+    def _close(self, conn):
+        self.lingering.pop(conn, None)
+        if _registered(self.poller, conn.sock):
+            self.poller.unregister(conn.sock)
+        self.nr_conns -= 1
+        conn.close()
+
+    def murder_pending(self):
+        """Also run by the loop at least once a second: requests and lingerers out of time."""
+        super().murder_pending()
+        now = time.monotonic()
+        if now - self._last_sweep < 0.2:
+            return
+        self._last_sweep = now
+        for conn, pending in list(self.collecting.items()):
+            if pending.started is None and (not self.alive or now > pending.deadline):
+                self._drop(conn)  # connected and never said a word: no answer owed
+            elif pending.started is not None and now > pending.deadline:
+                self._answer(conn, 408, "The request did not arrive in time.")
+        for conn, deadline in list(self.lingering.items()):
+            if now > deadline:
+                self._close(conn)
+
+
+def _registered(poller, sock):
+    try:
+        poller.get_key(sock)
+    except (KeyError, ValueError):
+        return False
+    return True
+
+
+_MESSAGES = {
+    400: "The request's Content-Length is not a single number.",
+    411: "A request body needs a Content-Length.",
+    413: "The request body is too large.",
+}
