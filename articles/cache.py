@@ -61,7 +61,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.http import HttpResponse, QueryDict
 from django.http.cookie import parse_cookie
 from django.urls import Resolver404, get_urlconf, resolve
@@ -258,7 +258,13 @@ def _settle(found):
     mark = (getattr(cache, "connects", 0), time.monotonic())
     try:
         replayed = settle_purge_debt()
-    except Exception:  # noqa: BLE001 - the cache or the database is down: do not trust the hit
+    except DatabaseError:
+        # The database is down: no purge can have been recorded since it went, and readers keep
+        # the cached pages (rendering would fail too). Look again in DEBT_CHECK_SECONDS.
+        logger.warning("page cache: could not look for lost purges (database unavailable)")
+        cache.purge_debt_seen = mark
+        return
+    except Exception:  # noqa: BLE001 - the cache is down: do not trust the hit
         logger.warning("page cache: could not look for lost purges", exc_info=True)
         found.answer = None
         return
@@ -494,7 +500,7 @@ class PublicPageCacheMiddleware:
             if request.method in ("GET", "HEAD") and not request.path.startswith(EXCLUDED_PREFIXES):
                 response.setdefault("Cache-Control", "public, max-age=0, must-revalidate")
             return response
-        if found.settle:
+        if found.settle and found.answer is not None:  # a miss renders from the database
             _settle(found)
         if found.answer is not None:
             status, headers, body = found.answer
