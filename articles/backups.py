@@ -425,7 +425,11 @@ def _check_database_file(engine: str, path: Path, archive: Path) -> None:
         if result != "ok":
             raise BackupError(f"{archive}: its database file is damaged ({result}).")
     else:
-        _run([_client_tool("pg_restore"), "--list", str(path)], None)
+        pg_restore = _client_tool("pg_restore")
+        try:
+            _run([pg_restore, "--list", str(path)], None)
+        except BackupError as exc:
+            raise BackupError(f"{archive}: its database file is damaged ({exc}).") from exc
 
 
 def _sqlite_restore(connection, database_file: Path) -> None:
