@@ -141,7 +141,11 @@ def _publish(partial: Path, folder: Path, name: str, *, numbered: bool) -> Path:
                     f"{candidate} already exists; a backup never overwrites a file."
                 ) from None
             continue
-        os.replace(partial, candidate)
+        try:
+            os.replace(partial, candidate)
+        except OSError:
+            candidate.unlink(missing_ok=True)
+            raise
         return candidate
     raise BackupError(f"Too many backups named {stem} in {folder}.")
 

@@ -377,8 +377,9 @@ def as_loaded(rows):
     ]
 
 
-def test_restore_into_a_fresh_folder_leaves_no_work_folders(tmp_path, new_database):
-    """The media folder after a restore holds the backup's files and nothing else."""
+def test_restore_replaces_the_media_folder_and_leaves_no_work_folders(tmp_path, new_database):
+    """After a restore the media folder holds the backup's files: what was there before and the
+    restore's own work folders are gone."""
     story = newsroom()
     archive = tmp_path / "m.tar.gz"
     call_command("backup", output=str(archive), stdout=io.StringIO())
