@@ -6,7 +6,7 @@ PORT ?= 8000
 DEV_ENV := DJANGO_DEBUG=1 DJANGO_HTTPS=0
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install screenshots lint format check seed load-data dump-data reset-db bench demo browser-deps clean
+.PHONY: run test install screenshots lint format check seed load-data dump-data backup restore reset-db bench demo browser-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -73,10 +73,26 @@ seed: $(STAMP)
 load-data: $(STAMP)
 	$(DEV_ENV) $(PY) manage.py loaddata seed
 
+# The site's content as JSON that loads into a fresh, migrated database of either engine: users
+# and groups travel with the articles, and references use natural keys (usernames, group and
+# permission names), never ids the new database does not have. Media files are not included.
+DUMP ?= var/dump.json
 dump-data: $(STAMP)
-	@mkdir -p var
-	$(DEV_ENV) $(PY) manage.py dumpdata articles --indent 2 --output var/dump.json
-	@echo "Wrote var/dump.json"
+	@mkdir -p $(dir $(DUMP))
+	$(DEV_ENV) $(PY) manage.py dumpdata auth.group auth.user articles \
+		--natural-foreign --natural-primary --indent 2 --output $(DUMP)
+	@echo "Wrote $(DUMP)"
+
+# One archive of the database, the media folder and a manifest, safe while the site runs:
+# var/backups/newsdesk-YYYYmmdd-HHMMSS.tar.gz (OUTPUT=folder-or-new-file to choose).
+backup: $(STAMP)
+	$(DEV_ENV) $(PY) manage.py backup $(if $(OUTPUT),--output "$(OUTPUT)")
+
+# Replace the database and media with a backup's: make restore BACKUP=var/backups/… [YES=1]
+# (YES=1 replaces a database that already holds articles or users).
+restore: $(STAMP)
+	@test -n "$(BACKUP)" || { echo "Usage: make restore BACKUP=var/backups/newsdesk-….tar.gz [YES=1]"; exit 1; }
+	$(DEV_ENV) $(PY) manage.py restore "$(BACKUP)" $(if $(YES),--yes)
 
 reset-db:
 	rm -f var/newsdesk.sqlite3 var/newsdesk.sqlite3-wal var/newsdesk.sqlite3-shm
