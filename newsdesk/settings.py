@@ -229,9 +229,12 @@ X_FRAME_OPTIONS = "DENY"
 
 
 def _origin(url):
-    """`https://cdn.example.org` for an absolute URL, None for a path on this site."""
+    """A URL's host as a CSP source (`https://cdn.example.org`, or `cdn.example.org` for a
+    scheme-relative URL); None for a path on this site."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+    if not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme else parts.netloc
 
 
 # Content-Security-Policy (django-csp): no inline script or style anywhere, public or desk, so no

@@ -273,3 +273,29 @@ def test_check_deploy_is_clean_in_production(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout, result.stdout + result.stderr
+
+
+def test_other_image_hosts_are_allowed_for_images_only(tmp_path):
+    """NEWSDESK_CSP_IMG_SRC lets body images come from another host; it never admits scripts."""
+    headers = served_headers(
+        tmp_path, NEWSDESK_CSP_IMG_SRC="https://images.example.org, https://cdn.example.net"
+    )
+    policy = directives(headers[CSP])
+    assert policy["img-src"] == ["'self'", "https://images.example.org", "https://cdn.example.net"]
+    assert policy["script-src"] == policy["style-src"] == policy["default-src"] == ["'self'"]
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("/static/", None),
+        ("static/", None),
+        ("https://cdn.example.org/static/", "https://cdn.example.org"),
+        ("//cdn.example.org/media/", "cdn.example.org"),
+    ],
+)
+def test_only_an_absolute_static_or_media_url_adds_a_host(url, origin):
+    """A static or media URL on another host puts that host in the policy; a path adds none."""
+    from newsdesk.settings import _origin
+
+    assert _origin(url) == origin
