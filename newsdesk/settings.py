@@ -72,6 +72,7 @@ MIDDLEWARE = [
     # the WSGI front door (`newsdesk/wsgi.py`), or here when there is none (tests, ASGI).
     "articles.cache.PublicPageCacheMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -222,8 +223,47 @@ SECURE_HSTS_PRELOAD = HTTPS
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+
+def _origin(url):
+    """A URL's host as a CSP source (`https://cdn.example.org`, or `cdn.example.org` for a
+    scheme-relative URL); None for a path on this site."""
+    parts = urlsplit(url)
+    if not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme else parts.netloc
+
+
+# Content-Security-Policy (django-csp): no inline script or style anywhere, public or desk, so no
+# page needs a nonce: a public page is cached and served to every reader, and a nonce in it would
+# be everyone's. JSON-LD (`type="application/ld+json"`) is a data block browsers never execute,
+# which CSP does not govern. Body images from other sites need their origin in
+# NEWSDESK_CSP_IMG_SRC (comma separated); the static and media hosts are added when absolute.
+# Uploads are only ever images: a media host is trusted for images, never for scripts.
+_static_origin = [o for o in [_origin(STATIC_URL)] if o]
+_media_origin = [o for o in [_origin(MEDIA_URL)] if o]
+_csp_directives = {
+    "default-src": ["'self'", *_static_origin],
+    "script-src": ["'self'", *_static_origin],
+    "style-src": ["'self'", *_static_origin],
+    "img-src": ["'self'", *_static_origin, *_media_origin, *env_list("NEWSDESK_CSP_IMG_SRC")],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+_csp_report_uri = os.environ.get("NEWSDESK_CSP_REPORT_URI", "").strip()
+if _csp_report_uri:
+    _csp_directives["report-uri"] = [_csp_report_uri]
+# NEWSDESK_CSP_REPORT_ONLY=1 sends the same policy as Content-Security-Policy-Report-Only:
+# browsers report what it would block and block nothing (try a policy change out first).
+if env_bool("NEWSDESK_CSP_REPORT_ONLY", False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": _csp_directives}
+else:
+    CONTENT_SECURITY_POLICY = {"DIRECTIVES": _csp_directives}
 
 LOGIN_URL = "admin:login"
 

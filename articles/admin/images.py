@@ -23,7 +23,7 @@ from ..images import (
 )
 
 logger = logging.getLogger(__name__)
-THUMBNAIL_WIDTH = 64
+THUMBNAIL_WIDTH = 64  # `img.desk-thumb` in desk.css caps the width at the same size
 
 # The storage error the form being built must show; set only while the form is shown again.
 _media_error: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -100,12 +100,10 @@ class _ImageAdminMixin:
             width, height = smallest["width"], smallest["height"]
         thumb_height = round(THUMBNAIL_WIDTH * height / width) if width and height else None
         return format_html(
-            '<img src="{}" alt="" width="{}"{} loading="lazy" decoding="async"'
-            ' style="height:auto;max-width:{}px">',
+            '<img class="desk-thumb" src="{}" alt="" width="{}"{} loading="lazy" decoding="async">',
             smallest_rendition_url(fieldfile),
             THUMBNAIL_WIDTH,
             format_html(' height="{}"', thumb_height) if thumb_height else "",
-            THUMBNAIL_WIDTH,
         )
 
 

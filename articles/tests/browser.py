@@ -52,3 +52,10 @@ def wait_until_autosaved(page):
     page.wait_for_function(
         "() => /^Saved /.test(document.getElementById('autosave-status').textContent)"
     )
+
+
+def load_axe(page):
+    """axe-core into the page. The Content-Security-Policy refuses an inline <script> (what
+    `page.add_script_tag` makes), so the source is evaluated through DevTools instead, as
+    Playwright's own `evaluate` is; the page's policy stays on for everything else."""
+    page.evaluate("source => { (0, eval)(source); return typeof axe; }", AXE.read_text())

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from articles.models import Article, Autosave, Byline
 
-from .browser import AXE, close_settled, wait_until_autosaved
+from .browser import AXE, close_settled, load_axe, wait_until_autosaved
 from .factories import make_article, make_author, make_category, make_editor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -30,7 +30,7 @@ def _axe_clean(page, notice):
     if not AXE.exists():
         pytest.fail("axe-core is not installed: run `make browser-deps`")
     assert page.locator(notice).count() == 1
-    page.add_script_tag(path=str(AXE))
+    load_axe(page)
     violations = page.evaluate(
         "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
     )

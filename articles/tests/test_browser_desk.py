@@ -4,7 +4,7 @@ list that fits a 1280-px window; both checked by axe-core."""
 import pytest
 from django.db import connections
 
-from .browser import AXE, close_settled
+from .browser import AXE, close_settled, load_axe
 from .factories import make_article, make_category, make_editor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -33,7 +33,7 @@ def log_in(browser, base, width):
 
 def axe_violations(page, *selectors):
     """axe-core's findings on the page, or on the parts of it that `selectors` name."""
-    page.add_script_tag(path=str(AXE))
+    load_axe(page)
     violations = page.evaluate(
         """async (selectors) => (await axe.run(
             selectors.length ? {include: selectors.map((s) => [s])} : document,

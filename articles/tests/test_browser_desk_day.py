@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from articles.models import Article, Correction
 
-from .browser import AXE, close_settled, wait_until_autosaved
+from .browser import AXE, close_settled, load_axe, wait_until_autosaved
 from .factories import make_article, make_author, make_category, make_user
 from .test_browser_workflow import PASSWORD, log_in, pick_autocomplete
 
@@ -34,7 +34,7 @@ QUOTE = "“We are back in business,” the harbour master said."
 def _axe(page):
     if not AXE.exists():
         pytest.fail("axe-core is not installed: run `make browser-deps`")
-    page.add_script_tag(path=str(AXE))
+    load_axe(page)
     violations = page.evaluate(
         "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
     )

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from articles.models import Article
 
-from .browser import AXE
+from .browser import AXE, load_axe
 from .factories import make_article, make_author, make_category, make_user
 
 
@@ -104,7 +104,6 @@ def _axe_pages(live_server, browser):
 
     if not AXE.exists():
         pytest.fail("axe-core is not installed: run `make browser-deps`")
-    axe = str(AXE)
     corrected = make_article("Corrected story", published_at=timezone.now() - dt.timedelta(hours=2))
     make_correction(corrected, text="A name was misspelt.", pinned_top=True)
     make_correction(corrected, text="A figure was wrong.", kind="update")
@@ -118,7 +117,7 @@ def _axe_pages(live_server, browser):
     ]:
         response = page.goto(f"{live_server.url}{url}")
         assert response.status == status
-        page.add_script_tag(path=axe)
+        load_axe(page)
         violations = page.evaluate(
             "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
         )

@@ -8,7 +8,7 @@ from articles import services
 from articles.models import Article, Byline
 from articles.workflow import Action
 
-from .browser import AXE
+from .browser import AXE, load_axe
 from .factories import make_article, make_author, make_category, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -19,7 +19,7 @@ TYPED = "The council voted 7 to 2 after a four-hour debate."
 def _axe_violations(page) -> list:
     if not AXE.exists():
         pytest.fail("axe-core is not installed: run `make browser-deps`")
-    page.add_script_tag(path=str(AXE))
+    load_axe(page)
     return page.evaluate(
         "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
     )

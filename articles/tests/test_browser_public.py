@@ -4,7 +4,7 @@ import pytest
 
 from articles import services
 
-from .browser import AXE
+from .browser import AXE, load_axe
 from .factories import make_article, make_author, make_category, make_correction, make_tag
 
 VIEWPORTS = {
@@ -53,7 +53,7 @@ def browser(chromium):
 
 
 def axe_violations(page, tags=WCAG_TAGS):
-    page.add_script_tag(path=str(AXE))
+    load_axe(page)
     result = page.evaluate(
         "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", tags
     )
