@@ -121,4 +121,4 @@ def field_html(instance, name: str) -> SafeString:
     breaks kept; markup fields sanitised."""
     if kind_of(instance, name) == HTML:
         return mark_safe(sanitize(getattr(instance, f"{name}_html")))  # noqa: S308
-    return linebreaks(plain_text(getattr(instance, name)), autoescape=True)
+    return mark_safe(linebreaks(plain_text(getattr(instance, name)), autoescape=True))  # noqa: S308

@@ -199,3 +199,69 @@ def test_corrections_feed_links_are_on_site_url_not_the_request_host(client, set
         f"https://news.example/articles/{article.slug}/#correction-{correction.pk}"
     )
     assert entry.id == f"https://news.example/corrections/{correction.pk}"
+
+
+@pytest.fixture
+def poisoned_feeds(settings):
+    settings.SITE_URL = "https://news.example"
+    world = make_category("World", description="Our <img src=x onerror=alert(1)>world")
+    ann = make_author("Ann <svg onload=alert(2)>Lee", bio="<script>alert(3)</script>Writes.")
+    article = make_article(
+        "Talks <script>alert(4)</script>resume",
+        category=world,
+        authors=[ann],
+        tags=[make_tag("<b onclick=alert(5)>Diplomacy</b>")],
+        standfirst="&lt;img src=x onerror=alert(6)&gt;Both sides.",
+    )
+    make_correction(article, text="<a href='javascript:alert(7)'>Fixed</a> a name.\nThanks.")
+    return {"world": world, "ann": ann, "article": article}
+
+
+def reader_view(client, url):
+    """The feed as a reader renders it: feedparser without its own sanitiser (most readers
+    have none), every title and description then parsed as HTML by the detector."""
+    from .test_field_safety import html_dangers, xml_dangers
+
+    response = client.get(url)
+    assert response.status_code == 200, url
+    feed = feedparser.parse(response.content, sanitize_html=False)
+    assert not feed.bozo, feed.get("bozo_exception")
+    values = [feed.feed.get("title", ""), feed.feed.get("subtitle", "")]
+    for entry in feed.entries:
+        values += [entry.get("title", ""), entry.get("summary", ""), entry.get("author", "")]
+        values += [tag.term for tag in entry.get("tags", [])]
+    dangers = xml_dangers(response.content)
+    dangers += [d for v in values for d in html_dangers(v, fragment=True)]
+    return feed, dangers
+
+
+@pytest.mark.parametrize(
+    ("field", "url"),
+    [
+        ("section description and name", "/categories/world/feed/"),
+        ("author name", "/authors/{ann}/feed/"),
+        ("correction text", "/corrections/feed/"),
+        ("headline, byline, topics and standfirst", "/feeds/rss/"),
+        ("headline, byline, topics and standfirst", "/feeds/atom/"),
+    ],
+)
+def test_feeds_carry_no_markup_a_reader_would_run(client, poisoned_feeds, field, url):
+    """Plain-text fields reach feeds stripped of markup: a reader decodes the XML and renders
+    titles and descriptions as HTML, so escaping alone would hand it the script."""
+    feed, dangers = reader_view(client, url.format(ann=poisoned_feeds["ann"].slug))
+    assert dangers == [], field
+    assert feed.entries
+
+
+def test_feeds_keep_the_words_of_stripped_fields(client, poisoned_feeds):
+    section, _ = reader_view(client, "/categories/world/feed/")
+    assert section.feed.subtitle == "Our world"
+    author, _ = reader_view(client, f"/authors/{poisoned_feeds['ann'].slug}/feed/")
+    assert author.feed.title == "Ann Lee — Newsdesk"
+    corrections, _ = reader_view(client, "/corrections/feed/")
+    assert corrections.entries[0].summary == "<p>Fixed a name.<br />Thanks.</p>"
+    assert corrections.entries[0].title == "Correction: Talks resume"
+    site, _ = reader_view(client, "/feeds/rss/")
+    assert site.entries[0].title == "Talks resume"
+    assert "<p>Both sides.</p>" in site.entries[0].summary
+    assert [t.term for t in site.entries[0].tags] == ["World", "Diplomacy"]
