@@ -384,6 +384,8 @@ def test_payloads_in_every_field_reach_no_surface_as_script(client, poisoned):
     """Every public page, feed, sitemap, JSON-LD block, search snippet, preview and desk page,
     with every corpus payload in some field."""
     assert poisoned["corpus"].used == set(PAYLOADS)
+    snippets = client.get("/search/?q=zebra").content.decode()
+    assert snippets.count("<mark>zebra</mark>") >= 6  # the search found the stories
     assert walk(client, public_urls(poisoned)) == {}
     client.force_login(poisoned["editor"])
     assert walk(client, desk_urls(poisoned)) == {}
