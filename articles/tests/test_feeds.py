@@ -265,3 +265,16 @@ def test_feeds_keep_the_words_of_stripped_fields(client, poisoned_feeds):
     assert site.entries[0].title == "Talks resume"
     assert "<p>Both sides.</p>" in site.entries[0].summary
     assert [t.term for t in site.entries[0].tags] == ["World", "Diplomacy"]
+
+
+def test_control_characters_typed_into_fields_do_not_break_feeds(client, settings):
+    """XML 1.0 cannot carry most control characters: pasted ones are dropped, not a 500."""
+    section = make_category("World\x0b", description="Our\x08 world")
+    article = make_article(
+        "Rates\x08 rise", category=section, standfirst="Up\x1b again.", authors=[make_author("A\x0c")]
+    )
+    make_correction(article, text="Fixed\x01.")
+    for url in ["/feeds/rss/", "/feeds/atom/", "/categories/world/feed/", "/corrections/feed/"]:
+        feed = parse(client, url)
+        assert feed.entries[0].title in ("Rates rise", "Correction: Rates rise"), url
+    assert b"Rates rise" in client.get("/news-sitemap.xml").content
