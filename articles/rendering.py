@@ -51,6 +51,10 @@ FIELD_KINDS = {
     "Category": {"name": TEXT, "description": TEXT},
     "Tag": {"name": TEXT},
     "Correction": {"text": TEXT},
+    # The desk's own: notes, a share link's reader's browser, texts written from the above.
+    "StateChange": {"note": TEXT}, "Revision": {"note": TEXT}, "ShareLink": {"note": TEXT},
+    "ShareLinkOpen": {"user_agent": TEXT}, "Notification": {"text": TEXT},
+    "AuditEntry": {"object_repr": TEXT},
 }  # fmt: skip
 # Characters XML 1.0 cannot carry (a feed or sitemap with one is not XML at all).
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

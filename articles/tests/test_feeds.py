@@ -271,7 +271,10 @@ def test_control_characters_typed_into_fields_do_not_break_feeds(client, setting
     """XML 1.0 cannot carry most control characters: pasted ones are dropped, not a 500."""
     section = make_category("World\x0b", description="Our\x08 world")
     article = make_article(
-        "Rates\x08 rise", category=section, standfirst="Up\x1b again.", authors=[make_author("A\x0c")]
+        "Rates\x08 rise",
+        category=section,
+        standfirst="Up\x1b again.",
+        authors=[make_author("A\x0c")],
     )
     make_correction(article, text="Fixed\x01.")
     for url in ["/feeds/rss/", "/feeds/atom/", "/categories/world/feed/", "/corrections/feed/"]:

@@ -3,6 +3,7 @@ ORM, the desk's forms or a wire import, reach no page, feed, sitemap, JSON-LD bl
 snippet or desk page as something a browser or a feed reader would run."""
 
 import datetime as dt
+import html
 import itertools
 import json
 import re
@@ -15,11 +16,26 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.db import models
+from django.test import Client
 from django.utils import timezone
+from django.utils.html import escape
 
 from articles import services
-from articles.models import Article, Author, Category, Correction, Tag
+from articles.models import (
+    Article,
+    AuditEntry,
+    Author,
+    Category,
+    Correction,
+    Notification,
+    Revision,
+    ShareLink,
+    ShareLinkOpen,
+    StateChange,
+    Tag,
+)
 from articles.rendering import FIELD_KINDS, HTML, TEXT, field_html, field_text, plain_text
+from articles.workflow import Action
 
 from .factories import (
     change_form_data,
@@ -28,6 +44,7 @@ from .factories import (
     make_author,
     make_category,
     make_editor,
+    make_reporter,
     make_tag,
 )
 
@@ -227,7 +244,9 @@ def test_corpus_has_about_a_hundred_distinct_payloads():
 def test_every_text_field_is_declared_text_or_html():
     """A model that gains a field of words must say, in rendering.FIELD_KINDS, what it holds."""
     internal = {"slug", "body_html", "body_format", "status", "kind", "wire_key", "wire_checksum"}
-    for model in (Article, Author, Category, Tag, Correction):
+    internal |= {"from_state", "to_state", "action"}  # choices, written by the code
+    desk = (StateChange, Revision, ShareLink, ShareLinkOpen, Notification, AuditEntry)
+    for model in (Article, Author, Category, Tag, Correction, *desk):
         declared = FIELD_KINDS[model.__name__]
         words = {
             f.name
@@ -244,8 +263,6 @@ def test_plain_text_holds_no_markup_however_it_is_read(payload):
     text = plain_text(payload)
     assert html_dangers(text, fragment=True) == []
     assert html_dangers(text.replace("&", "&amp;"), fragment=True) == []
-    import html
-
     assert html_dangers(html.unescape(text), fragment=True) == []
     assert not dangerous_url(text) or payload.lower().startswith(("javascript", "data"))
 
@@ -292,7 +309,7 @@ class Corpus:
 
 
 @pytest.fixture
-def poisoned(settings):
+def poisoned(settings, django_capture_on_commit_callbacks):
     """A newsroom whose every field holds a payload: sections, topics, authors (one with a
     photo), published stories (Markdown and wire copy, with and without a lead image, with
     corrections and revisions), a draft, a withdrawn story."""
@@ -327,8 +344,25 @@ def poisoned(settings):
         article.standfirst = corpus.take()
         services.article_save(article, user=editor, substantive=True)
     services.article_withdraw(stories[6], user=editor, reason=corpus.take())
+    # The draft: a reporter's, submitted, sent back with a note, shared, opened.
+    reporter = make_reporter("safety-rita")
+    draft = stories[7]
+    Article.objects.filter(pk=draft.pk).update(created_by=reporter)
+    draft.refresh_from_db()
+    services.article_save(draft, user=reporter, action=Action.SUBMIT)
+    draft.refresh_from_db()
+    note, agent = corpus.take(), corpus.take(200)
+    with django_capture_on_commit_callbacks(execute=True):  # notices are made after COMMIT
+        services.article_save(draft, user=editor, action=Action.SEND_BACK, note=note)
+    link = services.share_link_create(draft, user=editor, note=corpus.take(200), hours=2)
+    share_note = link.note
+    assert Client().get(link.get_absolute_url(), HTTP_USER_AGENT=agent).status_code == 200
+    assert ShareLinkOpen.objects.filter(link=link).exists()
+    assert Notification.objects.filter(recipient=reporter).exists()
     return {
         "editor": editor,
+        "reporter": reporter,
+        "desk_notes": {"send_back": note, "share": share_note},
         "sections": sections,
         "topics": topics,
         "authors": authors,
@@ -361,6 +395,8 @@ def desk_urls(world) -> list[str]:
     for article in world["stories"]:
         base = f"/admin/articles/article/{article.pk}/"
         urls += [base + "change/", base + "revisions/", f"/preview/{article.pk}/"]
+        if ShareLink.objects.filter(article=article).exists():
+            urls.append(base + "share/")  # its notes and the browsers that opened it
     for article in world["stories"]:
         numbers = sorted(article.revisions.values_list("number", flat=True))
         if len(numbers) > 1:
@@ -389,6 +425,13 @@ def test_payloads_in_every_field_reach_no_surface_as_script(client, poisoned):
     assert walk(client, public_urls(poisoned)) == {}
     client.force_login(poisoned["editor"])
     assert walk(client, desk_urls(poisoned)) == {}
+    draft = poisoned["stories"][7]
+    shared = client.get(f"/admin/articles/article/{draft.pk}/share/").content.decode()
+    assert escape(poisoned["desk_notes"]["share"]) in shared  # shown, as text
+    client.force_login(poisoned["reporter"])  # her dashboard: the sent-back note, notices
+    dashboard = client.get("/admin/").content.decode()
+    assert escape(poisoned["desk_notes"]["send_back"]).replace("\n", "<br>")[:20] in dashboard
+    assert walk(client, ["/admin/", f"/admin/articles/article/{draft.pk}/change/"]) == {}
 
 
 def test_payloads_typed_into_the_desk_forms_reach_no_surface_as_script(client, poisoned):
