@@ -275,6 +275,7 @@ def test_control_characters_typed_into_fields_do_not_break_feeds(client, setting
         category=section,
         standfirst="Up\x1b again.",
         authors=[make_author("A\x0c")],
+        ago=dt.timedelta(hours=1),  # inside the news sitemap's window
     )
     make_correction(article, text="Fixed\x01.")
     for url in ["/feeds/rss/", "/feeds/atom/", "/categories/world/feed/", "/corrections/feed/"]:
