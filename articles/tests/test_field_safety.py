@@ -424,7 +424,9 @@ def test_payloads_in_every_field_reach_no_surface_as_script(client, poisoned):
     assert snippets.count("<mark>zebra</mark>") >= 6  # the search found the stories
     assert walk(client, public_urls(poisoned)) == {}
     client.force_login(poisoned["editor"])
-    assert walk(client, desk_urls(poisoned)) == {}
+    desk = desk_urls(poisoned)
+    assert sum("/revisions/compare/" in url for url in desk) >= 4
+    assert walk(client, desk) == {}
     draft = poisoned["stories"][7]
     shared = client.get(f"/admin/articles/article/{draft.pk}/share/").content.decode()
     assert escape(poisoned["desk_notes"]["share"]) in shared  # shown, as text
