@@ -3,6 +3,11 @@
 Feed instances live in urls.py and are shared by every thread, so they hold no per-request
 state: each feed's own URL is reversed from its URL name (and its object's slug). Every link,
 guid and self link is absolute on `SITE_URL`, whatever host the request came in on.
+
+Feed readers render titles and descriptions as HTML after decoding the XML, so an escaped
+`&lt;script&gt;` is a script to them: every field reaches a feed through `field_text` (markup
+stripped) or `field_html` (stripped and escaped, or sanitised), as `rendering.FIELD_KINDS`
+declares it.
 """
 
 import mimetypes
@@ -16,6 +21,7 @@ from django.utils.feedgenerator import Atom1Feed, Enclosure
 
 from . import cache
 from .models import Article, Author, Category, Correction
+from .rendering import field_html, field_text
 from .seo import absolute
 
 FEED_SIZE = 30
@@ -48,8 +54,15 @@ class LatestArticlesFeed(Feed):
     def items(self, obj=None):
         return list(self.articles(obj).for_listing().newest_first()[:FEED_SIZE])
 
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        item = context["obj"]
+        context["standfirst"] = field_html(item, "standfirst") if item.standfirst else ""
+        context["alt"] = field_text(item, "lead_image_alt")
+        return context
+
     def item_title(self, item):
-        return item.headline
+        return field_text(item, "headline")
 
     def item_link(self, item):
         return absolute(item.get_absolute_url())
@@ -58,15 +71,15 @@ class LatestArticlesFeed(Feed):
         return absolute(item.get_absolute_url())
 
     def item_author_name(self, item):
-        return ", ".join(a.name for a in item.byline_authors) or None
+        return ", ".join(field_text(a, "name") for a in item.byline_authors) or None
 
     def item_author_link(self, item):
         authors = item.byline_authors
         return absolute(authors[0].get_absolute_url()) if len(authors) == 1 else None
 
     def item_categories(self, item):
-        names = [item.category.name] if item.category else []
-        return names + [t.name for t in item.tags.all()]
+        names = [item.category] if item.category else []
+        return [field_text(n, "name") for n in [*names, *item.tags.all()]]
 
     def item_pubdate(self, item):
         return item.published_at
@@ -98,13 +111,17 @@ class CategoryFeed(LatestArticlesFeed):
         return get_object_or_404(Category, slug=slug)
 
     def title(self, obj):
-        return f"{obj.name} — {settings.SITE_NAME}"
+        return f"{field_text(obj, 'name')} — {settings.SITE_NAME}"
 
     def link(self, obj):
         return absolute(obj.get_absolute_url())
 
     def description(self, obj):
-        return obj.description or f"The latest {obj.name} articles from {settings.SITE_NAME}."
+        name = field_text(obj, "name")
+        return (
+            field_text(obj, "description")
+            or f"The latest {name} articles from {settings.SITE_NAME}."
+        )
 
     def articles(self, obj):
         return Article.objects.published().in_category(obj)
@@ -117,13 +134,13 @@ class AuthorFeed(LatestArticlesFeed):
         return get_object_or_404(Author, slug=slug)
 
     def title(self, obj):
-        return f"{obj.name} — {settings.SITE_NAME}"
+        return f"{field_text(obj, 'name')} — {settings.SITE_NAME}"
 
     def link(self, obj):
         return absolute(obj.get_absolute_url())
 
     def description(self, obj):
-        return f"The latest articles by {obj.name} on {settings.SITE_NAME}."
+        return f"The latest articles by {field_text(obj, 'name')} on {settings.SITE_NAME}."
 
     def articles(self, obj):
         return Article.objects.published().by_author(obj)
@@ -155,10 +172,10 @@ class CorrectionsFeed(Feed):
         )
 
     def item_title(self, item):
-        return f"{item.get_kind_display()}: {item.article.headline}"
+        return f"{item.get_kind_display()}: {field_text(item.article, 'headline')}"
 
     def item_description(self, item):
-        return item.text
+        return field_html(item, "text")
 
     def item_link(self, item):
         return absolute(item.get_absolute_url())

@@ -2,7 +2,9 @@
 
 Views put a `PageMeta` in the context as `meta`; `templates/includes/meta.html` renders it.
 JSON-LD is built as Python data and serialised with `json_ld()`, which escapes it for a
-<script> element, so user text can never close the element or open markup.
+<script> element, so user text can never close the element or open markup. Every field in it,
+and in the meta tags, is plain text with its markup stripped (`rendering.field_text`): link
+previews and structured-data readers may render what they read as HTML.
 """
 
 import json
@@ -17,6 +19,7 @@ from django.utils.text import Truncator
 from django.utils.translation import to_locale
 
 from .images import og_image_url
+from .rendering import field_text, plain_text
 
 LOGO = "articles/logo.png"
 LOGO_SIZE = (600, 60)
@@ -72,7 +75,11 @@ class PageMeta:
 
     @property
     def share_title(self) -> str:
-        return self.name or self.title
+        return plain_text(self.name or self.title)
+
+    @property
+    def share_image_alt(self) -> str:
+        return plain_text(self.image_alt)
 
     @property
     def locale(self) -> str:
@@ -84,7 +91,7 @@ class PageMeta:
 
     @property
     def short_description(self) -> str:
-        return Truncator(" ".join(self.description.split())).chars(160)
+        return Truncator(" ".join(plain_text(self.description).split())).chars(160)
 
     @property
     def json_ld(self) -> SafeString:
@@ -110,7 +117,11 @@ def publisher() -> dict:
 
 
 def person(author) -> dict:
-    data = {"@type": "Person", "name": author.name, "url": absolute(author.get_absolute_url())}
+    data = {
+        "@type": "Person",
+        "name": field_text(author, "name"),
+        "url": absolute(author.get_absolute_url()),
+    }
     if author.photo:
         data["image"] = absolute(author.photo.url)
     return data
@@ -122,7 +133,7 @@ def breadcrumbs(items: list[tuple[str, str]]) -> dict:
         "@context": "https://schema.org",
         "@type": "BreadcrumbList",
         "itemListElement": [
-            {"@type": "ListItem", "position": i, "name": name, "item": absolute(path)}
+            {"@type": "ListItem", "position": i, "name": plain_text(name), "item": absolute(path)}
             for i, (name, path) in enumerate(items, start=1)
         ],
     }
@@ -133,8 +144,8 @@ def news_article(article) -> dict:
     data = {
         "@context": "https://schema.org",
         "@type": "NewsArticle",
-        "headline": Truncator(article.seo_headline).chars(110),
-        "description": article.description,
+        "headline": Truncator(plain_text(article.seo_headline)).chars(110),
+        "description": plain_text(article.description),
         "datePublished": article.published_at,
         "dateModified": article.modified_at,
         "author": [person(a) for a in article.byline_authors],
@@ -146,14 +157,14 @@ def news_article(article) -> dict:
     if article.lead_image:
         data["image"] = [lead_image_url(article)]
     if article.category:
-        data["articleSection"] = article.category.name
+        data["articleSection"] = field_text(article.category, "name")
     return data
 
 
 def profile_page(author) -> dict:
     entity = person(author)
     if author.bio:
-        entity["description"] = author.bio
+        entity["description"] = field_text(author, "bio")
     return {
         "@context": "https://schema.org",
         "@type": "ProfilePage",
@@ -175,6 +186,6 @@ def article_meta(article, crumbs) -> PageMeta:
         extra={
             "article:published_time": article.published_at.isoformat(),
             "article:modified_time": article.modified_at.isoformat(),
-            "article:section": article.category.name if article.category else "",
+            "article:section": field_text(article.category, "name") if article.category else "",
         },
     )

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from .models import Article, Author, Category, Tag
+from .rendering import field_text
 
 NEWS_WINDOW = dt.timedelta(hours=48)
 NEWS_LIMIT = 1000  # the news sitemap format allows at most 1,000 URLs
@@ -112,11 +113,15 @@ sitemaps = {
 
 
 def news_articles():
-    """Articles for the news sitemap: published in the last 48 hours, newest first."""
+    """Articles for the news sitemap: published in the last 48 hours, newest first, each with
+    its `news_title`."""
     since = timezone.now() - NEWS_WINDOW
-    return list(
+    articles = list(
         Article.objects.published()
         .filter(published_at__gte=since)
         .only("slug", "headline", "published_at")
         .newest_first()[:NEWS_LIMIT]
     )
+    for article in articles:
+        article.news_title = field_text(article, "headline")  # plain text, markup stripped
+    return articles

@@ -32,7 +32,7 @@ def stories(settings):
     ann, bo = make_author("Ann Lee"), make_author("Bo Chen")
     published = dt.datetime(2024, 5, 1, 9, tzinfo=dt.UTC)
     lead = make_article(
-        "Talks & <progress>",
+        "Talks & progress <5%",
         category=world,
         authors=[ann, bo],
         tags=[make_tag("Diplomacy")],
@@ -69,7 +69,7 @@ def parse_from(client, url, **headers):
 def test_site_feeds_carry_everything_a_reader_needs(client, stories, url):
     feed = parse(client, url)
     assert feed.feed.title == "Newsdesk"
-    assert [e.title for e in feed.entries] == ["Talks & <progress>", "Market report"]
+    assert [e.title for e in feed.entries] == ["Talks & progress <5%", "Market report"]
     entry = feed.entries[0]
     assert entry.link == "https://news.example" + stories["lead"].get_absolute_url()
     assert "Ann Lee" in entry.author and "Bo Chen" in entry.author
@@ -85,12 +85,12 @@ def test_site_feeds_carry_everything_a_reader_needs(client, stories, url):
 
 def test_category_and_author_feeds_hold_only_their_articles(client, stories):
     world = parse(client, "/categories/world/feed/")
-    assert [e.title for e in world.entries] == ["Talks & <progress>"]
+    assert [e.title for e in world.entries] == ["Talks & progress <5%"]
     assert world.feed.title.startswith("World")
     bo = parse(client, "/authors/bo-chen/feed/")
-    assert [e.title for e in bo.entries] == ["Talks & <progress>", "Market report"]
+    assert [e.title for e in bo.entries] == ["Talks & progress <5%", "Market report"]
     ann = parse(client, "/authors/ann-lee/feed/")
-    assert [e.title for e in ann.entries] == ["Talks & <progress>"]
+    assert [e.title for e in ann.entries] == ["Talks & progress <5%"]
 
 
 @pytest.mark.parametrize("url", ["/categories/nope/feed/", "/authors/nope/feed/"])
@@ -181,7 +181,7 @@ def test_corrections_feed_is_valid_rss_with_times(client):
     assert not feed.bozo
     [entry] = feed.entries
     assert entry.title == "Clarification: Fed story"
-    assert entry.summary == "Fixed a name."
+    assert entry.summary == "<p>Fixed a name.</p>"
     assert entry.link.endswith(f"/articles/{article.slug}/#correction-{correction.pk}")
     published = dt.datetime(*entry.published_parsed[:6], tzinfo=dt.UTC)
     assert abs(published - correction.created_at) < dt.timedelta(seconds=1)
@@ -199,3 +199,86 @@ def test_corrections_feed_links_are_on_site_url_not_the_request_host(client, set
         f"https://news.example/articles/{article.slug}/#correction-{correction.pk}"
     )
     assert entry.id == f"https://news.example/corrections/{correction.pk}"
+
+
+@pytest.fixture
+def poisoned_feeds(settings):
+    settings.SITE_URL = "https://news.example"
+    world = make_category("World", description="Our <img src=x onerror=alert(1)>world")
+    ann = make_author("Ann <svg onload=alert(2)>Lee", bio="<script>alert(3)</script>Writes.")
+    article = make_article(
+        "Talks <script>alert(4)</script>resume",
+        category=world,
+        authors=[ann],
+        tags=[make_tag("<b onclick=alert(5)>Diplomacy</b>")],
+        standfirst="&lt;img src=x onerror=alert(6)&gt;Both sides.",
+    )
+    make_correction(article, text="<a href='javascript:alert(7)'>Fixed</a> a name.\nThanks.")
+    return {"world": world, "ann": ann, "article": article}
+
+
+def reader_view(client, url):
+    """The feed as a reader renders it: feedparser without its own sanitiser (most readers
+    have none), every title and description then parsed as HTML by the detector."""
+    from .test_field_safety import html_dangers, xml_dangers
+
+    response = client.get(url)
+    assert response.status_code == 200, url
+    feed = feedparser.parse(response.content, sanitize_html=False)
+    assert not feed.bozo, feed.get("bozo_exception")
+    values = [feed.feed.get("title", ""), feed.feed.get("subtitle", "")]
+    for entry in feed.entries:
+        values += [entry.get("title", ""), entry.get("summary", ""), entry.get("author", "")]
+        values += [tag.term for tag in entry.get("tags", [])]
+    dangers = xml_dangers(response.content)
+    dangers += [d for v in values for d in html_dangers(v, fragment=True)]
+    return feed, dangers
+
+
+@pytest.mark.parametrize(
+    ("field", "url"),
+    [
+        ("section description and name", "/categories/world/feed/"),
+        ("author name", "/authors/{ann}/feed/"),
+        ("correction text", "/corrections/feed/"),
+        ("headline, byline, topics and standfirst", "/feeds/rss/"),
+        ("headline, byline, topics and standfirst", "/feeds/atom/"),
+    ],
+)
+def test_feeds_carry_no_markup_a_reader_would_run(client, poisoned_feeds, field, url):
+    """Plain-text fields reach feeds stripped of markup: a reader decodes the XML and renders
+    titles and descriptions as HTML, so escaping alone would hand it the script."""
+    feed, dangers = reader_view(client, url.format(ann=poisoned_feeds["ann"].slug))
+    assert dangers == [], field
+    assert feed.entries
+
+
+def test_feeds_keep_the_words_of_stripped_fields(client, poisoned_feeds):
+    section, _ = reader_view(client, "/categories/world/feed/")
+    assert section.feed.subtitle == "Our world"
+    author, _ = reader_view(client, f"/authors/{poisoned_feeds['ann'].slug}/feed/")
+    assert author.feed.title == "Ann Lee — Newsdesk"
+    corrections, _ = reader_view(client, "/corrections/feed/")
+    assert corrections.entries[0].summary == "<p>Fixed a name.<br />Thanks.</p>"
+    assert corrections.entries[0].title == "Correction: Talks resume"
+    site, _ = reader_view(client, "/feeds/rss/")
+    assert site.entries[0].title == "Talks resume"
+    assert "<p>Both sides.</p>" in site.entries[0].summary
+    assert [t.term for t in site.entries[0].tags] == ["World", "Diplomacy"]
+
+
+def test_control_characters_typed_into_fields_do_not_break_feeds(client, settings):
+    """XML 1.0 cannot carry most control characters: pasted ones are dropped, not a 500."""
+    section = make_category("World\x0b", description="Our\x08 world")
+    article = make_article(
+        "Rates\x08 rise",
+        category=section,
+        standfirst="Up\x1b again.",
+        authors=[make_author("A\x0c")],
+        ago=dt.timedelta(hours=1),  # inside the news sitemap's window
+    )
+    make_correction(article, text="Fixed\x01.")
+    for url in ["/feeds/rss/", "/feeds/atom/", "/categories/world/feed/", "/corrections/feed/"]:
+        feed = parse(client, url)
+        assert feed.entries[0].title in ("Rates rise", "Correction: Rates rise"), url
+    assert b"Rates rise" in client.get("/news-sitemap.xml").content

@@ -120,15 +120,17 @@ def test_seo_overrides_are_used_everywhere(client, settings):
 
 
 def test_json_ld_cannot_break_out_of_its_script_element(client):
-    article = make_article("</script><script>alert(1)</script>", standfirst="<!-- & --> </SCRIPT>")
+    """Markup in fields is stripped from JSON-LD, and what is left cannot close the element."""
+    article = make_article("Rates </script><script>alert(1)</script>", standfirst="<!-- & --> 1<2")
     html = client.get(article.get_absolute_url()).content.decode()
     assert "<script>alert(1)" not in html
     data = structured(html)["NewsArticle"]
-    assert data["headline"] == "</script><script>alert(1)</script>"
-    assert data["description"] == "<!-- & --> </SCRIPT>"
+    assert data["headline"] == "Rates"
+    assert data["description"] == "1<2"
     assert str(json_ld({"a": "<&>"})) == (
         '<script type="application/ld+json">{"a": "\\u003C\\u0026\\u003E"}</script>'
     )
+    assert "</script><script>" not in str(json_ld({"a": "</script><script>alert(1)"}))
 
 
 def test_author_page_is_a_profile_page(client, settings):
