@@ -8,6 +8,8 @@ attempt never reaches a password hash. This module adds what is Newsdesk's own:
 - `client_ip`: the address axes counts by, trusting X-Forwarded-For only from our own proxies;
 - `ThrottledModelBackend`: Django's password check, at most `LOGIN_HASHING` at a time per
   worker process, so guessers queue behind each other instead of taking the cores from readers;
+- `SignInThrottleMiddleware`: at most `LOGIN_HASHING + LOGIN_WAITING` sign-ins in a worker
+  process at once, the rest answered 429 straight away, so they cannot hold every thread either;
 - `lockout_response`: the desk's sign-in page with the lockout notice, answered 429;
 - `login_failed`: the audit entry and log line of each failed sign-in and each lockout;
 - `login_unlock`: lifting a lockout early (the `unlock_login` command, the desk's action).
@@ -28,6 +30,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -97,6 +100,38 @@ class ThrottledModelBackend(ModelBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         with _hashing:
             return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+_signing_in = threading.BoundedSemaphore(settings.LOGIN_HASHING + settings.LOGIN_WAITING)
+BUSY_PAGE = (
+    "<!doctype html><html lang=en><meta charset=utf-8><title>Busy: try again</title>"
+    "<h1>Too many sign-ins at once</h1><p>The desk is busy checking other sign-ins. "
+    'Please <a href="">try again</a> in a few seconds.</p></html>'
+)
+
+
+class SignInThrottleMiddleware:
+    """A gthread worker has a few threads (4) for every request it serves, readers' included. A
+    sign-in waiting for its turn to hash holds one, so beyond `LOGIN_HASHING + LOGIN_WAITING`
+    sign-ins at once the rest are refused at once (429, a few bytes, no database), leaving the
+    other threads to readers."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method != "POST" or request.path != reverse("admin:login"):
+            return self.get_response(request)
+        if not _signing_in.acquire(blocking=False):
+            security_log.warning("Sign-in refused (busy): ip=%s", client_ip(request) or "-")
+            response = HttpResponse(BUSY_PAGE, status=429)
+            response["Retry-After"] = "5"
+            response["Cache-Control"] = "no-store"
+            return response
+        try:
+            return self.get_response(request)
+        finally:
+            _signing_in.release()
 
 
 # --- lockouts ----------------------------------------------------------------------------------

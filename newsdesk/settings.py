@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "articles.middleware.AllowedMethodsMiddleware",
+    "articles.logins.SignInThrottleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.http.ConditionalGetMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -258,9 +259,11 @@ TRUSTED_PROXIES = env_list("NEWSDESK_TRUSTED_PROXIES")
 AXES_CLIENT_IP_CALLABLE = "articles.logins.client_ip"
 AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 AXES_IPWARE_PROXY_COUNT = None
-# How many passwords one worker process hashes at once; its other sign-ins wait their turn, so
-# guessers queue behind each other instead of taking every core from readers.
+# How many passwords one worker process hashes at once, and how many more sign-ins may wait
+# their turn (holding a thread each); beyond that a sign-in is answered 429 "busy, try again".
+# Guessers then queue behind each other instead of taking every core and thread from readers.
 LOGIN_HASHING = env_int("NEWSDESK_LOGIN_HASHING", 1)
+LOGIN_WAITING = env_int("NEWSDESK_LOGIN_WAITING", 1)
 
 # Email (desk notifications): SMTP when EMAIL_HOST is set; otherwise printed to the console in
 # debug, and not sent at all in production (the desk inbox still shows every notice).
@@ -288,7 +291,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "WARNING")},
     "loggers": {
         # Failed sign-ins, lockouts and unlocks: always at WARNING, whatever DJANGO_LOG_LEVEL says.
-        "newsdesk.security": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "newsdesk.security": {"level": "WARNING"},
         # django-axes logs every failure itself, with the same facts; ours are the ones to read.
         "axes": {"level": "ERROR"},
     },
