@@ -257,6 +257,7 @@ AXES_LOCKOUT_CALLABLE = "articles.logins.lockout_response"
 # still name its address; `client_ip` checks who actually connected.
 TRUSTED_PROXIES = env_list("NEWSDESK_TRUSTED_PROXIES")
 AXES_CLIENT_IP_CALLABLE = "articles.logins.client_ip"
+# Not read while the callable is set; should it ever be removed, axes falls back to REMOTE_ADDR.
 AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 AXES_IPWARE_PROXY_COUNT = None
 # How many passwords one worker process hashes at once, and how many more sign-ins may wait
