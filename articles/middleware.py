@@ -1,12 +1,35 @@
-"""Turn a vanished database or cache into a clean 503 page instead of a traceback."""
+"""Request-wide rules: which HTTP methods the site answers, and a clean 503 page instead of a
+traceback when the database or the cache has vanished."""
 
 import logging
 
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseNotAllowed
 from django.template.loader import render_to_string
+from django.urls import reverse
 
 logger = logging.getLogger(__name__)
+
+READER_METHODS = ("GET", "HEAD")
+DESK_METHODS = ("GET", "HEAD", "POST")
+
+
+class AllowedMethodsMiddleware:
+    """Readers' pages, feeds, sitemaps and health checks answer GET and HEAD; the desk also
+    POST. Anything else (TRACE, OPTIONS, PUT, ...) is a 405 with an `Allow` header and no body,
+    before any view runs: no view answers a method it was not written for. OPTIONS included:
+    nothing calls the site cross-origin, so there is nothing to negotiate."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method not in READER_METHODS:
+            desk = request.path.startswith(reverse("admin:index"))
+            allowed = DESK_METHODS if desk else READER_METHODS
+            if request.method not in allowed:
+                return HttpResponseNotAllowed(allowed)
+        return self.get_response(request)
 
 
 class ServiceUnavailableMiddleware:

@@ -17,6 +17,7 @@ thin callers; nothing else writes articles.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,7 @@ from .workflow import Action
 
 State = Article.State
 PRESENCE_WINDOW = dt.timedelta(minutes=5)
+security_log = logging.getLogger("newsdesk.security")
 
 
 # --- the audit trail -------------------------------------------------------------------------
@@ -84,6 +86,21 @@ def audit_record(
 def audit_login(sender, request, user, **kwargs) -> None:
     """`user_logged_in` receiver (connected in apps.py): every sign-in to the desk is audited."""
     audit_record(user=user, action=AuditEntry.Action.LOGIN, object_repr=user.get_username())
+
+
+def audit_login_event(
+    *, action: str, username: str, ip_address: str | None, user=None, **detail: Any
+) -> AuditEntry:
+    """A failed sign-in, a lockout or an unlock (`logins.py` decides which): one audit entry and
+    one WARNING line on `newsdesk.security`, naming the username tried and the client's address,
+    never the password. `user` is whoever lifted a lockout; None for the rest."""
+    detail = {"username": username, "ip": ip_address, **detail}
+    security_log.warning(
+        "%s: %s",
+        AuditEntry.Action(action).label,
+        " ".join(f"{name}={value!r}" for name, value in detail.items()),
+    )
+    return audit_record(user=user, action=action, object_repr=username, detail=detail)
 
 
 # --- articles ----------------------------------------------------------------------------------

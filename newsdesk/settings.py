@@ -6,6 +6,7 @@ Every variable read here is listed in the README and in `.env.example`. Defaults
 developer's laptop; with `DJANGO_DEBUG` off the production values must be given explicitly.
 """
 
+import datetime as dt
 import os
 import secrets
 import sys
@@ -64,6 +65,8 @@ INSTALLED_APPS = [
     "django.contrib.sitemaps",
     "django.contrib.humanize",
     "django_filters",
+    # Before `articles`, so its failed-login count is on the request when ours is audited.
+    "axes",
     "articles",
 ]
 
@@ -75,6 +78,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "articles.middleware.AllowedMethodsMiddleware",
+    "articles.logins.SignInThrottleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.http.ConditionalGetMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -82,6 +87,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "articles.middleware.ServiceUnavailableMiddleware",
+    # Last, as django-axes requires: turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "newsdesk.urls"
@@ -266,6 +273,39 @@ else:
     CONTENT_SECURITY_POLICY = {"DIRECTIVES": _csp_directives}
 
 LOGIN_URL = "admin:login"
+# Where a sign-in goes when `next` is missing or points off the site: the desk, never Django's
+# default /accounts/profile/ (which does not exist here).
+LOGIN_REDIRECT_URL = "admin:index"
+
+# Sign-ins (`articles/logins.py`). django-axes refuses a username + address after
+# NEWSDESK_LOGIN_FAILURES failed attempts, for NEWSDESK_LOGIN_COOLOFF_MINUTES after the last
+# one, before any password is hashed. Its records live in the database: every app server
+# shares them in every deployment (Redis is optional, and the file cache is per machine), and
+# clearing the page cache never lifts a lockout.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "articles.logins.ThrottledModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env_int("NEWSDESK_LOGIN_FAILURES", 5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("NEWSDESK_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "articles.logins.lockout_response"
+# The client's address: REMOTE_ADDR, or the X-Forwarded-For hop a trusted proxy added when the
+# request came from one of NEWSDESK_TRUSTED_PROXIES (IPs or networks). ipware's own proxy
+# settings match the header's hops and never REMOTE_ADDR, so a client connecting directly could
+# still name its address; `client_ip` checks who actually connected.
+TRUSTED_PROXIES = env_list("NEWSDESK_TRUSTED_PROXIES")
+AXES_CLIENT_IP_CALLABLE = "articles.logins.client_ip"
+# Not read while the callable is set; should it ever be removed, axes falls back to REMOTE_ADDR.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+AXES_IPWARE_PROXY_COUNT = None
+# How many passwords one worker process hashes at once, and how many more sign-ins may wait
+# their turn (holding a thread each); beyond that a sign-in is answered 429 "busy, try again".
+# Guessers then queue behind each other instead of taking every core and thread from readers.
+LOGIN_HASHING = env_int("NEWSDESK_LOGIN_HASHING", 1)
+LOGIN_WAITING = env_int("NEWSDESK_LOGIN_WAITING", 1)
 
 # Email (desk notifications): SMTP when EMAIL_HOST is set; otherwise printed to the console in
 # debug, and not sent at all in production (the desk inbox still shows every notice).
@@ -291,4 +331,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "WARNING")},
+    "loggers": {
+        # Failed sign-ins, lockouts and unlocks: always at WARNING, whatever DJANGO_LOG_LEVEL says.
+        "newsdesk.security": {"level": "WARNING"},
+        # django-axes logs every failure itself, with the same facts; ours are the ones to read.
+        "axes": {"level": "ERROR"},
+    },
 }

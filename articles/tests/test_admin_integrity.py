@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
@@ -358,7 +359,9 @@ def test_unused_tag_can_be_deleted(editor_client):
 
 def test_audit_page_lists_and_filters(client, editor_client):
     ann = make_editor("ann", password="pw-Newsdesk-1")
-    assert client.login(username="ann", password="pw-Newsdesk-1")
+    assert client.login(
+        request=RequestFactory().post("/admin/login/"), username="ann", password="pw-Newsdesk-1"
+    )
     _login(client, "auditor")
     article = _published(headline="Audited story")
     other = _published(headline="Other story")

@@ -3,7 +3,7 @@
 import datetime as dt
 
 import pytest
-from django.test import override_settings
+from django.test import RequestFactory, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -114,7 +114,9 @@ def test_what_readers_cannot_see_purges_nothing(client, what):
     client.get("/")
     before = generation()
     if what == "login":
-        assert client.login(username="ed", password="pw-Newsdesk-1")
+        assert client.login(
+            request=RequestFactory().post("/admin/login/"), username="ed", password="pw-Newsdesk-1"
+        )
     elif what == "bad login":
         client.post(reverse("admin:login"), {"username": "ed", "password": "wrong"})
     else:

@@ -184,7 +184,9 @@ def test_a_draft_save_or_a_login_purges_nothing(client, site, what):
     editor = make_editor("ed", password="pw-Newsdesk-1")
     desk = type(client)()
     if what == "login":
-        assert desk.login(username="ed", password="pw-Newsdesk-1")
+        assert desk.login(
+            request=RequestFactory().post("/admin/login/"), username="ed", password="pw-Newsdesk-1"
+        )
     else:
         draft = make_article("A draft", status="draft", category=site["news"])
         draft.headline = "A better draft"
