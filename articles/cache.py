@@ -254,7 +254,8 @@ def _debt_check_due():
 
 
 def _settle(found):
-    """Look for lost purges and replay them; the hit in `found` stands only if there were none."""
+    """Look for lost purges and replay them; the hit in `found` (if any) stands only if there
+    were none."""
     mark = (getattr(cache, "connects", 0), time.monotonic())
     try:
         replayed = settle_purge_debt()
@@ -500,7 +501,7 @@ class PublicPageCacheMiddleware:
             if request.method in ("GET", "HEAD") and not request.path.startswith(EXCLUDED_PREFIXES):
                 response.setdefault("Cache-Control", "public, max-age=0, must-revalidate")
             return response
-        if found.settle and found.answer is not None:  # a miss renders from the database
+        if found.settle and found.answer is not None:  # a miss looks after rendering (below)
             _settle(found)
         if found.answer is not None:
             status, headers, body = found.answer
@@ -512,10 +513,15 @@ class PublicPageCacheMiddleware:
             response = self.get_response(request)
             response.setdefault("Cache-Control", "public, max-age=0, must-revalidate")
             return response
-        return self._render(request, found.entry_keys, found.purged)
+        return self._render(request, found)
 
-    def _render(self, request, entry_keys, purged):
+    def _render(self, request, found):
+        entry_keys, purged = found.entry_keys, found.purged
         response = self.get_response(request)
+        if found.settle and response.status_code < 500:
+            # The page came from the database, which answers: a good moment to look for lost
+            # purges (before the page is stored), so the next hit need not.
+            _settle(found)
         keys = request.cache_keys
         if response.status_code in (301, 404, 410):
             keys.add(NOT_FOUND)
