@@ -6,6 +6,7 @@ revision, audits and invalidates. The extra pages are view classes in `views.py`
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.validators import slug_re
 from django.db import models
 from django.db.models import Exists, Max, OuterRef, Prefetch, Q
 from django.db.models.expressions import RawSQL
@@ -415,8 +416,10 @@ class ArticleAdmin(DeskAdminMixin, ArticleImageAdminMixin, admin.ModelAdmin):
         return super().changelist_view(request, {**links, **(extra_context or {})})
 
     def view_on_site(self, obj):
-        """Only while readers can see the article: a draft's address answers 404."""
-        return obj.get_absolute_url() if obj.is_published else None
+        """Only while readers can see the article: a draft's address answers 404. A form shown
+        again with errors holds what was posted, which may be no address at all (an empty or
+        malformed slug): then there is no link."""
+        return obj.get_absolute_url() if obj.is_published and slug_re.match(obj.slug) else None
 
     @admin.display(description="State", ordering="status")
     def state_label(self, obj):

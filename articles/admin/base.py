@@ -4,9 +4,10 @@ A value typed into an address or posted by a script ("abc", 99999999999999999999
 never reach the database as an id: SQLite cannot hold an integer past 64 bits, PostgreSQL no NUL,
 and Django's admin looks ids up with `pk__in` (bulk actions, autocomplete widgets), which
 checks neither. `desk_id` / `desk_ids` parse them; `DeskAdminMixin` gives a model admin a change
-list, bulk actions and autocomplete widgets that use them.
+list, bulk actions, many-to-many fields and autocomplete widgets that use them.
 """
 
+from django import forms
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
@@ -30,6 +31,15 @@ def desk_ids(values) -> list[int] | None:
     """Every value as an id, or None when any of them is not one."""
     ids = [desk_id(value) for value in values]
     return None if None in ids else ids
+
+
+def holds_nul(*values) -> bool:
+    """Whether posted text holds a NUL, which PostgreSQL cannot store (Django's form fields
+    refuse it; views that read text straight from the request ask this)."""
+    return any("\x00" in str(value) for value in values)
+
+
+NUL_MESSAGE = "The text holds a NUL character, which cannot be stored. Nothing was saved."
 
 
 class DeskChangeList(ChangeList):
@@ -66,9 +76,24 @@ class DeskAutocompleteSelectMultiple(_ValidIds, AutocompleteSelectMultiple):
     pass
 
 
+class DeskModelMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """Django's field checks each chosen id with `pk__in`, which a number past 64 bits breaks
+    on SQLite: an id that is not one is refused as Django refuses a word."""
+
+    def _check_values(self, value):
+        if desk_ids(value) is None:
+            raise forms.ValidationError(
+                self.error_messages["invalid_pk_value"],
+                code="invalid_pk_value",
+                params={"pk": next(v for v in value if desk_id(v) is None)},
+            )
+        return super()._check_values(value)
+
+
 class DeskAdminMixin:
     """For every desk ModelAdmin: the checked change list, bulk actions refused with a 400 when
-    a selected id is not one, and autocomplete widgets that tolerate tampered values."""
+    a selected id is not one, many-to-many choices checked, and autocomplete widgets that
+    tolerate tampered values."""
 
     def get_changelist(self, request, **kwargs):
         return DeskChangeList
@@ -91,6 +116,7 @@ class DeskAdminMixin:
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
+        kwargs.setdefault("form_class", DeskModelMultipleChoiceField)
         if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
             kwargs["widget"] = DeskAutocompleteSelectMultiple(
                 db_field, self.admin_site, using=kwargs.get("using")

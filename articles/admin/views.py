@@ -21,7 +21,7 @@ from .. import services, workflow
 from ..diffs import FIELD_LABELS, snapshot_diff_html
 from ..importers import ImportResult, import_file_bytes
 from ..models import Article, AuditEntry, ShareLink
-from .base import desk_id
+from .base import NUL_MESSAGE, desk_id, holds_nul
 from .forms import ShareLinkForm, WireImportForm
 
 
@@ -222,6 +222,8 @@ class WithdrawView(DeskView):
 
     def post(self, request, object_id):
         obj = self.article(request, object_id)
+        if holds_nul(request.POST.get("reason", "")):
+            return self.get(request, object_id, error=NUL_MESSAGE, status=400)
         try:
             services.article_withdraw(obj, user=request.user, reason=request.POST.get("reason"))
         except ValueError as exc:
@@ -358,6 +360,8 @@ class AutosaveView(DeskView):
         }
         if not data:
             return _json_error("Nothing to autosave: no article text was posted.", 400)
+        if holds_nul(*data.values()):
+            return _json_error(NUL_MESSAGE, 400)
         autosave = services.autosave_store(
             article, user=request.user, base_version=base_version, data=data
         )

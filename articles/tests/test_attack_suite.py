@@ -372,7 +372,7 @@ def test_bad_input_at_every_url(route, world, settings):
         query = _query((name, BAD_VALUE[label]) for name in QUERY_NAMES)
         attack(clients[who], "get", f"{url}?{query}", f"GET {route}?*={label} as {who}")
     for name in row.reads:
-        for label in ("word", "huge-int", "nul", "bad-utf8"):
+        for label in ("word", "huge-int"):
             attack(chief, "get", f"{url}?{name}={BAD_VALUE[label]}", f"GET {route}?{name}={label}")
 
     # Wrong methods.
@@ -392,11 +392,14 @@ def test_bad_input_at_every_url(route, world, settings):
         attack(clients[who], "post", url, f"POST {route} *=nul as {who}", body, FORM)
     for label, (broken, content_type) in BROKEN_BODIES.items():
         attack(chief, "post", url, f"POST {route} {label}", broken, content_type)
+    broken, content_type = BROKEN_BODIES["multipart cut short"]
+    attack(clients["reporter"], "post", url, f"POST {route} multipart cut short as reporter",
+           broken, content_type)  # fmt: skip
     if not row.acts:
         assert_unchanged(before, snapshot(row.changes), f"POST {route} *=nul", failures)
 
     # ... while words and numbers may be a fair save (a topic called "abc"): never a 500.
-    for label in ("word", "huge-int", "bad-utf8", "long"):
+    for label in ("word", "huge-int", "long"):
         body = _query((name, BAD_VALUE[label][:2000]) for name in FORM_NAMES)
         attack(chief, "post", url, f"POST {route} *={label}", body, FORM)
     if failures:
