@@ -25,6 +25,7 @@ from articles import services
 from articles.models import Article, AuditEntry, Notification, Revision, ShareLink
 
 from .factories import (
+    change_form_data,
     make_category,
     make_correction,
     make_live_article,
@@ -428,3 +429,86 @@ def assert_unchanged(before, after, route, failures):
     changed = sorted(label for label in before if before[label] != after.get(label))
     if changed:
         failures.append(f"{route}: the database changed ({', '.join(changed)})")
+
+
+# --- the malformed desk values of issue 11, each at its own page ------------------------------
+
+MALFORMED = [
+    # (what, who, method, page, data): page is a route of `URLS`; data the query or the form.
+    ("bulk action on a word", "superuser", "post", "admin/articles/article/",
+     {"action": "publish_selected", "index": "0", "_selected_action": "abc"}),
+    ("bulk action on an id past 64 bits", "superuser", "post", "admin/articles/article/",
+     {"action": "publish_selected", "index": "0", "_selected_action": HUGE_INT}),
+    ("bulk action on a NUL", "superuser", "post", "admin/articles/article/",
+     {"action": "unpublish_selected", "index": "0", "_selected_action": "\x00"}),
+    ("merge of a word", "superuser", "post", "admin/articles/tag/",
+     {"action": "merge_selected", "index": "0", "_selected_action": "abc", "apply": "1"}),
+    ("merge into an id past 64 bits", "superuser", "post", "admin/articles/category/",
+     {"action": "merge_selected", "index": "0", "_selected_action": HUGE_INT,
+      "target": HUGE_INT, "apply": "1"}),
+    ("revoking a word", "superuser", "post", "admin/articles/article/<path:object_id>/share/",
+     {"revoke": "abc"}),
+    ("revoking an id past 64 bits", "superuser", "post",
+     "admin/articles/article/<path:object_id>/share/", {"revoke": HUGE_INT}),
+    ("restoring a word from the trash", "superuser", "post", "admin/articles/article/trash/",
+     {"restore": "abc"}),
+    ("section filter on a word", "reporter", "get", "admin/articles/article/",
+     {"category": "abc"}),
+    ("section filter past 64 bits", "superuser", "get", "admin/articles/article/",
+     {"category": HUGE_INT}),
+    ("topic filter on a word", "superuser", "get", "admin/articles/article/", {"tags": "abc"}),
+    ("topic filter past 64 bits", "reporter", "get", "admin/articles/article/",
+     {"tags": HUGE_INT}),
+    ("byline author filter past 64 bits", "superuser", "get", "admin/articles/article/",
+     {"authors": HUGE_INT}),
+    ("date hierarchy year past 64 bits", "superuser", "get", "admin/articles/article/",
+     {"published_at__year": HUGE_INT}),
+    ("new article with a word for its section", "reporter", "get",
+     "admin/articles/article/add/", {"category": "abc"}),
+    ("new article with a word for its topics", "superuser", "get",
+     "admin/articles/article/add/", {"tags": "abc"}),
+    ("new article with a section past 64 bits", "superuser", "get",
+     "admin/articles/article/add/", {"category": HUGE_INT}),
+    ("revisions compared past 64 bits", "superuser", "get",
+     "admin/articles/article/<path:object_id>/revisions/compare/", {"a": HUGE_INT, "b": "1"}),
+    ("revisions compared with a word", "reporter", "get",
+     "admin/articles/article/<path:object_id>/revisions/compare/", {"a": "abc", "b": "1"}),
+]  # fmt: skip
+# Change-form fields, posted on top of the form as it is (the save must be refused).
+MALFORMED_FIELDS = [
+    ("category", "abc"), ("category", HUGE_INT), ("category", "\x00"),
+    ("tags", "abc"), ("tags", HUGE_INT), ("tags", "\x00"),
+    ("bylines-0-author", "abc"), ("bylines-0-author", HUGE_INT),
+    ("loaded_version", HUGE_INT), ("from_revision", "abc"), ("headline", "Bad\x00headline"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("what", "who", "method", "route", "data"), MALFORMED,
+                         ids=[row[0] for row in MALFORMED])  # fmt: skip
+def test_malformed_desk_value_is_refused(what, who, method, route, data, world):
+    """A tampered id, filter or selection gets a 4xx, the form again or Django's "?e=1" list
+    (never a 500), and changes nothing."""
+    before = snapshot()
+    url = concrete(route, world["values"])
+    response = getattr(world["clients"][who], method)(url, data)
+    assert response.status_code < 500, getattr(response, "exc_info", None)
+    if response.status_code >= 400:
+        assert _readable(response)
+    if response.status_code == 302 and method == "get":
+        assert response["Location"].endswith("?e=1")  # Django's "invalid lookup" list
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(("field", "value"), MALFORMED_FIELDS)
+def test_malformed_change_form_field_is_refused(field, value, world):
+    """The article's change form posted with one tampered field is shown again with the
+    error (or refused with a 4xx) and saves nothing."""
+    story = world["story"]
+    url = concrete("admin/articles/article/<path:object_id>/change/", world["values"])
+    data = change_form_data(story, **{field: value})
+    before = snapshot()
+    response = world["clients"]["superuser"].post(url, data)
+    assert response.status_code < 500, getattr(response, "exc_info", None)
+    assert response.status_code != 302
+    assert response.status_code >= 400 or "errornote" in response.content.decode()
+    assert snapshot() == before
