@@ -512,3 +512,38 @@ def test_malformed_change_form_field_is_refused(field, value, world):
     assert response.status_code != 302
     assert response.status_code >= 400 or "errornote" in response.content.decode()
     assert snapshot() == before
+
+
+FAKE_UPLOADS = {
+    "text named .jpg": ("photo.jpg", b"not a picture at all", "image/jpeg"),
+    "PNG header only": ("photo.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "image/png"),
+    "empty file": ("photo.jpg", b"", "image/jpeg"),
+}
+
+
+@pytest.mark.parametrize("label", FAKE_UPLOADS)
+def test_fake_image_is_refused_and_saves_nothing(label, world):
+    """A file that only claims to be a picture, as a lead image, an author's photo or wire
+    copy, is refused with the form shown again and nothing saved."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    name, content, content_type = FAKE_UPLOADS[label]
+    chief, values, story = world["clients"]["superuser"], world["values"], world["story"]
+    author = story.authors.first()
+    posts = [
+        (concrete("admin/articles/article/<path:object_id>/change/", values),
+         change_form_data(story, lead_image_alt="A photo")),
+        (concrete("admin/articles/author/<path:object_id>/change/", values),
+         {"name": author.name, "slug": author.slug, "photo_alt": "Portrait"}),
+        (concrete("admin/articles/article/import/", values), {"status": "draft"}),
+    ]  # fmt: skip
+    before = snapshot()
+    for url, data in posts:
+        field = "files" if url.endswith("/import/") else "photo" if "/author/" in url else None
+        field = field or "lead_image"
+        upload = SimpleUploadedFile(name.replace(".jpg", ".txt") if field == "files" else name,
+                                    content, content_type=content_type)  # fmt: skip
+        response = chief.post(url, {**data, field: upload})
+        assert response.status_code < 500, (url, getattr(response, "exc_info", None))
+        assert response.status_code != 302, url
+    assert snapshot() == before
