@@ -5,8 +5,8 @@ revision, audits and invalidates. The extra pages are view classes in `views.py`
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied
+from django.core.validators import slug_re
 from django.db import models
 from django.db.models import Exists, Max, OuterRef, Prefetch, Q
 from django.db.models.expressions import RawSQL
@@ -39,6 +39,7 @@ from ..revisions import (
 from ..search import SearchQueryError, clean_query, matching_ids_sql
 from ..workflow import Action
 from . import views
+from .base import DeskAdminMixin, DeskAutocompleteSelect, desk_id
 from .forms import ArticleAdminForm, CorrectionFormSet, byline_from
 from .images import ArticleImageAdminMixin
 
@@ -76,7 +77,7 @@ class BylineFormSet(forms.BaseInlineFormSet):
             form.fields["DELETE"].widget.attrs["aria-label"] = "Remove this author"
 
 
-class RowAutocomplete(AutocompleteSelect):
+class RowAutocomplete(DeskAutocompleteSelect):
     """The byline row's author picker. Django's widget reads the selected author's label with a
     query per row; the row already holds it (its rows are read with their authors), so the
     label comes from there unless the form now carries another author."""
@@ -208,7 +209,7 @@ class MineFilter(admin.SimpleListFilter):
 
 
 @admin.register(Article)
-class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
+class ArticleAdmin(DeskAdminMixin, ArticleImageAdminMixin, admin.ModelAdmin):
     form = ArticleAdminForm
     list_display = ["headline", "state_label", "category", "byline", "words", "published",
                     "updated", "featured"]  # fmt: skip
@@ -352,7 +353,7 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
 
     def _revision_to_load(self, request, obj):
         """`?revision=N` on the change form loads revision N into it for review."""
-        number = views._id(request.GET.get("revision"))
+        number = desk_id(request.GET.get("revision"))
         if obj is None or number is None or request.method != "GET":
             return None
         revision = obj.revisions.filter(number=number).first()
@@ -415,8 +416,10 @@ class ArticleAdmin(ArticleImageAdminMixin, admin.ModelAdmin):
         return super().changelist_view(request, {**links, **(extra_context or {})})
 
     def view_on_site(self, obj):
-        """Only while readers can see the article: a draft's address answers 404."""
-        return obj.get_absolute_url() if obj.is_published else None
+        """Only while readers can see the article: a draft's address answers 404. A form shown
+        again with errors holds what was posted, which may be no address at all (an empty or
+        malformed slug): then there is no link."""
+        return obj.get_absolute_url() if obj.is_published and slug_re.match(obj.slug) else None
 
     @admin.display(description="State", ordering="status")
     def state_label(self, obj):

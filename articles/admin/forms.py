@@ -227,6 +227,15 @@ class ArticleAdminForm(forms.ModelForm):
                 )
         return cleaned
 
+    def clean_loaded_version(self):
+        """A version the article never had is a tampered form, not someone else's save."""
+        loaded = self.cleaned_data.get("loaded_version")
+        if loaded and self.instance.pk and loaded > self.instance.version:
+            raise ValidationError(
+                "This form was not loaded from a saved version of the article. Reload the page."
+            )
+        return loaded
+
     def clean_from_revision(self):
         """The revision this form was loaded from (None when it is not one of this article's)."""
         number = self.cleaned_data.get("from_revision")

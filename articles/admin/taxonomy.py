@@ -7,10 +7,11 @@ from django.template.response import TemplateResponse
 
 from .. import services
 from ..models import Author, Category, Tag
+from .base import DeskAdminMixin, desk_id
 from .images import AuthorImageAdminMixin
 
 
-class TaxonomyAdmin(admin.ModelAdmin):
+class TaxonomyAdmin(DeskAdminMixin, admin.ModelAdmin):
     """Change lists that show how many articles each row has, in one query; saves, deletes and
     merges through `services` (which tell the page cache)."""
 
@@ -63,8 +64,7 @@ class TaxonomyAdmin(admin.ModelAdmin):
         choices = self.model.objects.order_by("name")
         error = ""
         if "apply" in request.POST:
-            target_id = request.POST.get("target", "")
-            target = choices.filter(pk=target_id).first() if target_id.isdigit() else None
+            target = choices.filter(pk=desk_id(request.POST.get("target"))).first()
             if target is None:
                 error = f"Choose the {opts.verbose_name} to merge into."
             else:

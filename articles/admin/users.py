@@ -7,6 +7,7 @@ from django.contrib.auth.admin import UserAdmin
 
 from .. import services
 from ..models import Author
+from .base import DeskAdminMixin
 
 User = get_user_model()
 
@@ -29,7 +30,7 @@ if admin.site.is_registered(User):
 
 
 @admin.register(User)
-class DeskUserAdmin(UserAdmin):
+class DeskUserAdmin(DeskAdminMixin, UserAdmin):
     inlines = [AuthorProfileInline]
 
     def save_formset(self, request, form, formset, change):

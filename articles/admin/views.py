@@ -21,19 +21,12 @@ from .. import services, workflow
 from ..diffs import FIELD_LABELS, snapshot_diff_html
 from ..importers import ImportResult, import_file_bytes
 from ..models import Article, AuditEntry, ShareLink
+from .base import NUL_MESSAGE, desk_id, holds_nul
 from .forms import ShareLinkForm, WireImportForm
-
-MAX_ID = 2**31 - 1
 
 
 def desk_url(name, *args):
     return reverse(f"admin:articles_article_{name}", args=args)
-
-
-def _id(value) -> int | None:
-    """A posted or queried id, or None when it is not one (never a database error)."""
-    value = str(value or "")
-    return int(value) if value.isdigit() and 0 < int(value) <= MAX_ID else None
 
 
 class DeskView(View):
@@ -104,7 +97,7 @@ class TrashView(DeskView):
 
     def post(self, request):
         if "restore" in request.POST:
-            article = Article.objects.in_trash().filter(pk=_id(request.POST["restore"])).first()
+            article = Article.objects.in_trash().filter(pk=desk_id(request.POST["restore"])).first()
             if article is None:
                 return self.done(request, "That article is not in the trash.", desk_url("trash"),
                                  messages.ERROR)  # fmt: skip
@@ -149,7 +142,7 @@ class RevisionCompareView(DeskView):
 
     def get(self, request, object_id):
         obj = self.article(request, object_id)
-        a, b = _id(request.GET.get("a")), _id(request.GET.get("b"))
+        a, b = desk_id(request.GET.get("a")), desk_id(request.GET.get("b"))
         if a is None or b is None:
             return HttpResponseBadRequest("Choose two revisions to compare.")
         found = {r.number: r for r in obj.revisions.filter(number__in=[a, b])}
@@ -229,6 +222,8 @@ class WithdrawView(DeskView):
 
     def post(self, request, object_id):
         obj = self.article(request, object_id)
+        if holds_nul(request.POST.get("reason", "")):
+            return self.get(request, object_id, error=NUL_MESSAGE, status=400)
         try:
             services.article_withdraw(obj, user=request.user, reason=request.POST.get("reason"))
         except ValueError as exc:
@@ -266,7 +261,7 @@ class ShareLinksView(DeskView):
         obj = self.article(request, object_id)
         here = desk_url("share", obj.pk)
         if "revoke" in request.POST:
-            link = ShareLink.objects.filter(pk=_id(request.POST["revoke"]), article=obj).first()
+            link = ShareLink.objects.filter(pk=desk_id(request.POST["revoke"]), article=obj).first()
             if link is None:
                 return self.done(request, "No such share link.", here, messages.ERROR)
             services.share_link_revoke(link, user=request.user)
@@ -337,7 +332,7 @@ class AutosaveView(DeskView):
 
     def editable(self, request, object_id):
         """The article and None, or None and the JSON error to answer."""
-        article = Article.objects.in_desk().filter(pk=_id(unquote(object_id))).first()
+        article = Article.objects.in_desk().filter(pk=desk_id(unquote(object_id))).first()
         if article is None:
             return None, _json_error("No such article.", 404)
         if not workflow.can_edit(request.user, article):
@@ -354,7 +349,7 @@ class AutosaveView(DeskView):
         length = request.META.get("CONTENT_LENGTH") or "0"
         if not length.isdigit() or int(length) > self.MAX_BYTES:
             return _json_error("Too much text to autosave (1 MB at most).", 413)
-        base_version = _id(request.POST.get("loaded_version"))
+        base_version = desk_id(request.POST.get("loaded_version"))
         if base_version is None or base_version > article.version:
             return _json_error("The form's loaded_version is missing or not a known version.", 400)
         readonly = set(self.model_admin.get_readonly_fields(request, article))
@@ -365,6 +360,8 @@ class AutosaveView(DeskView):
         }
         if not data:
             return _json_error("Nothing to autosave: no article text was posted.", 400)
+        if holds_nul(*data.values()):
+            return _json_error(NUL_MESSAGE, 400)
         autosave = services.autosave_store(
             article, user=request.user, base_version=base_version, data=data
         )
@@ -389,9 +386,9 @@ def shortcut(request, content_type_id, object_id):
     draft's address: an article redirects only for readers' articles or to whoever may see it."""
     from django.contrib.contenttypes.models import ContentType
 
-    content_type = ContentType.objects.filter(pk=_id(content_type_id)).first()
+    content_type = ContentType.objects.filter(pk=desk_id(content_type_id)).first()
     if content_type is not None and content_type.model_class() is Article:
-        article = Article.objects.filter(pk=_id(object_id)).first()
+        article = Article.objects.filter(pk=desk_id(object_id)).first()
         if article is None or not (
             article.is_published or workflow.can_view(request.user, article)
         ):
