@@ -16,8 +16,8 @@ DESK_METHODS = ("GET", "HEAD", "POST")
 
 class AllowedMethodsMiddleware:
     """Readers' pages, feeds, sitemaps and health checks answer GET and HEAD; the desk also
-    POST. Anything else (TRACE, OPTIONS, PUT, ...) is a 405 with an `Allow` header and no body,
-    before any view runs: no view answers a method it was not written for. OPTIONS included:
+    POST. Anything else (TRACE, OPTIONS, PUT, ...) is a 405 with an `Allow` header and a one-line
+    message, before any view runs: no view answers a method it was not written for. OPTIONS included:
     nothing calls the site cross-origin, so there is nothing to negotiate."""
 
     def __init__(self, get_response):
@@ -28,7 +28,13 @@ class AllowedMethodsMiddleware:
             desk = request.path.startswith(reverse("admin:index"))
             allowed = DESK_METHODS if desk else READER_METHODS
             if request.method not in allowed:
-                return HttpResponseNotAllowed(allowed)
+                response = HttpResponseNotAllowed(
+                    allowed,
+                    f"Method not allowed: this address answers {', '.join(allowed)}.\n",
+                    content_type="text/plain; charset=utf-8",
+                )
+                response["Cache-Control"] = "no-store"
+                return response
         return self.get_response(request)
 
 

@@ -13,6 +13,7 @@ from django.utils.html import format_html
 
 from ..logins import login_unlock
 from ..models import Article, AuditEntry
+from .base import DeskAdminMixin
 
 Action, State = AuditEntry.Action, Article.State
 # What someone did, as a sentence: "{who} {verb}" with the article's headline in `{what}`.
@@ -48,7 +49,7 @@ MOVES = {
 }
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(DeskAdminMixin, admin.ModelAdmin):
     """Rows written by `services` only: nobody adds, changes or deletes them in the desk."""
 
     def has_add_permission(self, request):

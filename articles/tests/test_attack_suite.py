@@ -319,7 +319,7 @@ def judge(response, what, failures):
         exc = getattr(response, "exc_info", None)
         reason = f" {exc[0].__name__}: {str(exc[1])[:120]!r}" if exc else ""
         failures.append(f"{what}: {status}{reason}")
-    elif status >= 400 and status != 405 and not _readable(response):
+    elif status >= 400 and not _readable(response):
         failures.append(f"{what}: {status} with no readable message")
 
 

@@ -1,5 +1,5 @@
 """Readers' pages answer GET and HEAD only, the desk also POST: TRACE, OPTIONS and the rest are a
-405 with an Allow header and no body, on every public URL."""
+405 with an Allow header and a one-line message, on every public URL."""
 
 import pytest
 from django.urls import reverse
@@ -45,7 +45,7 @@ def test_every_public_url_refuses_other_methods_with_405(client, public_urls):
             response = client.generic(method, url)
             assert response.status_code == 405, (method, url, response.status_code)
             assert response["Allow"] == "GET, HEAD", (method, url)
-            assert response.content == b"", (method, url)
+            assert response.content == b"Method not allowed: this address answers GET, HEAD.\n"
 
 
 def test_head_still_answers_on_public_urls(client, public_urls):
