@@ -28,14 +28,19 @@ class AllowedMethodsMiddleware:
             desk = request.path.startswith(reverse("admin:index"))
             allowed = DESK_METHODS if desk else READER_METHODS
             if request.method not in allowed:
-                response = HttpResponseNotAllowed(
-                    allowed,
-                    f"Method not allowed: this address answers {', '.join(allowed)}.\n",
-                    content_type="text/plain; charset=utf-8",
-                )
-                response["Cache-Control"] = "no-store"
-                return response
-        return self.get_response(request)
+                return self.not_allowed(HttpResponseNotAllowed(allowed))
+        response = self.get_response(request)
+        if response.status_code == 405 and not response.streaming and not response.content:
+            return self.not_allowed(response)
+        return response
+
+    @staticmethod
+    def not_allowed(response):
+        """Every 405 says, in words, which methods the address answers."""
+        response.content = f"Method not allowed: this address answers {response['Allow']}.\n"
+        response["Content-Type"] = "text/plain; charset=utf-8"
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class ServiceUnavailableMiddleware:

@@ -141,7 +141,7 @@ URLS = {
     "admin/jsi18n/": Row(),
     "admin/r/<path:content_type_id>/<path:object_id>/": Row(),
     "admin/r/<str:content_type_id>/<path:object_id>/": Row(),
-    "admin/^(?P<app_label>auth|articles)/$": Row(),
+    "admin/^(?P<app_label>auth|axes|articles)/$": Row(),
     "admin/(?P<url>.*)$": Row(),
     # the desk: the article admin's own pages
     "admin/articles/article/trash/": Row(),
@@ -159,7 +159,8 @@ URLS = {
 }
 # Every registered ModelAdmin's own pages.
 for _model in ("auth/group", "articles/article", "articles/auditentry", "articles/author",
-               "articles/category", "articles/tag", "auth/user"):  # fmt: skip
+               "articles/category", "articles/tag", "auth/user", "axes/accessattempt",
+               "axes/accessfailurelog", "axes/accesslog"):  # fmt: skip
     _reads = ARTICLE_LIST_READS if _model == "articles/article" else CHANGELIST
     URLS[f"admin/{_model}/"] = Row(reads=_reads)
     URLS[f"admin/{_model}/add/"] = Row(reads=(*CHANGE_FORM, "category", "tags"))
@@ -235,6 +236,15 @@ def world(db):
     for user in (superuser, reporter):
         Notification.objects.create(recipient=user, article=story, kind="published", text="x")
     AuditEntry.objects.create(user=superuser, action=AuditEntry.Action.SAVE, article=story)
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    seen = {"user_agent": "x", "ip_address": "127.0.0.1", "username": "guesser",
+            "http_accept": "*/*", "path_info": "/admin/login/"}  # fmt: skip
+    attempt = AccessAttempt.objects.create(
+        **seen, get_data="", post_data="", failures_since_start=1
+    )
+    failure = AccessFailureLog.objects.create(**seen, locked_out=False)
+    access = AccessLog.objects.create(**seen)
     clients = {"reader": Client(raise_request_exception=False)}
     csrf = {"reader": Client(enforce_csrf_checks=True, raise_request_exception=False)}
     for name, user in (("superuser", superuser), ("reporter", reporter)):
@@ -261,6 +271,9 @@ def world(db):
         "object_id:auth/user": str(reporter.pk),
         "object_id:auth/group": str(Group.objects.get(name="Reporters").pk),
         "object_id:admin/r": str(story.pk),
+        "object_id:axes/accessattempt": str(attempt.pk),
+        "object_id:axes/accessfailurelog": str(failure.pk),
+        "object_id:axes/accesslog": str(access.pk),
     }
     return {"clients": clients, "csrf": csrf, "values": values, "story": story, "superuser": superuser,
             "reporter": reporter, "trashed": trashed, "link": link}  # fmt: skip
@@ -273,7 +286,7 @@ def concrete(route, values, override=None):
     """The route with each parameter filled in from the world (or `override`: name → value)."""
     override = override or {}
     fixed = {
-        "admin/^(?P<app_label>auth|articles)/$": "admin/articles/",
+        "admin/^(?P<app_label>auth|axes|articles)/$": "admin/articles/",
         "admin/(?P<url>.*)$": "admin/no/such/page/",
         "^media/(?P<path>.*)$": "media/no-such-file.jpg",
     }
