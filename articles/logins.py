@@ -6,6 +6,7 @@ database and, after `NEWSDESK_LOGIN_FAILURES` of them, refuses that pair for
 attempt never reaches a password hash. This module adds what is Newsdesk's own:
 
 - `client_ip`: the address axes counts by, trusting X-Forwarded-For only from our own proxies;
+- `client_username`: the username it counts by, as a username column can hold it;
 - `ThrottledModelBackend`: Django's password check, at most `LOGIN_HASHING` at a time per
   worker process, so guessers queue behind each other instead of taking the cores from readers;
 - `SignInThrottleMiddleware`: at most `LOGIN_HASHING + LOGIN_WAITING` sign-ins in a worker
@@ -85,6 +86,20 @@ def client_ip(request) -> str | None:
         if not _is_trusted_proxy(address):
             return str(address)
     return remote
+
+
+def client_username(request, credentials=None) -> str | None:
+    """The username a sign-in tried, as axes counts and stores it: from the credentials (or the
+    posted form), without NULs, cut to the longest username there can be."""
+    field = get_user_model().USERNAME_FIELD
+    if credentials:
+        name = credentials.get(field)
+    else:
+        name = getattr(request, "data", request.POST).get(field)
+    if name is None:
+        return None
+    limit = get_user_model()._meta.get_field(field).max_length or 150
+    return str(name).replace("\x00", "")[:limit]
 
 
 # --- checking passwords ------------------------------------------------------------------------

@@ -292,6 +292,9 @@ AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("NEWSDESK_LOGIN_COOLOFF_MINUTES
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "articles.logins.lockout_response"
+# The username as typed, cut to what a username can hold and without NULs: axes stores it in its
+# access log (255 characters; PostgreSQL refuses NULs), and a longer one is nobody's.
+AXES_USERNAME_CALLABLE = "articles.logins.client_username"
 # The client's address: REMOTE_ADDR, or the X-Forwarded-For hop a trusted proxy added when the
 # request came from one of NEWSDESK_TRUSTED_PROXIES (IPs or networks). ipware's own proxy
 # settings match the header's hops and never REMOTE_ADDR, so a client connecting directly could

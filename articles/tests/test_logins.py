@@ -54,6 +54,22 @@ def test_thirty_wrong_passwords_lock_the_account_and_the_right_one_is_refused(cl
     assert not signed_in(client)
 
 
+def test_a_username_no_column_can_hold_is_refused_like_any_wrong_one(client):
+    # Axes keeps the username in its access log (255 characters): it counts and stores it cut to
+    # what a username can be, so the guess is a failure like any other, not a 500.
+    answers = [attempt(client, username="x" * 1000).status_code for _ in range(6)]
+    assert answers == [200] * 4 + [429] * 2
+    assert not signed_in(client)
+
+
+@pytest.mark.parametrize("username", ["ann\x00", "\x00" * 3])
+def test_a_username_with_a_nul_is_a_form_error(client, username):
+    make_user("ann")
+    response = attempt(client, username=username)
+    assert response.status_code == 200 and "Null characters are not allowed" in response.text
+    assert not signed_in(client)
+
+
 def test_lockout_page_is_the_sign_in_page_saying_when_to_try_again(client, settings):
     make_user("ann")
     for _ in range(5):
