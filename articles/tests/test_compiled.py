@@ -194,3 +194,16 @@ def test_cards_are_what_for_cards_reads_in_two_queries(archive, django_assert_nu
     assert [a.name for a in cards[with_two.pk].byline_authors] == ["Bo Byline", "Ada Byline"]
     assert cards[with_two.pk].category is None
     assert load_cards([]) == {}
+
+
+def test_cards_with_topics_read_them_in_one_more_query(archive, django_assert_num_queries):
+    from articles.models import load_cards
+
+    ids = [a.pk for a in archive["made"]]
+    with django_assert_num_queries(3):
+        cards = load_cards(ids, topics=True)
+    for pk, card in cards.items():
+        expected = [t.name for t in Article.objects.get(pk=pk).tags.all()]
+        assert [t.name for t in card.topics] == expected
+    assert any(card.topics for card in cards.values())
+    assert all(card.topics == [] for card in cards.values() if not card.topics)
