@@ -206,4 +206,4 @@ def test_cards_with_topics_read_them_in_one_more_query(archive, django_assert_nu
         expected = [t.name for t in Article.objects.get(pk=pk).tags.all()]
         assert [t.name for t in card.topics] == expected
     assert any(card.topics for card in cards.values())
-    assert all(card.topics == [] for card in cards.values() if not card.topics)
+    assert any(not card.topics for card in cards.values())  # and some have none
