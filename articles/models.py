@@ -641,11 +641,23 @@ def _card_columns():
     return names(Article, CARD_DEFERRED), names(Category), names(Byline), names(Author)
 
 
-def _card_rows(*, ids):
-    article, category, _, _ = _card_columns()
+@lru_cache(maxsize=1)
+def _card_columns_with_html():
+    """The card's article columns and the rendered body, in the model's field order (the order
+    `Model.from_db` reads values in)."""
+    skip = set(CARD_DEFERRED) - {"body_html"}
+    return tuple(f.attname for f in Article._meta.concrete_fields if f.name not in skip)
+
+
+def _card_rows(*, ids, article=None):
+    _, category, _, _ = _card_columns()
     return Article.objects.filter(pk__in=ids).values_list(
-        *article, *(f"category__{name}" for name in category)
+        *(article or _card_columns()[0]), *(f"category__{name}" for name in category)
     )
+
+
+def _card_rows_with_html(*, ids):
+    return _card_rows(ids=ids, article=_card_columns_with_html())
 
 
 def _byline_rows(*, ids):
@@ -658,6 +670,7 @@ def _byline_rows(*, ids):
 
 
 CARD_ROWS = Compiled(_card_rows)
+CARD_ROWS_WITH_HTML = Compiled(_card_rows_with_html)
 BYLINE_ROWS = Compiled(_byline_rows)
 
 
@@ -674,10 +687,11 @@ def _topic_rows(*, ids):
 TOPIC_ROWS = Compiled(_topic_rows)
 
 
-def load_cards(ids, *, topics=False) -> dict:
+def load_cards(ids, *, topics=False, html=False) -> dict:
     """{id: article} for the articles `ids`, with what a card shows: the article without its
     body (`CARD_DEFERRED`), its section and its byline's authors (`byline_authors`), and with
-    `topics` its topics too (`Article.topics`, for feeds). Two compiled queries (three with
+    `topics` its topics too (`Article.topics`, for feeds), with `html` its rendered body
+    (`body_html`, for search snippets). Two compiled queries (three with
     topics); the same as `for_cards().in_bulk(ids)` without building and compiling three
     querysets per page, which cost more than running them. It reads the rows `ids` name: the
     caller chose them (published, on the list) by the rules above."""
@@ -685,11 +699,14 @@ def load_cards(ids, *, topics=False) -> dict:
     if not ids:
         return {}
     article_names, category_names, byline_names, author_names = _card_columns()
+    query = CARD_ROWS
+    if html:
+        article_names, query = _card_columns_with_html(), CARD_ROWS_WITH_HTML
     cut, db = len(article_names), DEFAULT_DB_ALIAS
     set_category = Article._meta.get_field("category").set_cached_value
     set_author = Byline._meta.get_field("author").set_cached_value
     cards, categories = {}, {}
-    for row in CARD_ROWS.rows(ids=ids):
+    for row in query.rows(ids=ids):
         article = Article.from_db(db, article_names, row[:cut])
         category = None
         if row[cut] is not None:
