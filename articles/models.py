@@ -148,18 +148,30 @@ def state_conditions(now) -> dict:
     alive = Q(deleted_at__isnull=True, withdrawn_at__isnull=True)
     going = Q(status=Article.Status.PUBLISHED)
     not_expired = Q(unpublish_at__isnull=True) | Q(unpublish_at__gt=now)
+    # An embargoed story is a flavour of scheduled: it waits for the later of its publication
+    # time and its embargo's end, and appears by itself then (`next_scheduled_change`).
     return {
         State.DRAFT: alive & Q(status=Article.Status.DRAFT),
         State.REVIEW: alive & Q(status=Article.Status.REVIEW),
         State.SCHEDULED: alive
         & going
         & not_expired
-        & (Q(published_at__isnull=True) | Q(published_at__gt=now)),
-        State.PUBLISHED: alive & going & not_expired & Q(published_at__lte=now),
+        & (Q(published_at__isnull=True) | Q(published_at__gt=now) | embargo_condition(now)),
+        State.PUBLISHED: alive
+        & going
+        & not_expired
+        & Q(published_at__lte=now)
+        & (Q(embargo_until__isnull=True) | Q(embargo_until__lte=now)),
         State.EXPIRED: alive & going & Q(unpublish_at__lte=now),
         State.WITHDRAWN: Q(deleted_at__isnull=True, withdrawn_at__isnull=False),
         State.TRASHED: Q(deleted_at__isnull=False),
     }
+
+
+def embargo_condition(now) -> Q:
+    """The one definition of "under embargo at `now`": readers may not see it yet, whatever
+    its status and publication time say."""
+    return Q(embargo_until__gt=now)
 
 
 _COMPARE = {
@@ -238,8 +250,23 @@ class ArticleQuerySet(models.QuerySet):
             .values_list("unpublish_at", flat=True)
             .first()
         )
-        times = [t for t in (publish, expire) if t is not None]
+        # An embargo ending after the publication time is when its story appears.
+        release = (
+            self.filter(
+                conditions[Article.State.SCHEDULED],
+                embargo_until__gt=now,
+                published_at__lte=F("embargo_until"),
+            )
+            .order_by("embargo_until")
+            .values_list("embargo_until", flat=True)
+            .first()
+        )
+        times = [t for t in (publish, expire, release) if t is not None]
         return min(times) if times else None
+
+    def embargoed(self, *, now=None):
+        """Articles under an embargo at `now`, whatever their state."""
+        return self.filter(embargo_condition(now or timezone.now()))
 
     def scheduled_soonest(self, *, now=None):
         """Scheduled articles, soonest first. Those with a time are read as a range of the
@@ -249,7 +276,9 @@ class ArticleQuerySet(models.QuerySet):
         scheduled = self.in_state(Article.State.SCHEDULED, now=now).order_by()
         timed = scheduled.filter(published_at__gt=now)
         untimed = scheduled.filter(published_at__isnull=True)
-        return timed.union(untimed, all=True).order_by("published_at")
+        # Due already but held by an embargo (they go live when it ends).
+        held = scheduled.filter(published_at__lte=now)
+        return timed.union(untimed, held, all=True).order_by("published_at")
 
     def for_listing(self):
         """Everything a list or card shows, fetched in a fixed number of queries."""
@@ -403,6 +432,13 @@ class Article(models.Model):
     unpublish_at = models.DateTimeField(
         null=True, blank=True, help_text="Optional: the article is taken down at this time."
     )
+    embargo_until = models.DateTimeField(
+        "embargo until",
+        null=True,
+        blank=True,
+        help_text="Optional: readers see nothing of it before this time, whatever else is set; "
+        "it cannot be published before then unless an editor lifts the embargo.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     word_count = models.PositiveIntegerField(default=0, editable=False)
@@ -473,14 +509,30 @@ class Article(models.Model):
             models.Index(fields=["-updated_at"]),
             # Expiry times: the next scheduled change, asked on every page cache miss.
             models.Index(fields=["unpublish_at"], name="article_expiry_idx"),
+            # Embargo ends: the same question (a story appears when its embargo ends).
+            models.Index(fields=["embargo_until"], name="article_embargo_idx"),
             # Covering indexes for `published()` lists: ordering, filtering and COUNT(*) read
             # the index alone, so lists and their counts stay fast at 100,000+ articles.
             models.Index(
-                fields=["status", "published_at", "unpublish_at", "deleted_at", "withdrawn_at"],
+                fields=[
+                    "status",
+                    "published_at",
+                    "unpublish_at",
+                    "deleted_at",
+                    "withdrawn_at",
+                    "embargo_until",
+                ],
                 name="article_public_idx",
             ),
             models.Index(
-                fields=["category", "status", "published_at", "unpublish_at", "deleted_at"],
+                fields=[
+                    "category",
+                    "status",
+                    "published_at",
+                    "unpublish_at",
+                    "deleted_at",
+                    "embargo_until",
+                ],
                 name="article_public_category_idx",
             ),
             # The desk's change list by state, newest activity first: read in order and filtered
@@ -494,6 +546,7 @@ class Article(models.Model):
                     "unpublish_at",
                     "deleted_at",
                     "withdrawn_at",
+                    "embargo_until",
                 ],  # fmt: skip
                 name="article_desk_state_idx",
             ),
@@ -554,6 +607,24 @@ class Article(models.Model):
     @property
     def is_scheduled(self):
         return self.state == Article.State.SCHEDULED
+
+    def is_embargoed_at(self, now) -> bool:
+        return q_matches(embargo_condition(now), self)
+
+    @property
+    def is_embargoed(self):
+        """Under embargo now (`embargo_condition`): on no public surface, whatever its state."""
+        return self.is_embargoed_at(timezone.now())
+
+    def embargo_blocks_publication(self, *, now=None) -> bool:
+        """Publishing it as it stands would put it out before its embargo ends: it is going
+        out (status published) at a time before the embargo's end."""
+        now = now or timezone.now()
+        return (
+            self.status == Article.Status.PUBLISHED
+            and self.is_embargoed_at(now)
+            and (self.published_at is None or self.published_at < self.embargo_until)
+        )
 
     @property
     def was_published(self):
