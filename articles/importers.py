@@ -1,5 +1,9 @@
 """Wire copy: parse the agency's plain-text format and turn it into articles.
 
+The same path takes ninjs and NewsML-G2 news items: `articles.ingest` tells the format by
+content and reads each into a `WireArticle` (with its `uri` and `version`: an older version of a
+story never overwrites a newer one, it is counted as skipped).
+
 `parse_wire_copy(text)` is pure and raises `WireCopyError(line, message)` for anything it cannot
 read; `import_wire_copy(parsed, status=..., user=...)` writes one article through
 `services.article_save`, so an import obeys the same ownership and workflow rules as the change

@@ -24,6 +24,7 @@ from .importers import (
     HEADLINE_MAX,
     NAME_MAX,
     WireArticle,
+    WireCopyError,
     parse_wire_copy,
     split_names,
 )
@@ -50,13 +51,19 @@ class IngestError(ValueError):
         return f"{name}{self.where}: {self.message}"
 
 
+XML_START = re.compile(r"<\?xml\b|<(?:[\w.-]+:)?news(?:Item|Message)\b")
+
+
 def detect_format(text: str) -> str:
-    """'ninjs', 'newsml' or 'wire', by the first character that is not white space."""
-    start = text.lstrip("\ufeff \t\r\n")[:1]
-    if start in ("{", "["):
-        return "ninjs"
-    if start == "<":
-        return "newsml"
+    """'ninjs', 'newsml' or 'wire', by content. Wire copy is anything the wire parser reads (a
+    wire headline may well begin with `{` or `<`); otherwise a JSON object is ninjs, and an XML
+    declaration or a `newsItem` element is NewsML-G2."""
+    start = text.lstrip("\ufeff \t\r\n")
+    if start[:1] in ("{", "[") or XML_START.match(start):
+        try:
+            parse_wire_copy(text)
+        except WireCopyError:
+            return "ninjs" if start[:1] in ("{", "[") else "newsml"
     return "wire"
 
 

@@ -47,6 +47,7 @@ FIELD_KINDS = {
         "headline": TEXT, "standfirst": TEXT, "body": HTML, "dateline": TEXT, "source": TEXT,
         "seo_title": TEXT, "seo_description": TEXT, "lead_image_caption": TEXT,
         "lead_image_credit": TEXT, "lead_image_alt": TEXT, "withdrawal_reason": TEXT,
+        "ingest_uri": TEXT,
     },
     "Author": {"name": TEXT, "bio": TEXT, "photo_alt": TEXT},
     "Category": {"name": TEXT, "description": TEXT},

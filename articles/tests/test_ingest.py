@@ -284,3 +284,11 @@ def test_desk_import_page_skips_an_older_version(client, editor):
     assert "0 created, 0 updated, 0 unchanged, 0 failed, 1 skipped." in html
     assert "is older than version 4 already imported" in html
     assert Article.objects.get().headline == "Flood warning issued for the Ouse"
+
+
+@pytest.mark.parametrize("headline", ["{Braces} in a headline", "<b>Bold</b> claims", "<?xml hi"])
+def test_wire_copy_starting_like_json_or_xml_is_still_wire_copy(tmp_path, headline):
+    """Detection by content never takes a readable wire file for ninjs or NewsML-G2."""
+    (tmp_path / "odd.txt").write_text(BASIC.replace(BASIC.split("\n", 1)[0], headline, 1))
+    assert run(tmp_path)[0] == "1 created, 0 updated, 0 unchanged, 0 failed."
+    assert Article.objects.get().body_format == Article.BodyFormat.PLAIN
