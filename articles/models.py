@@ -407,6 +407,7 @@ class Article(models.Model):
     class BodyFormat(models.TextChoices):
         MARKDOWN = "markdown", "Markdown (CommonMark)"
         PLAIN = "plain", "Plain text (wire copy)"
+        HTML = "html", "HTML (ninjs / NewsML-G2 import; sanitised)"
 
     headline = models.CharField(max_length=255)
     slug = models.SlugField(
@@ -489,6 +490,10 @@ class Article(models.Model):
     version = models.PositiveIntegerField(default=1, editable=False)
     wire_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
     wire_checksum = models.CharField(max_length=64, blank=True, editable=False)
+    # An ingested ninjs / NewsML-G2 item's own identity (its `uri` or guid) and version: an
+    # older version never overwrites a newer one (articles.importers).
+    ingest_uri = models.CharField(max_length=500, blank=True, editable=False)
+    ingest_version = models.PositiveIntegerField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
