@@ -72,6 +72,7 @@ class WireArticle:
     uri: str = ""
     version: int | None = None
     pub_status: str = "usable"
+    embargo_until: dt.datetime | None = None
 
     @property
     def category(self) -> str | None:
@@ -113,6 +114,7 @@ class WireArticle:
             # Plain wire copy keeps the checksum it always had (stored ones stay "unchanged").
             + (
                 [self.body_html, self.standfirst, self.dateline, self.source, self.version]
+                + ([self.embargo_until.isoformat()] if self.embargo_until else [])
                 if self.uri
                 else []
             )
@@ -369,6 +371,8 @@ def import_wire_copy(parsed: WireArticle, *, status: str = Article.Status.PUBLIS
     )
     article.dateline = parsed.dateline or article.dateline
     article.ingest_uri = parsed.uri
+    if parsed.embargo_until is not None:
+        article.embargo_until = parsed.embargo_until
     article.ingest_version = parsed.version
     article.category = _get_or_create_named(Category, parsed.category) if parsed.category else None
     article.wire_checksum = parsed.checksum

@@ -143,9 +143,10 @@ def _record(
     if not text:
         raise IngestError(body_where, "the article has no body text")
     if embargo is not None and embargo > published_at:
-        # Until the desk holds embargoes itself, embargoed copy is scheduled for the embargo's
-        # end, so it is on no public surface before then.
+        # Embargoed copy carries its embargo (the desk shows "EMBARGOED until …") and is
+        # scheduled for the embargo's end: publishing before it would be refused.
         published_at = embargo
+        fields["embargo_until"] = embargo
     fields["dateline"] = " ".join(fields.get("dateline", "").split())[:DATELINE_MAX]
     return WireArticle(
         headline=headline,

@@ -15,7 +15,7 @@ from django.utils.text import slugify
 
 from .compiled import Compiled
 from .images import validate_image_upload
-from .rendering import render_body
+from .rendering import html_to_text, render_body
 
 SLUG_PLACEHOLDER = "-slug-"
 
@@ -582,7 +582,11 @@ class Article(models.Model):
         if self.status == self.Status.PUBLISHED and self.first_published_at is None:
             self.first_published_at = self.published_at or timezone.now()
         self.body_html = render_body(self.body, self.body_format)
-        self.word_count = count_words(self.body)
+        # An HTML body (ingested copy) counts the words readers see, not its tags.
+        shown = (
+            self.body if self.body_format != self.BodyFormat.HTML else html_to_text(self.body_html)
+        )
+        self.word_count = count_words(shown)
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "body" in update_fields:
             kwargs["update_fields"] = {*update_fields, "body_html", "word_count"}

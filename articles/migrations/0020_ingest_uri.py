@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('articles', '0017_cache_purge_debt'),
+        ('articles', '0019_embargo'),
     ]
 
     operations = [

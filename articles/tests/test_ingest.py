@@ -242,11 +242,13 @@ def test_canceled_item_is_skipped_with_a_message(tmp_path):
 
 
 def test_embargoed_copy_is_scheduled_for_the_end_of_its_embargo(tmp_path):
-    """Copy under a future embargo is not public before it: it is scheduled for that time."""
+    """Copy under a future embargo carries it and is scheduled for its end."""
     embargoed = variant(tmp_path, "embargo.json", embargoedUntil="2099-01-01T06:00:00Z")
     run(embargoed)
     article = Article.objects.get()
     assert article.published_at.isoformat() == "2099-01-01T06:00:00+00:00"
+    assert article.embargo_until.isoformat() == "2099-01-01T06:00:00+00:00"
+    assert article.is_embargoed
     assert article.state == Article.State.SCHEDULED
     assert not Article.objects.published().exists()
 
@@ -292,3 +294,14 @@ def test_wire_copy_starting_like_json_or_xml_is_still_wire_copy(tmp_path, headli
     (tmp_path / "odd.txt").write_text(BASIC.replace(BASIC.split("\n", 1)[0], headline, 1))
     assert run(tmp_path)[0] == "1 created, 0 updated, 0 unchanged, 0 failed."
     assert Article.objects.get().body_format == Article.BodyFormat.PLAIN
+
+
+def test_an_html_body_counts_the_words_readers_see(tmp_path):
+    from articles.models import count_words
+    from articles.rendering import html_to_text
+
+    run(INGEST / "ninjs3.json")
+    article = Article.objects.get()
+    assert article.body_format == Article.BodyFormat.HTML
+    assert article.word_count == count_words(html_to_text(article.body_html))
+    assert article.word_count < count_words(article.body)  # tags and attributes are not words
