@@ -7,14 +7,18 @@ import hmac
 import http.server
 import io
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
+from pathlib import Path
 
 import feedparser
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -27,20 +31,28 @@ from .test_workflow import change_url, form_data, ready_draft
 
 pytestmark = pytest.mark.django_db
 SECRET = "a-shared-secret"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Receiver:
     """An HTTP server on a free loopback port, in a thread, that keeps every request it gets and
-    answers 500 to the first `fail_first` of them."""
+    answers 500 to the first `fail_first` of them. With `hold_first`, it answers the first
+    request only once a second one came in (or after 4 s): `overlapped` says whether one did."""
 
     def __init__(self):
-        self.requests, self.fail_first = [], 0
+        self.requests, self.fail_first, self.delay = [], 0, 0
+        self.hold_first, self.overlapped, self.second = False, False, threading.Event()
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                time.sleep(receiver.delay)
                 receiver.requests.append({"path": self.path, "headers": self.headers, "body": body})
+                if len(receiver.requests) == 1 and receiver.hold_first:
+                    receiver.overlapped = receiver.second.wait(4)
+                else:
+                    receiver.second.set()
                 self.send_response(500 if len(receiver.requests) <= receiver.fail_first else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -387,3 +399,80 @@ def test_the_desk_refuses_a_webhook_url_that_is_not_http(client, chief):
 def test_deliver_webhooks_refuses_a_bad_interval(interval):
     with pytest.raises(CommandError, match="--interval"):
         call_command("deliver_webhooks", "--loop", "--interval", interval)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="PostgreSQL's row locks; SQLite's turn-taking is the process test below",
+)
+@pytest.mark.django_db(transaction=True)
+def test_workers_running_at_once_send_each_message_once_in_order(receiver):
+    """Four workers at once over two endpoints (SKIP LOCKED claims): every message arrives
+    exactly once, and each endpoint gets its messages in event order."""
+    hooks = [hook_for(receiver), Webhook.objects.create(url=receiver.url + "/2", secret=SECRET)]
+    stories = [make_live_article(headline=f"Story {n}") for n in range(6)]
+    for story in stories:
+        services.article_trash(story, user=None)
+    receiver.hold_first = True
+    errors = []
+
+    def worker():
+        try:
+            webhooks.deliver_due()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    ids = [json.loads(r["body"])["id"] for r in receiver.requests]
+    assert len(ids) == len(set(ids)) == 12
+    for hook in hooks:
+        heads = [json.loads(r["body"])["article"]["headlines"][0]["value"]
+                 for r in receiver.requests if r["path"] == urllib.parse.urlsplit(hook.url).path]  # fmt: skip
+        assert heads == [f"Story {n}" for n in range(6)]
+    assert not OutboxMessage.objects.pending().exists()
+    assert receiver.overlapped  # two workers were sending at the same time
+
+
+def test_deliver_webhooks_processes_at_once_on_sqlite_send_each_once_in_order(receiver, tmp_path):
+    """Four `deliver_webhooks --once` processes on one SQLite file: IMMEDIATE transactions take
+    turns at claiming, so every message arrives once and each endpoint's in order."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/newsdesk.sqlite3",
+           "DJANGO_DEBUG": "1", "DJANGO_HTTPS": "0"}  # fmt: skip
+    manage = [sys.executable, str(ROOT / "manage.py")]
+
+    def run(*args):
+        return subprocess.run([*manage, *args], env=env, cwd=ROOT, check=True, timeout=120,
+                              capture_output=True, text=True)  # fmt: skip
+
+    run("migrate", "--noinput", "-v0")
+    run("shell", "-c", (
+        "from articles.models import Webhook\n"
+        "from articles.webhooks import send_test\n"
+        f"hooks = [Webhook.objects.create(url={receiver.url!r} + path, secret='s')"
+        " for path in ('', '/2')]\n"
+        "for n in range(6):\n"
+        "    for hook in hooks:\n"
+        "        send_test(hook)\n"
+    ))  # fmt: skip
+    receiver.hold_first = True
+    workers = [
+        subprocess.Popen([*manage, "deliver_webhooks", "--once"], env=env, cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]  # fmt: skip
+    for worker in workers:
+        out, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+    ids = [(r["path"], json.loads(r["body"])["id"]) for r in receiver.requests]
+    assert len(ids) == len(set(ids)) == 12
+    for path in ("/hook", "/hook/2"):
+        sent = [pk for where, pk in ids if where == path]
+        assert sent == sorted(sent) and len(sent) == 6
+    assert receiver.overlapped  # two workers were sending at the same time
