@@ -253,7 +253,9 @@ def _claim(*, pk: int | None = None) -> OutboxMessage | None:
         due = OutboxMessage.objects.due(now=now)
         if pk is not None:
             due = due.filter(pk=pk)
-        message = due.select_for_update(skip_locked=True).first()
+        message = (
+            due.select_related("webhook").select_for_update(skip_locked=True, of=("self",)).first()
+        )
         if message is None:
             return None
         message.claimed_until = now + CLAIM
@@ -334,5 +336,10 @@ def _send(message: OutboxMessage) -> str:
         message.gave_up_at, outcome = now, "given up"
     else:
         message.deliver_after, outcome = now + retry_delay(message.attempts), "failed"
-    message.save()
+    # An update, not a save: a webhook deleted meanwhile took its messages with it.
+    fields = ["attempts", "last_status", "last_error", "claimed_until", "log", "delivered_at",
+              "gave_up_at", "deliver_after"]  # fmt: skip
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        **{name: getattr(message, name) for name in fields}
+    )
     return outcome

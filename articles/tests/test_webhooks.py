@@ -476,3 +476,34 @@ def test_deliver_webhooks_processes_at_once_on_sqlite_send_each_once_in_order(re
         sent = [pk for where, pk in ids if where == path]
         assert sent == sorted(sent) and len(sent) == 6
     assert receiver.overlapped  # two workers were sending at the same time
+
+
+def test_unpublish_restore_and_expiry_are_told(client, chief, receiver):
+    """Unpublishing in the desk sends `unpublished`, restoring a trashed story `published`, and
+    a story that expires by itself `unpublished` at its expiry time (not before)."""
+    hook_for(receiver)
+    story = make_live_article(headline="Unpublish me")
+    response = client.post(
+        reverse("admin:articles_article_changelist"),
+        {"action": "unpublish_selected", "_selected_action": [story.pk], "index": "0"},
+    )
+    assert response.status_code == 302
+    gone = make_live_article(headline="Back from the trash")
+    services.article_trash(gone, user=chief)
+    trash = reverse("admin:articles_article_trash")
+    assert client.post(trash, {"restore": gone.pk}).status_code == 302
+    expiring = make_live_article(headline="Expires")
+    expiring.unpublish_at = timezone.now() + dt.timedelta(hours=2)
+    services.article_save(expiring, user=chief, action=Action.SAVE, substantive=True)
+    deliver()
+    assert receiver.events == ["unpublished", "deleted", "published", "updated"]
+    assert deliver().startswith("0 delivered")  # the expiry is not due yet
+
+    past = timezone.now() - dt.timedelta(seconds=1)
+    Article.objects.filter(pk=expiring.pk).update(unpublish_at=past)
+    OutboxMessage.objects.pending().update(occurred_at=past, deliver_after=past)
+    assert "1 delivered" in deliver()
+    assert receiver.events[-1] == "unpublished"
+    assert json.loads(receiver.requests[-1]["body"])["article"]["headlines"][0]["value"] == (
+        "Expires"
+    )
