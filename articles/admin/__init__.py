@@ -7,6 +7,7 @@
 - `audit.py`: the audit trail;
 - `notifications.py`: opening a notice from the desk inbox, and marking all read;
 - `users.py`: staff accounts with their author profile inline;
+- `webhooks.py`: webhook endpoints and their deliveries, for superusers;
 - `forms.py`: the desk's forms; `images.py`: image upload fields and thumbnails.
 
 Who may do what is asked of `articles.workflow`; every change goes through `articles.services`.
@@ -17,6 +18,7 @@ from .audit import AuditEntryAdmin
 from .notifications import NotificationAdmin
 from .taxonomy import AuthorAdmin, CategoryAdmin, TagAdmin
 from .users import DeskUserAdmin
+from .webhooks import WebhookAdmin
 
 __all__ = [
     "ArticleAdmin",
@@ -26,4 +28,5 @@ __all__ = [
     "DeskUserAdmin",
     "NotificationAdmin",
     "TagAdmin",
+    "WebhookAdmin",
 ]
