@@ -3,8 +3,11 @@
 import json
 from pathlib import Path
 
+import datetime as dt
+
 import jsonschema
 import pytest
+from django.utils import timezone
 
 from articles import services
 from articles.models import Article
@@ -12,6 +15,10 @@ from articles.ninjs import to_ninjs
 
 from .factories import (
     image_upload,
+    make_article,
+    make_author,
+    make_category,
+    make_correction,
     make_editor,
     make_live_article,
     make_tag,
@@ -154,3 +161,222 @@ def test_withdrawn_story_is_canceled_with_its_reason():
     doc = to_ninjs(Article.objects.get(pk=story.pk))
     validate(doc)
     assert doc["pubStatus"] == "canceled" and doc["edNote"] == "Legal advice"
+
+
+# --- the API against the pages ------------------------------------------------------------------
+
+
+def _in_state(state):
+    now = timezone.now()
+    day = dt.timedelta(days=1)
+    if state == "draft":
+        return make_article(status=Article.Status.DRAFT)
+    if state == "review":
+        return make_article(status=Article.Status.REVIEW)
+    if state == "scheduled":
+        return make_article(published_at=now + day)
+    if state == "expired":
+        return make_article(published_at=now - 2 * day, unpublish_at=now - day)
+    story = make_live_article()
+    if state == "withdrawn":
+        editor = make_editor(perms=["articles.withdraw_article"])
+        services.article_withdraw(story, user=editor, reason="Could not be verified")
+    if state == "trashed":
+        services.article_trash(story, user=make_editor())
+    return Article._base_manager.get(pk=story.pk)
+
+
+STATES = {"published": (200, 200, "usable"), "withdrawn": (410, 200, "canceled"),
+          "draft": (404, 404, None), "review": (404, 404, None), "scheduled": (404, 404, None),
+          "expired": (404, 404, None), "trashed": (404, 404, None)}  # fmt: skip
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_every_state_as_readers_see_it(state, reader):
+    """Anonymous callers get the page's story, 404 where the page is 404, and `canceled` where
+    it is 410; the list holds exactly the archive's stories."""
+    story = _in_state(state)
+    assert story.state == state
+    page_status, api_status, pub_status = STATES[state]
+    assert reader.get(f"/articles/{story.slug}/").status_code == page_status
+    for url in (f"/api/v1/articles/{story.pk}", f"/api/v1/articles/slug/{story.slug}"):
+        for fmt, version in (("ninjs", 3), ("ninjs2", 2)):
+            response = get_json(reader, f"{url}?format={fmt}", api_status)
+            if api_status == 200:
+                doc = response.json()
+                validate(doc, version)
+                assert doc["pubstatus" if version == 2 else "pubStatus"] == pub_status
+    archive = reader.get("/articles/").context["articles"]
+    listed = get_json(reader, "/api/v1/articles").json()
+    for doc in listed:
+        validate(doc)
+    assert [d["uri"].rsplit(":", 1)[1] for d in listed] == [str(a.pk) for a in archive]
+
+
+def test_old_slug_answers_the_story(reader):
+    story = full_story()
+    doc = get_json(reader, "/api/v1/articles/slug/grid-fails-in-the-north").json()
+    assert doc["uri"].endswith(f":article:{story.pk}")
+
+
+# --- lists: filters, errors, cursors ---------------------------------------------------------------
+
+
+def test_filters_are_the_archives(reader):
+    """section, author, topic, featured, dates and updated_since pick what the archive picks."""
+    section, author, topic = make_category("World"), make_author("Ann"), make_tag("Energy")
+    old = make_article(ago=dt.timedelta(days=10))
+    on_all = make_article(category=section, authors=[author], tags=[topic], featured=True)
+    Article.objects.filter(pk=old.pk).update(updated_at=timezone.now() - dt.timedelta(days=9))
+    since = (timezone.now() - dt.timedelta(days=1)).isoformat().replace("+00:00", "Z")
+    for query in ("category=world", "author=ann", "tag=energy", "featured=true",
+                  f"updated_since={since}"):  # fmt: skip
+        docs = get_json(reader, f"/api/v1/articles?{query}").json()
+        assert [d["uri"] for d in docs] == [f"urn:newsdesk:127.0.0.1:8000:article:{on_all.pk}"], (
+            query
+        )
+        page = reader.get(f"/articles/?{query}") if "updated" not in query else None
+        if page is not None:
+            assert [a.pk for a in page.context["articles"]] == [on_all.pk]
+    day = old.published_at.date().isoformat()
+    docs = get_json(reader, f"/api/v1/articles?published_before={day}").json()
+    assert [d["uri"].rsplit(":", 1)[1] for d in docs] == [str(old.pk)]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("category=nowhere", "category"), ("author=nobody", "author"), ("tag=none", "tag"),
+     ("published_after=yesterday", "published_after"),
+     ("published_after=2026-02-01&published_before=2026-01-01", "published_before"),
+     ("updated_since=yesterday", "updated_since"), ("updated_since=2026-01-01T00:00", "updated_since"),
+     ("after=not-a-cursor", "after"), ("limit=0", "limit"), ("limit=abc", "limit"),
+     ("limit=99999999999999999999", "limit"), ("format=newsml", "format")],
+)  # fmt: skip
+def test_bad_filter_is_a_400_naming_the_field(query, field, reader):
+    make_live_article()
+    body = get_json(reader, f"/api/v1/articles?{query}", 400).json()
+    assert body["field"] == field and body["detail"].startswith(field)
+
+
+def test_cursor_walk_visits_every_story_once(reader):
+    """Following `Link: rel="next"` walks the list newest first, ties on time included."""
+    when = timezone.now() - dt.timedelta(hours=1)
+    stories = [make_article(published_at=when) for _ in range(3)]
+    stories += [make_article(ago=dt.timedelta(hours=h)) for h in (2, 3, 4)]
+    expected = [str(a.pk) for a in Article.objects.published().newest_first()]
+    seen, url, pages = [], "/api/v1/articles?limit=2", 0
+    while url:
+        response = get_json(reader, url)
+        seen += [d["uri"].rsplit(":", 1)[1] for d in response.json()]
+        link = response.get("Link", "")
+        url = link[1 : link.index(">")].replace("http://127.0.0.1:8000", "") if link else ""
+        assert not link or link.endswith('rel="next"')
+        pages += 1
+    assert seen == expected and pages == 3
+
+
+def test_corrections_list_pages_with_a_cursor(reader):
+    story = make_live_article()
+    for n in range(3):
+        make_correction(story, text=f"Fix {n}")
+    make_correction(make_article(status=Article.Status.DRAFT), text="Unseen")
+    first = get_json(reader, "/api/v1/corrections?limit=2")
+    link = first["Link"]
+    second = get_json(reader, link[1 : link.index(">")].replace("http://127.0.0.1:8000", ""))
+    texts = [c["text"] for c in first.json() + second.json()]
+    assert sorted(texts) == ["Fix 0", "Fix 1", "Fix 2"] and "Link" not in second
+
+
+def test_list_of_twenty_costs_a_fixed_number_of_queries(reader, django_assert_num_queries):
+    """No N+1: bylines, topics, corrections and old slugs come in one query each."""
+
+    def many(n):
+        for _ in range(n):
+            story = make_live_article(tags=[make_tag()])
+            make_correction(story)
+
+    many(2)
+    with django_assert_num_queries(5):
+        get_json(reader, "/api/v1/articles?limit=20")
+    many(20)
+    with django_assert_num_queries(5):
+        assert len(get_json(reader, "/api/v1/articles?limit=20").json()) == 20
+
+
+# --- HTTP: caching, errors, docs ----------------------------------------------------------------
+
+
+def test_etag_answers_304(reader):
+    story = make_live_article()
+    url = f"/api/v1/articles/{story.pk}"
+    etag = get_json(reader, url)["ETag"]
+    assert reader.get(url, headers={"If-None-Match": etag}).status_code == 304
+
+
+def test_cached_like_the_pages_and_purged_by_the_same_invalidation(
+    reader, settings, django_capture_on_commit_callbacks
+):
+    """Surrogate keys name the story; an edit through the desk's service purges the answer."""
+    settings.CACHE_SECONDS = 300
+    story = make_live_article()
+    url = f"/api/v1/articles/{story.pk}"
+    first = get_json(reader, url)
+    assert f"a:{story.pk}" in first["Surrogate-Key"].split()
+    assert first["Cache-Control"].startswith("public") and first["X-Cache"] == "miss"
+    assert get_json(reader, url)["X-Cache"] == "hit"
+    listed = get_json(reader, "/api/v1/articles")
+    assert f"a:{story.pk}" in listed["Surrogate-Key"].split()
+    story.headline = "A new headline"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.article_save(
+            story, expected_version=story.version, user=make_editor(), action="save"
+        )
+    again = get_json(reader, url)
+    assert again["X-Cache"] == "miss" and again.json()["headlines"][0]["value"] == "A new headline"
+    assert get_json(reader, "/api/v1/articles").json()[0]["headlines"][0]["value"] == (
+        "A new headline"
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "status"),
+    [("get", "/api/v1/articles/999999", 404), ("get", "/api/v1/nothing/here", 404),
+     ("get", "/api/v1/", 404), ("get", "/api/v1/articles/slug/no-such-story", 404),
+     ("post", "/api/v1/articles", 405), ("delete", "/api/v1/articles/1", 405),
+     ("put", "/api/v1/sections", 405)],
+)  # fmt: skip
+def test_errors_are_problem_details(method, url, status, reader):
+    response = getattr(reader, method)(url)
+    assert response.status_code == status
+    assert response["Content-Type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+
+
+def test_openapi_lists_every_resource(reader):
+    paths = get_json(reader, "/api/v1/openapi.json").json()["paths"]
+    for name in ("articles", "sections", "authors", "topics", "corrections"):
+        assert f"/api/v1/{name}" in paths
+
+
+def test_docs_page_works_under_the_content_security_policy(reader):
+    """The docs load Swagger UI from our own static files (the CSP forbids CDNs and inline
+    scripts): every script is external, from /static/, and the files exist."""
+    import re
+
+    from django.contrib.staticfiles import finders
+
+    response = reader.get("/api/v1/docs")
+    assert response.status_code == 200
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'self'" in csp.replace("  ", " ") or "default-src 'self'" in csp
+    html = response.content.decode()
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+    for attrs, body in scripts:
+        if "application/json" in attrs:
+            continue
+        assert not body.strip()
+        src = re.search(r'src="([^"]+)"', attrs)[1]
+        assert src.startswith("/static/ninja/")
+        assert finders.find(src.removeprefix("/static/"))
+    assert "cdn" not in html.lower()
