@@ -248,7 +248,9 @@ def article_detail(request, article_id: int, format: str = "ninjs"):  # noqa: A0
 
 
 @api.get(
-    "/articles/slug/{slug}", summary="An article by its slug (or an old one)", tags=["articles"]
+    "/articles/slug/{slug:slug}",
+    summary="An article by its slug (or an old one)",
+    tags=["articles"],
 )
 def article_by_slug(request, slug: str, format: str = "ninjs"):  # noqa: A002
     old = SlugRedirect.objects.filter(old_slug=slug).values("article_id")

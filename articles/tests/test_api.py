@@ -1,9 +1,8 @@
 """The read API (`/api/v1/`) and its ninjs documents."""
 
+import datetime as dt
 import json
 from pathlib import Path
-
-import datetime as dt
 
 import jsonschema
 import pytest

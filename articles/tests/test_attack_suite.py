@@ -137,7 +137,7 @@ URLS = {
     "api/v1/docs": Row(),
     "api/v1/articles": Row(reads=(*PUBLIC_LIST, "updated_since", "after", "limit", "format")),
     "api/v1/articles/<int:article_id>": Row(reads=("format",)),
-    "api/v1/articles/slug/<slug>": Row(reads=("format",)),
+    "api/v1/articles/slug/<slug:slug>": Row(reads=("format",)),
     "api/v1/sections": Row(),
     "api/v1/authors": Row(),
     "api/v1/topics": Row(),
