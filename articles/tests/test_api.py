@@ -379,3 +379,22 @@ def test_docs_page_works_under_the_content_security_policy(reader):
         assert src.startswith("/static/ninja/")
         assert finders.find(src.removeprefix("/static/"))
     assert "cdn" not in html.lower()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_docs_page_renders_in_a_browser_without_csp_violations(chromium, live_server):
+    """Swagger UI lists the API's operations in a real chromium under the site's policy."""
+    from django.db import connections
+
+    from .test_browser_csp import watched
+
+    context, seen = watched(chromium)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/api/v1/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=15000)
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    context.close()
+    connections.close_all()
+    assert any("/api/v1/articles" in p for p in paths)
+    assert seen == []
