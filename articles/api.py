@@ -27,7 +27,17 @@ from ninja.errors import HttpError, ValidationError
 
 from . import cache
 from .filters import ArticleFilter
-from .models import Article, AuditEntry, Author, Category, Correction, SlugRedirect, Tag
+from .models import (
+    ApiKey,
+    ApiKeyUse,
+    Article,
+    AuditEntry,
+    Author,
+    Category,
+    Correction,
+    SlugRedirect,
+    Tag,
+)
 from .ninjs import to_ninjs, urn
 from .paging import NEWEST_FIRST
 from .seo import absolute
@@ -49,9 +59,10 @@ api = NinjaAPI(
 class Problem(Exception):
     """A 4xx answer as RFC 9457 problem details."""
 
-    def __init__(self, status: int, detail: str, *, title: str = "", field: str = ""):
+    def __init__(self, status: int, detail: str, *, title: str = "", field: str = "", headers=None):
         super().__init__(detail)
         self.status, self.detail, self.title, self.field = status, detail, title, field
+        self.headers = headers or {}
 
 
 def problem_response(status: int, detail: str, *, title: str = "", **extra) -> HttpResponse:
@@ -68,15 +79,26 @@ def problem_response(status: int, detail: str, *, title: str = "", **extra) -> H
     return response
 
 
+def _answer(request, response):
+    """Every API answer varies with the key; an answer to a request with one is private."""
+    response["Vary"] = "Authorization"
+    if "HTTP_AUTHORIZATION" in request.META:
+        response["Cache-Control"] = "private, no-store"
+    return response
+
+
 @api.exception_handler(Problem)
 def _problem(request, exc):
     extra = {"field": exc.field} if exc.field else {}
-    return problem_response(exc.status, exc.detail, title=exc.title, **extra)
+    response = problem_response(exc.status, exc.detail, title=exc.title, **extra)
+    for name, value in exc.headers.items():
+        response[name] = value
+    return _answer(request, response)
 
 
 @api.exception_handler(Http404)
 def _not_found(request, exc):
-    return problem_response(404, str(exc) or "There is nothing at this address.")
+    return _answer(request, problem_response(404, str(exc) or "There is nothing at this address."))
 
 
 @api.exception_handler(ValidationError)
@@ -86,19 +108,40 @@ def _invalid(request, exc):
     field = where[0] if where else ""
     message = first.get("msg", "Invalid request.")
     detail = f"{field}: {message}" if field else message
-    return problem_response(400, detail, title="Invalid parameter", field=field)
+    return _answer(request, problem_response(400, detail, title="Invalid parameter", field=field))
 
 
 @api.exception_handler(HttpError)
 def _http_error(request, exc):
     status = exc.status_code if 400 <= exc.status_code < 500 else 400
-    return problem_response(status, str(exc))
+    return _answer(request, problem_response(status, str(exc)))
+
+
+def caller(request) -> ApiKey | None:
+    """The API key the request carries (`Authorization: Bearer <key>`), None for anonymous
+    callers. A key that is not an active one is a 401. Every use is recorded (`ApiKeyUse`)."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if not header:
+        return None
+    scheme, _, raw = header.partition(" ")
+    key = ApiKey.active_for(raw.strip()) if scheme.lower() == "bearer" else None
+    if key is None:
+        raise Problem(
+            401,
+            "Send an active API key as `Authorization: Bearer <key>`, or no Authorization "
+            "header for what readers see.",
+            headers={"WWW-Authenticate": 'Bearer realm="api"'},
+        )
+    ApiKeyUse.objects.create(key=key, method=request.method, path=request.get_full_path()[:500])
+    return key
 
 
 def json_response(request, data, *, links=()) -> HttpResponse:
-    """`data` as JSON with an ETag of its bytes (ConditionalGetMiddleware answers 304)."""
+    """`data` as JSON with an ETag of its bytes (ConditionalGetMiddleware answers 304). An
+    answer to a key is private: no shared cache may keep it (the page cache never sees such
+    requests, see `cache._declaration`)."""
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-    response = HttpResponse(body, content_type="application/json")
+    response = _answer(request, HttpResponse(body, content_type="application/json"))
     response["ETag"] = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
     if links:
         response["Link"] = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links)
@@ -135,9 +178,11 @@ def with_ninjs(queryset):
     )
 
 
-def visible():
-    """The articles whose detail anonymous callers may read: published ones, and withdrawn
-    ones (answered as `canceled`)."""
+def visible(key):
+    """The articles whose detail a caller may read: published ones, and withdrawn ones
+    (answered as `canceled`); with a read-drafts key, everything but the trash."""
+    if key is not None and key.sees_drafts:
+        return Article.objects.in_desk()
     return Article.objects.in_state(Article.State.PUBLISHED, Article.State.WITHDRAWN)
 
 
@@ -193,6 +238,7 @@ def article_list(
     """Filters are the archive's (`q`, `category`, `author`, `tag`, `published_after`,
     `published_before`, `featured`) plus `updated_since` (ISO 8601 time); `after` is the cursor
     of the `Link: rel="next"` header."""
+    caller(request)  # a bad key is a 401; a good one is recorded
     version = _version(format)
     if not 1 <= limit <= MAX_PER_PAGE:
         raise Problem(
@@ -242,9 +288,11 @@ def article_list(
 
 @api.get("/articles/{int:article_id}", summary="An article by id", tags=["articles"])
 def article_detail(request, article_id: int, format: str = "ninjs"):  # noqa: A002
+    key = caller(request)
     if not 0 < article_id < 2**63:
         raise Http404("No published article here.")
-    return _detail(request, with_ninjs(visible()).filter(pk=article_id).first(), format)
+    found = with_ninjs(visible(key)).filter(pk=article_id).first()
+    return _detail(request, found, format)
 
 
 @api.get(
@@ -253,8 +301,9 @@ def article_detail(request, article_id: int, format: str = "ninjs"):  # noqa: A0
     tags=["articles"],
 )
 def article_by_slug(request, slug: str, format: str = "ninjs"):  # noqa: A002
+    key = caller(request)
     old = SlugRedirect.objects.filter(old_slug=slug).values("article_id")
-    found = with_ninjs(visible()).filter(Q(slug=slug) | Q(pk__in=old)).first()
+    found = with_ninjs(visible(key)).filter(Q(slug=slug) | Q(pk__in=old)).first()
     return _detail(request, found, format)
 
 
@@ -277,13 +326,14 @@ def _taxonomy(request, objects, kind):
 
 @api.get("/sections", summary="Sections", tags=["taxonomy"])
 def section_list(request):
-    return _taxonomy(
-        request, {c: {"description": c.description} for c in Category.objects.all()}, "section"
-    )
+    caller(request)  # a bad key is a 401; a good one is recorded
+    sections = {c: {"description": c.description} for c in Category.objects.all()}
+    return _taxonomy(request, sections, "section")
 
 
 @api.get("/authors", summary="Authors with a published article", tags=["taxonomy"])
 def author_list(request):
+    caller(request)  # a bad key is a 401; a good one is recorded
     on_byline = Exists(
         Article.objects.published().filter(bylines__author=OuterRef("pk")).values("pk")
     )
@@ -293,6 +343,7 @@ def author_list(request):
 
 @api.get("/topics", summary="Topics with a published article", tags=["taxonomy"])
 def topic_list(request):
+    caller(request)  # a bad key is a 401; a good one is recorded
     tagged = Exists(Article.objects.published().filter(tags=OuterRef("pk")).values("pk"))
     return _taxonomy(request, {t: {} for t in Tag.objects.filter(tagged)}, "topic")
 
@@ -301,6 +352,7 @@ def topic_list(request):
     "/corrections", summary="Corrections on published articles, newest first", tags=["corrections"]
 )
 def correction_list(request, after: str = "", limit: int = PER_PAGE):
+    caller(request)  # a bad key is a 401; a good one is recorded
     if not 1 <= limit <= MAX_PER_PAGE:
         raise Problem(
             400, f"limit: from 1 to {MAX_PER_PAGE}.", title="Invalid parameter", field="limit"

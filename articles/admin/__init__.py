@@ -6,12 +6,14 @@
 - `taxonomy.py`: authors, sections and topics, with merge;
 - `audit.py`: the audit trail;
 - `notifications.py`: opening a notice from the desk inbox, and marking all read;
+- `apikeys.py`: keys for the read API (shown once when made, revoked, never deleted);
 - `users.py`: staff accounts with their author profile inline;
 - `forms.py`: the desk's forms; `images.py`: image upload fields and thumbnails.
 
 Who may do what is asked of `articles.workflow`; every change goes through `articles.services`.
 """
 
+from .apikeys import ApiKeyAdmin
 from .articles import ArticleAdmin
 from .audit import AuditEntryAdmin
 from .notifications import NotificationAdmin
@@ -19,6 +21,7 @@ from .taxonomy import AuthorAdmin, CategoryAdmin, TagAdmin
 from .users import DeskUserAdmin
 
 __all__ = [
+    "ApiKeyAdmin",
     "ArticleAdmin",
     "AuditEntryAdmin",
     "AuthorAdmin",

@@ -1,6 +1,7 @@
 """The read API (`/api/v1/`) and its ninjs documents."""
 
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from articles import services
-from articles.models import Article
+from articles.models import ApiKey, ApiKeyUse, Article
 from articles.ninjs import to_ninjs
 
 from .factories import (
@@ -20,7 +21,9 @@ from .factories import (
     make_correction,
     make_editor,
     make_live_article,
+    make_reporter,
     make_tag,
+    make_user,
 )
 
 SCHEMAS = Path(__file__).parent / "data" / "ninjs"
@@ -398,3 +401,111 @@ def test_docs_page_renders_in_a_browser_without_csp_violations(chromium, live_se
     connections.close_all()
     assert any("/api/v1/articles" in p for p in paths)
     assert seen == []
+
+
+# --- API keys -----------------------------------------------------------------------------------
+
+
+def make_key(scope=ApiKey.Scope.READ_PUBLISHED, **kwargs):
+    key = ApiKey(name="partner", scope=scope, **kwargs)
+    raw = key.new_secret()
+    key.save()
+    return key, raw
+
+
+def bearer(raw):
+    return {"Authorization": f"Bearer {raw}"}
+
+
+# (status, pubStatus) per state for a read-drafts key: everything but the trash.
+DRAFT_SCOPE = {"published": (200, "usable"), "withdrawn": (200, "canceled"),
+               "draft": (200, "withheld"), "review": (200, "withheld"),
+               "scheduled": (200, "withheld"), "expired": (200, "withheld"),
+               "trashed": (404, None)}  # fmt: skip
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_every_state_with_each_key_scope(state, reader):
+    """A read-published key sees what readers see; a read-drafts key sees all but the trash."""
+    story = _in_state(state)
+    _, published = make_key()
+    _, drafts = make_key(ApiKey.Scope.READ_DRAFTS)
+    expect = {published: (STATES[state][1], STATES[state][2]), drafts: DRAFT_SCOPE[state]}
+    for raw, (status, pub_status) in expect.items():
+        for url in (f"/api/v1/articles/{story.pk}", f"/api/v1/articles/slug/{story.slug}"):
+            response = get_json(reader, url, status, **bearer(raw))
+            assert response["Cache-Control"] == "private, no-store"
+            if status == 200:
+                validate(response.json())
+                assert response.json()["pubStatus"] == pub_status
+
+
+@pytest.mark.parametrize("header", ["Bearer nd_000000000000_nope", "Bearer junk", "Basic abc",
+                                    "Bearer ", "revoked"])  # fmt: skip
+def test_unknown_or_revoked_key_is_401(header, reader):
+    story = make_live_article()
+    if header == "revoked":
+        key, raw = make_key(revoked_at=timezone.now())
+        header = f"Bearer {raw}"
+    response = get_json(reader, f"/api/v1/articles/{story.pk}", 401, Authorization=header)
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_every_use_of_a_key_is_recorded(reader):
+    story = make_live_article()
+    key, raw = make_key()
+    for url in ("/api/v1/articles", f"/api/v1/articles/{story.pk}", "/api/v1/articles/999"):
+        reader.get(url, headers=bearer(raw))
+    reader.get("/api/v1/articles")  # anonymous: nothing to record
+    assert sorted(ApiKeyUse.objects.filter(key=key).values_list("path", flat=True)) == sorted(
+        ["/api/v1/articles", f"/api/v1/articles/{story.pk}", "/api/v1/articles/999"]
+    )
+
+
+def test_keyed_answers_never_enter_the_page_cache(reader, settings):
+    """A draft fetched with a read-drafts key is not stored for the next anonymous caller, and
+    a keyed caller is never answered from what anonymous callers stored."""
+    settings.CACHE_SECONDS = 300
+    draft = make_article(status=Article.Status.DRAFT)
+    _, raw = make_key(ApiKey.Scope.READ_DRAFTS)
+    url = f"/api/v1/articles/{draft.pk}"
+    get_json(reader, url, 404)  # anonymous first: the 404 answer
+    keyed = get_json(reader, url, 200, **bearer(raw))
+    assert "X-Cache" not in keyed and keyed["Cache-Control"] == "private, no-store"
+    get_json(reader, url, 404)
+    assert get_json(reader, "/api/v1/articles")["X-Cache"] == "miss"
+    assert get_json(reader, "/api/v1/articles")["X-Cache"] == "hit"
+    assert "X-Cache" not in get_json(reader, "/api/v1/articles", **bearer(raw))
+
+
+def test_key_is_made_in_the_desk_shown_once_and_kept_hashed(client):
+    """The add form shows the key on the page after saving and never again; only its hash is
+    stored; a revoked key is refused."""
+    import re
+
+    client.force_login(make_user("chief", superuser=True))
+    response = client.post(
+        "/admin/articles/apikey/add/", {"name": "Mobile app", "scope": "read-drafts"}
+    )
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    raw = re.search(r"nd_[0-9a-f]{12}_[\w-]+", response.content.decode())[0]
+    key = ApiKey.objects.get(name="Mobile app")
+    assert key.scope == "read-drafts" and key.created_by.username == "chief"
+    assert key.key_hash == hashlib.sha256(raw.encode()).hexdigest()
+    assert raw not in repr(list(ApiKey.objects.values_list()))
+    for page in ("/admin/articles/apikey/", f"/admin/articles/apikey/{key.pk}/change/"):
+        assert raw not in client.get(page).content.decode()
+    story = make_live_article()
+    get_json(client, f"/api/v1/articles/{story.pk}", 200, **bearer(raw))
+    client.post("/admin/articles/apikey/", {"action": "revoke_selected", "index": "0",
+                                            "_selected_action": [key.pk]})  # fmt: skip
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    get_json(client, f"/api/v1/articles/{story.pk}", 401, **bearer(raw))
+
+
+def test_reporters_cannot_manage_keys(client):
+    client.force_login(make_reporter("rita"))
+    assert client.get("/admin/articles/apikey/").status_code == 403
+    assert client.post("/admin/articles/apikey/add/", {"name": "x"}).status_code == 403
+    assert not ApiKey.objects.exists()

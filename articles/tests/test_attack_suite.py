@@ -22,7 +22,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from articles import services
-from articles.models import Article, AuditEntry, Notification, Revision, ShareLink
+from articles.models import ApiKey, Article, AuditEntry, Notification, Revision, ShareLink
 
 from .factories import (
     change_form_data,
@@ -170,7 +170,7 @@ URLS = {
     "admin/articles/notification/read/": Row(acts=True),
 }
 # Every registered ModelAdmin's own pages.
-for _model in ("auth/group", "articles/article", "articles/auditentry", "articles/author",
+for _model in ("auth/group", "articles/apikey", "articles/article", "articles/auditentry", "articles/author",
                "articles/category", "articles/tag", "auth/user", "axes/accessattempt",
                "axes/accessfailurelog", "axes/accesslog"):  # fmt: skip
     _reads = ARTICLE_LIST_READS if _model == "articles/article" else CHANGELIST
@@ -248,6 +248,9 @@ def world(db):
     for user in (superuser, reporter):
         Notification.objects.create(recipient=user, article=story, kind="published", text="x")
     AuditEntry.objects.create(user=superuser, action=AuditEntry.Action.SAVE, article=story)
+    api_key = ApiKey(name="partner", created_by=superuser)
+    api_key.new_secret()
+    api_key.save()
     from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 
     seen = {"user_agent": "x", "ip_address": "127.0.0.1", "username": "guesser",
@@ -283,6 +286,7 @@ def world(db):
         "object_id:articles/category": str(category.pk),
         "object_id:articles/tag": str(tag.pk),
         "object_id:articles/auditentry": str(AuditEntry.objects.first().pk),
+        "object_id:articles/apikey": str(api_key.pk),
         "object_id:auth/user": str(reporter.pk),
         "object_id:auth/group": str(Group.objects.get(name="Reporters").pk),
         "object_id:admin/r": str(story.pk),
