@@ -145,6 +145,7 @@ class Shown:
             article.state,
             article.published_at,
             article.unpublish_at,
+            article.embargo_until,
             article.featured,
             article.category_id,
             tuple(authors),

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed, Enclosure
 
 from . import cache
-from .models import Article, Author, Category, Correction
+from .models import Article, Author, Category, Correction, load_cards
 from .rendering import field_html, field_text
 from .seo import absolute
 
@@ -52,7 +52,9 @@ class LatestArticlesFeed(Feed):
         return Article.objects.published()
 
     def items(self, obj=None):
-        return list(self.articles(obj).for_listing().newest_first()[:FEED_SIZE])
+        ids = list(self.articles(obj).newest_first().values_list("pk", flat=True)[:FEED_SIZE])
+        cards = load_cards(ids, topics=True)
+        return [cards[pk] for pk in ids if pk in cards]
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -79,7 +81,7 @@ class LatestArticlesFeed(Feed):
 
     def item_categories(self, item):
         names = [item.category] if item.category else []
-        return [field_text(n, "name") for n in [*names, *item.tags.all()]]
+        return [field_text(n, "name") for n in [*names, *item.topics]]
 
     def item_pubdate(self, item):
         return item.published_at

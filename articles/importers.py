@@ -1,5 +1,9 @@
 """Wire copy: parse the agency's plain-text format and turn it into articles.
 
+The same path takes ninjs and NewsML-G2 news items: `articles.ingest` tells the format by
+content and reads each into a `WireArticle` (with its `uri` and `version`: an older version of a
+story never overwrites a newer one, it is counted as skipped).
+
 `parse_wire_copy(text)` is pure and raises `WireCopyError(line, message)` for anything it cannot
 read; `import_wire_copy(parsed, status=..., user=...)` writes one article through
 `services.article_save`, so an import obeys the same ownership and workflow rules as the change
@@ -60,6 +64,15 @@ class WireArticle:
     categories: list[str] = field(default_factory=list)
     authors: list[str] = field(default_factory=list)
     paragraphs: list[str] = field(default_factory=list)
+    # Filled by the ninjs and NewsML-G2 readers (articles.ingest); plain wire copy has none.
+    body_html: str = ""
+    standfirst: str = ""
+    dateline: str = ""
+    source: str = ""
+    uri: str = ""
+    version: int | None = None
+    pub_status: str = "usable"
+    embargo_until: dt.datetime | None = None
 
     @property
     def category(self) -> str | None:
@@ -71,12 +84,20 @@ class WireArticle:
 
     @property
     def body(self) -> str:
-        return "\n\n".join(self.paragraphs)
+        return self.body_html or "\n\n".join(self.paragraphs)
+
+    @property
+    def body_format(self) -> str:
+        return Article.BodyFormat.HTML if self.body_html else Article.BodyFormat.PLAIN
 
     @property
     def key(self) -> str:
-        """What identifies this story across re-sends: headline and filing time."""
-        raw = f"{_fold(self.headline)}|{self.published_at.astimezone(dt.UTC).isoformat()}"
+        """What identifies this story across re-sends: its uri (ninjs, NewsML-G2 guid), else
+        headline and filing time."""
+        if self.uri:
+            raw = f"uri|{self.uri}"
+        else:
+            raw = f"{_fold(self.headline)}|{self.published_at.astimezone(dt.UTC).isoformat()}"
         return hashlib.sha256(raw.encode()).hexdigest()
 
     @property
@@ -90,6 +111,13 @@ class WireArticle:
                 self.authors,
                 self.paragraphs,
             ]
+            # Plain wire copy keeps the checksum it always had (stored ones stay "unchanged").
+            + (
+                [self.body_html, self.standfirst, self.dateline, self.source, self.version]
+                + ([self.embargo_until.isoformat()] if self.embargo_until else [])
+                if self.uri
+                else []
+            )
         )
         return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -100,17 +128,20 @@ class ImportResult:
     updated: int = 0
     unchanged: int = 0
     failed: int = 0
+    skipped: int = 0  # an older version of a story we hold, or a withheld / canceled item
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # why each skipped file was skipped
     articles: list[Article] = field(default_factory=list)
 
     def add(self, outcome: str) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
 
     def summary(self) -> str:
-        return (
+        line = (
             f"{self.created} created, {self.updated} updated, "
             f"{self.unchanged} unchanged, {self.failed} failed"
         )
+        return line + (f", {self.skipped} skipped" if self.skipped else "")
 
 
 def _fold(text: str) -> str:
@@ -296,14 +327,31 @@ def _refusal(article: Article | None, user) -> str | None:
     )
 
 
+def _standing(article: Article | None, parsed: WireArticle) -> str | None:
+    """'unchanged' or 'skipped' when `parsed` must not touch `article`; None when it may."""
+    if article is None:
+        return None
+    if (
+        parsed.version is not None
+        and article.ingest_version is not None
+        and parsed.version < article.ingest_version
+    ):
+        return "skipped"  # an older version never overwrites a newer one
+    if article.wire_checksum == parsed.checksum:
+        # The same copy again: nothing changes, and editors' later edits are kept.
+        return "unchanged"
+    return None
+
+
 @transaction.atomic
 def import_wire_copy(parsed: WireArticle, *, status: str = Article.Status.PUBLISHED, user=None):
-    """Create or update the article for `parsed`. Returns (article, 'created'|'updated'|'unchanged').
-    Raises ImportRefused when `user` may not change the story the copy matches."""
+    """Create or update the article for `parsed`. Returns (article, 'created'|'updated'|
+    'unchanged'|'skipped'). Raises ImportRefused when `user` may not change the story the copy
+    matches."""
     article = Article.objects.select_for_update().filter(wire_key=parsed.key).first()
-    if article is not None and article.wire_checksum == parsed.checksum:
-        # The same copy again: nothing changes, and editors' later edits are kept.
-        return article, "unchanged"
+    standing = _standing(article, parsed)
+    if standing:
+        return article, standing
     refusal = _refusal(article, user)
     if refusal:
         raise ImportRefused(refusal)
@@ -317,11 +365,18 @@ def import_wire_copy(parsed: WireArticle, *, status: str = Article.Status.PUBLIS
     article.headline = parsed.headline
     article.published_at = parsed.published_at
     article.body = parsed.body
-    article.body_format = Article.BodyFormat.PLAIN
-    article.standfirst = article.standfirst or _standfirst(parsed.paragraphs[0])
+    article.body_format = parsed.body_format
+    article.standfirst = (
+        parsed.standfirst or article.standfirst or _standfirst(parsed.paragraphs[0])
+    )
+    article.dateline = parsed.dateline or article.dateline
+    article.ingest_uri = parsed.uri
+    if parsed.embargo_until is not None:
+        article.embargo_until = parsed.embargo_until
+    article.ingest_version = parsed.version
     article.category = _get_or_create_named(Category, parsed.category) if parsed.category else None
     article.wire_checksum = parsed.checksum
-    article.source = article.source or "Wire"
+    article.source = parsed.source or article.source or "Wire"
     try:
         services.article_save(
             article,
@@ -349,14 +404,21 @@ def _standfirst(paragraph: str, limit: int = 300) -> str:
 def wire_files(paths) -> list[Path]:
     """Expand files and folders into the wire files to read, in a stable order.
 
-    A folder contributes its `*.txt` files (recursively); a file named explicitly is always read.
+    A folder contributes its `*.txt` (wire copy), `*.json` (ninjs) and `*.xml` (NewsML-G2)
+    files, recursively; a file named explicitly is always read. The format is told by content.
     """
     files = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             files.extend(
-                sorted(p for p in path.rglob("*.txt") if p.is_file() and not p.name.startswith("."))
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.suffix.lower() in WIRE_SUFFIXES
+                    and p.is_file()
+                    and not p.name.startswith(".")
+                )
             )
         else:
             files.append(path)
@@ -364,6 +426,7 @@ def wire_files(paths) -> list[Path]:
 
 
 RACE_ATTEMPTS = 3
+WIRE_SUFFIXES = (".txt", ".json", ".xml")
 
 
 def import_file_bytes(
@@ -383,16 +446,34 @@ def import_file_bytes(
 
 
 def _import_file_bytes(name, data, *, status, result, dry_run, user):
+    from .ingest import IngestError, parse_document  # it builds on this module
+
     try:
-        parsed = parse_wire_copy(decode_wire_bytes(data))
+        parsed = parse_document(decode_wire_bytes(data))
     except WireCopyError as exc:
         result.failed += 1
         result.errors.append(f"{name}:{exc.line}: {exc.message}")
         return None
+    except IngestError as exc:
+        result.failed += 1
+        result.errors.append(exc.for_file(name))
+        return None
+    if parsed.pub_status != "usable":
+        # Withheld or canceled copy creates or changes nothing: withdrawing or unpublishing a
+        # story stays an editor's decision in the desk, with a reason readers are shown.
+        result.add("skipped")
+        result.notes.append(
+            f"{name}: pubStatus is {parsed.pub_status}; not imported (withdraw or unpublish "
+            "the story in the desk if it runs)"
+        )
+        return None
     if dry_run:
         existing = Article.objects.filter(wire_key=parsed.key).first()
-        if existing is not None and existing.wire_checksum == parsed.checksum:
-            result.add("unchanged")
+        standing = _standing(existing, parsed)
+        if standing:
+            result.add(standing)
+            if standing == "skipped":
+                result.notes.append(_older_note(name, parsed, existing))
         elif _refusal(existing, user):
             result.failed += 1
             result.errors.append(f"{name}:1: {_refusal(existing, user)}")
@@ -414,8 +495,18 @@ def _import_file_bytes(name, data, *, status, result, dry_run, user):
                 raise
             logger.info("import of %s raced another import; trying again", name, exc_info=True)
     result.add(outcome)
+    if outcome == "skipped":
+        result.notes.append(_older_note(name, parsed, article))
+        return None
     result.articles.append(article)
     return article
+
+
+def _older_note(name: str, parsed: WireArticle, article: Article) -> str:
+    return (
+        f"{name}: version {parsed.version} of {parsed.uri} is older than version "
+        f"{article.ingest_version} already imported; skipped"
+    )
 
 
 def import_paths(

@@ -15,7 +15,7 @@ from django.utils.text import slugify
 
 from .compiled import Compiled
 from .images import validate_image_upload
-from .rendering import render_body
+from .rendering import html_to_text, render_body
 
 SLUG_PLACEHOLDER = "-slug-"
 
@@ -148,18 +148,30 @@ def state_conditions(now) -> dict:
     alive = Q(deleted_at__isnull=True, withdrawn_at__isnull=True)
     going = Q(status=Article.Status.PUBLISHED)
     not_expired = Q(unpublish_at__isnull=True) | Q(unpublish_at__gt=now)
+    # An embargoed story is a flavour of scheduled: it waits for the later of its publication
+    # time and its embargo's end, and appears by itself then (`next_scheduled_change`).
     return {
         State.DRAFT: alive & Q(status=Article.Status.DRAFT),
         State.REVIEW: alive & Q(status=Article.Status.REVIEW),
         State.SCHEDULED: alive
         & going
         & not_expired
-        & (Q(published_at__isnull=True) | Q(published_at__gt=now)),
-        State.PUBLISHED: alive & going & not_expired & Q(published_at__lte=now),
+        & (Q(published_at__isnull=True) | Q(published_at__gt=now) | embargo_condition(now)),
+        State.PUBLISHED: alive
+        & going
+        & not_expired
+        & Q(published_at__lte=now)
+        & (Q(embargo_until__isnull=True) | Q(embargo_until__lte=now)),
         State.EXPIRED: alive & going & Q(unpublish_at__lte=now),
         State.WITHDRAWN: Q(deleted_at__isnull=True, withdrawn_at__isnull=False),
         State.TRASHED: Q(deleted_at__isnull=False),
     }
+
+
+def embargo_condition(now) -> Q:
+    """The one definition of "under embargo at `now`": readers may not see it yet, whatever
+    its status and publication time say."""
+    return Q(embargo_until__gt=now)
 
 
 _COMPARE = {
@@ -238,8 +250,23 @@ class ArticleQuerySet(models.QuerySet):
             .values_list("unpublish_at", flat=True)
             .first()
         )
-        times = [t for t in (publish, expire) if t is not None]
+        # An embargo ending after the publication time is when its story appears.
+        release = (
+            self.filter(
+                conditions[Article.State.SCHEDULED],
+                embargo_until__gt=now,
+                published_at__lte=F("embargo_until"),
+            )
+            .order_by("embargo_until")
+            .values_list("embargo_until", flat=True)
+            .first()
+        )
+        times = [t for t in (publish, expire, release) if t is not None]
         return min(times) if times else None
+
+    def embargoed(self, *, now=None):
+        """Articles under an embargo at `now`, whatever their state."""
+        return self.filter(embargo_condition(now or timezone.now()))
 
     def scheduled_soonest(self, *, now=None):
         """Scheduled articles, soonest first. Those with a time are read as a range of the
@@ -249,7 +276,9 @@ class ArticleQuerySet(models.QuerySet):
         scheduled = self.in_state(Article.State.SCHEDULED, now=now).order_by()
         timed = scheduled.filter(published_at__gt=now)
         untimed = scheduled.filter(published_at__isnull=True)
-        return timed.union(untimed, all=True).order_by("published_at")
+        # Due already but held by an embargo (they go live when it ends).
+        held = scheduled.filter(published_at__lte=now)
+        return timed.union(untimed, held, all=True).order_by("published_at")
 
     def for_listing(self):
         """Everything a list or card shows, fetched in a fixed number of queries."""
@@ -378,6 +407,7 @@ class Article(models.Model):
     class BodyFormat(models.TextChoices):
         MARKDOWN = "markdown", "Markdown (CommonMark)"
         PLAIN = "plain", "Plain text (wire copy)"
+        HTML = "html", "HTML (ninjs / NewsML-G2 import; sanitised)"
 
     headline = models.CharField(max_length=255)
     slug = models.SlugField(
@@ -402,6 +432,13 @@ class Article(models.Model):
     )
     unpublish_at = models.DateTimeField(
         null=True, blank=True, help_text="Optional: the article is taken down at this time."
+    )
+    embargo_until = models.DateTimeField(
+        "embargo until",
+        null=True,
+        blank=True,
+        help_text="Optional: readers see nothing of it before this time, whatever else is set; "
+        "it cannot be published before then unless an editor lifts the embargo.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -453,6 +490,10 @@ class Article(models.Model):
     version = models.PositiveIntegerField(default=1, editable=False)
     wire_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
     wire_checksum = models.CharField(max_length=64, blank=True, editable=False)
+    # An ingested ninjs / NewsML-G2 item's own identity (its `uri` or guid) and version: an
+    # older version never overwrites a newer one (articles.importers).
+    ingest_uri = models.CharField(max_length=500, blank=True, editable=False)
+    ingest_version = models.PositiveIntegerField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -473,14 +514,30 @@ class Article(models.Model):
             models.Index(fields=["-updated_at"]),
             # Expiry times: the next scheduled change, asked on every page cache miss.
             models.Index(fields=["unpublish_at"], name="article_expiry_idx"),
+            # Embargo ends: the same question (a story appears when its embargo ends).
+            models.Index(fields=["embargo_until"], name="article_embargo_idx"),
             # Covering indexes for `published()` lists: ordering, filtering and COUNT(*) read
             # the index alone, so lists and their counts stay fast at 100,000+ articles.
             models.Index(
-                fields=["status", "published_at", "unpublish_at", "deleted_at", "withdrawn_at"],
+                fields=[
+                    "status",
+                    "published_at",
+                    "unpublish_at",
+                    "deleted_at",
+                    "withdrawn_at",
+                    "embargo_until",
+                ],
                 name="article_public_idx",
             ),
             models.Index(
-                fields=["category", "status", "published_at", "unpublish_at", "deleted_at"],
+                fields=[
+                    "category",
+                    "status",
+                    "published_at",
+                    "unpublish_at",
+                    "deleted_at",
+                    "embargo_until",
+                ],
                 name="article_public_category_idx",
             ),
             # The desk's change list by state, newest activity first: read in order and filtered
@@ -494,6 +551,7 @@ class Article(models.Model):
                     "unpublish_at",
                     "deleted_at",
                     "withdrawn_at",
+                    "embargo_until",
                 ],  # fmt: skip
                 name="article_desk_state_idx",
             ),
@@ -524,7 +582,11 @@ class Article(models.Model):
         if self.status == self.Status.PUBLISHED and self.first_published_at is None:
             self.first_published_at = self.published_at or timezone.now()
         self.body_html = render_body(self.body, self.body_format)
-        self.word_count = count_words(self.body)
+        # An HTML body (ingested copy) counts the words readers see, not its tags.
+        shown = (
+            self.body if self.body_format != self.BodyFormat.HTML else html_to_text(self.body_html)
+        )
+        self.word_count = count_words(shown)
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "body" in update_fields:
             kwargs["update_fields"] = {*update_fields, "body_html", "word_count"}
@@ -554,6 +616,24 @@ class Article(models.Model):
     @property
     def is_scheduled(self):
         return self.state == Article.State.SCHEDULED
+
+    def is_embargoed_at(self, now) -> bool:
+        return q_matches(embargo_condition(now), self)
+
+    @property
+    def is_embargoed(self):
+        """Under embargo now (`embargo_condition`): on no public surface, whatever its state."""
+        return self.is_embargoed_at(timezone.now())
+
+    def embargo_blocks_publication(self, *, now=None) -> bool:
+        """Publishing it as it stands would put it out before its embargo ends: it is going
+        out (status published) at a time before the embargo's end."""
+        now = now or timezone.now()
+        return (
+            self.status == Article.Status.PUBLISHED
+            and self.is_embargoed_at(now)
+            and (self.published_at is None or self.published_at < self.embargo_until)
+        )
 
     @property
     def was_published(self):
@@ -596,6 +676,13 @@ class Article(models.Model):
         return mark_safe(self.body_html)  # noqa: S308
 
     @property
+    def topics(self):
+        """Topics by name (as `load_cards(..., topics=True)` read them, or `tags.all()`)."""
+        if "_topics" in self.__dict__:
+            return self.__dict__["_topics"]
+        return list(self.tags.all())
+
+    @property
     def byline_authors(self):
         """Authors in byline order (as `load_cards` read them, or from the prefetch of
         `for_listing()` when present)."""
@@ -634,11 +721,23 @@ def _card_columns():
     return names(Article, CARD_DEFERRED), names(Category), names(Byline), names(Author)
 
 
-def _card_rows(*, ids):
-    article, category, _, _ = _card_columns()
+@lru_cache(maxsize=1)
+def _card_columns_with_html():
+    """The card's article columns and the rendered body, in the model's field order (the order
+    `Model.from_db` reads values in)."""
+    skip = set(CARD_DEFERRED) - {"body_html"}
+    return tuple(f.attname for f in Article._meta.concrete_fields if f.name not in skip)
+
+
+def _card_rows(*, ids, article=None):
+    _, category, _, _ = _card_columns()
     return Article.objects.filter(pk__in=ids).values_list(
-        *article, *(f"category__{name}" for name in category)
+        *(article or _card_columns()[0]), *(f"category__{name}" for name in category)
     )
+
+
+def _card_rows_with_html(*, ids):
+    return _card_rows(ids=ids, article=_card_columns_with_html())
 
 
 def _byline_rows(*, ids):
@@ -651,24 +750,43 @@ def _byline_rows(*, ids):
 
 
 CARD_ROWS = Compiled(_card_rows)
+CARD_ROWS_WITH_HTML = Compiled(_card_rows_with_html)
 BYLINE_ROWS = Compiled(_byline_rows)
 
 
-def load_cards(ids) -> dict:
+def _topic_rows(*, ids):
+    through = Article.tags.through
+    names = tuple(f.attname for f in Tag._meta.concrete_fields)
+    return (
+        through.objects.filter(article_id__in=ids)
+        .order_by("tag__name", "tag_id")
+        .values_list("article_id", *(f"tag__{name}" for name in names))
+    )
+
+
+TOPIC_ROWS = Compiled(_topic_rows)
+
+
+def load_cards(ids, *, topics=False, html=False) -> dict:
     """{id: article} for the articles `ids`, with what a card shows: the article without its
-    body (`CARD_DEFERRED`), its section and its byline's authors (`byline_authors`). Two
-    compiled queries; the same as `for_cards().in_bulk(ids)` without building and compiling
-    three querysets per page, which cost more than running them. It reads the rows `ids`
-    name: the caller chose them (published, on the list) by the rules above."""
+    body (`CARD_DEFERRED`), its section and its byline's authors (`byline_authors`), and with
+    `topics` its topics too (`Article.topics`, for feeds), with `html` its rendered body
+    (`body_html`, for search snippets). Two compiled queries (three with
+    topics); the same as `for_cards().in_bulk(ids)` without building and compiling three
+    querysets per page, which cost more than running them. It reads the rows `ids` name: the
+    caller chose them (published, on the list) by the rules above."""
     ids = list(dict.fromkeys(ids))
     if not ids:
         return {}
     article_names, category_names, byline_names, author_names = _card_columns()
+    query = CARD_ROWS
+    if html:
+        article_names, query = _card_columns_with_html(), CARD_ROWS_WITH_HTML
     cut, db = len(article_names), DEFAULT_DB_ALIAS
     set_category = Article._meta.get_field("category").set_cached_value
     set_author = Byline._meta.get_field("author").set_cached_value
     cards, categories = {}, {}
-    for row in CARD_ROWS.rows(ids=ids):
+    for row in query.rows(ids=ids):
         article = Article.from_db(db, article_names, row[:cut])
         category = None
         if row[cut] is not None:
@@ -687,6 +805,15 @@ def load_cards(ids) -> dict:
             author = authors[byline.author_id] = Author.from_db(db, author_names, row[cut:])
         set_author(byline, author)
         cards[byline.article_id].__dict__["_byline_authors"].append(author)
+    if topics:
+        for article in cards.values():
+            article.__dict__["_topics"] = []
+        names, found = tuple(f.attname for f in Tag._meta.concrete_fields), {}
+        for row in TOPIC_ROWS.rows(ids=ids):
+            tag = found.get(row[1])
+            if tag is None:
+                tag = found[row[1]] = Tag.from_db(db, names, row[1:])
+            cards[row[0]].__dict__["_topics"].append(tag)
     return cards
 
 

@@ -7,7 +7,8 @@ tags, sitemaps. Markup passes `sanitize`. Surfaces ask `field_text` / `field_htm
 the declaration, so a field cannot be on no list.
 
 Markdown bodies go through markdown-it-py in CommonMark mode with raw HTML off; plain-text
-bodies (wire copy) become escaped paragraphs. Either way the result passes through nh3, so a
+bodies (wire copy) become escaped paragraphs; HTML bodies (ninjs, NewsML-G2) are taken as
+they came. Every way the result passes through nh3, so a
 bug in one renderer cannot put a script on the page.
 """
 
@@ -46,6 +47,7 @@ FIELD_KINDS = {
         "headline": TEXT, "standfirst": TEXT, "body": HTML, "dateline": TEXT, "source": TEXT,
         "seo_title": TEXT, "seo_description": TEXT, "lead_image_caption": TEXT,
         "lead_image_credit": TEXT, "lead_image_alt": TEXT, "withdrawal_reason": TEXT,
+        "ingest_uri": TEXT,
     },
     "Author": {"name": TEXT, "bio": TEXT, "photo_alt": TEXT},
     "Category": {"name": TEXT, "description": TEXT},
@@ -80,6 +82,8 @@ def render_body(text: str, body_format: str = "markdown") -> str:
     text = (text or "").replace("\r\n", "\n").replace("\r", "\n")
     if body_format == "plain":
         html = plain_text_to_html(text)
+    elif body_format == "html":
+        html = text  # ingested ninjs / NewsML-G2 bodies: markup from outside, sanitised below
     else:
         html = _markdown.render(text)
     return sanitize(html)

@@ -210,6 +210,13 @@ def article_save(
     workflow.apply_action(article, action)
     if published_at is not None and action == Action.PUBLISH:
         article.published_at = published_at
+    if action in (Action.PUBLISH, Action.SCHEDULE) or (
+        stored is not None and stored.embargo_until != article.embargo_until
+    ):
+        # Going out before the embargo ends is refused, whoever asks: an editor lifts it first.
+        refusal = workflow.embargo_refusal(article, before=before)
+        if refusal:
+            raise PermissionDenied(refusal)
     if substantive and before == State.PUBLISHED:
         article.revised_at = timezone.now()
     article.save()
@@ -246,6 +253,18 @@ def article_save(
         shown_before=shown_before,
     )
     return article
+
+
+def article_lift_embargo(article: Article, *, user) -> Article:
+    """Clear the embargo of `article` (editors only): it goes out as its status and times say,
+    at once if they say so. Audited as a change of state with `{"embargo": "lifted"}`."""
+    _require(workflow.can_lift_embargo(user, article), "Only editors may lift an embargo.")
+    lifted = article.embargo_until
+    article.embargo_until = None
+    detail = {"embargo": "lifted", "embargo_until": lifted.isoformat()}
+    return article_save(
+        article, user=user, audit_action=AuditEntry.Action.STATE, audit_detail=detail
+    )
 
 
 def _from_revision(revision: Revision, *, user, article: Article, detail: dict | None):

@@ -197,6 +197,36 @@ def allowed_actions(user, article: Article | None) -> list[str]:
     return actions
 
 
+def can_lift_embargo(user, article: Article | None) -> bool:
+    """Clear an embargo that still holds: editors who may publish, never on a withdrawn or
+    trashed story. Reporters may not."""
+    return (
+        article is not None
+        and article.pk is not None
+        and article.is_embargoed
+        and can_publish(user)
+        and is_editor(user)
+        and article.state not in READ_ONLY_STATES
+    )
+
+
+def embargo_refusal(article: Article, *, before=None, now=None) -> str | None:
+    """Why `article` as it now stands may not be saved because of its embargo (None if it may):
+    it would go out before the embargo ends. `before` is its state as stored."""
+    if not article.embargo_blocks_publication(now=now):
+        return None
+    when = timezone.localtime(article.embargo_until).strftime("%-d %b %Y %H:%M")
+    if before == State.PUBLISHED:
+        return (
+            f"Embargoed until {when}, but it is already published: readers have seen it. "
+            "Unpublish it first, or clear the embargo time."
+        )
+    return (
+        f"Embargoed until {when}: it cannot be published before then. Schedule it for "
+        f"{when} or later, or ask an editor to lift the embargo."
+    )
+
+
 def can_recall(user, article: Article | None) -> bool:
     """Take her own story back from review (to draft) before an editor acts on it."""
     return (

@@ -145,14 +145,21 @@ class StateFilter(admin.SimpleListFilter):
     parameter_name = "state"
 
     ATTENTION = "attention"
+    EMBARGOED = "embargoed"
 
     def lookups(self, request, model_admin):
         states = [(state.value, state.label) for state in State if state != State.TRASHED]
-        return [(self.ATTENTION, "Needs attention (drafts and in review)"), *states]
+        return [
+            (self.ATTENTION, "Needs attention (drafts and in review)"),
+            *states,
+            (self.EMBARGOED, "Embargoed (held until its embargo ends)"),
+        ]
 
     def queryset(self, request, queryset):
         if self.value() == self.ATTENTION:
             return queryset.in_state(State.DRAFT, State.REVIEW)
+        if self.value() == self.EMBARGOED:
+            return queryset.embargoed()
         if self.value() in State.values:
             return queryset.in_state(self.value())
         return queryset
@@ -244,7 +251,16 @@ class ArticleAdmin(DeskAdminMixin, ArticleImageAdminMixin, admin.ModelAdmin):
         (None, {"fields": ["headline", "slug", "standfirst", "body_format", "body"]}),
         (
             "Publishing",
-            {"fields": ["status", "published_at", "unpublish_at", "featured", "workflow_note"]},
+            {
+                "fields": [
+                    "status",
+                    "published_at",
+                    "unpublish_at",
+                    "embargo_until",
+                    "featured",
+                    "workflow_note",
+                ]
+            },
         ),
         ("Filing", {"fields": ["category", "tags", "dateline", "source"]}),
         (
@@ -327,7 +343,7 @@ class ArticleAdmin(DeskAdminMixin, ArticleImageAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = ["status"]
         if not workflow.can_publish(request.user):
-            fields += ["published_at", "unpublish_at", "featured"]
+            fields += ["published_at", "unpublish_at", "embargo_until", "featured"]
         return fields
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
@@ -427,6 +443,8 @@ class ArticleAdmin(DeskAdminMixin, ArticleImageAdminMixin, admin.ModelAdmin):
         label = state.label
         if state == State.SCHEDULED and obj.published_at:
             label = f"Scheduled for {desk_date(obj.published_at)}"
+        if obj.is_embargoed:
+            label = embargo_label(obj, state)
         return format_html('<span class="state state--{}">{}</span>', state.value, label)
 
     @admin.display(description="Words", ordering="word_count")
@@ -497,10 +515,13 @@ class ArticleAdmin(DeskAdminMixin, ArticleImageAdminMixin, admin.ModelAdmin):
             )
             services.autosave_discard(article, user=request.user)
             return
+        lifted = {"embargo": "lifted"} if change and form.embargo_lifted else None
         services.article_save(
             article,
             user=request.user,
             action=form.workflow_action,
+            audit_action=AuditEntry.Action.STATE if lifted else None,
+            audit_detail=lifted,
             expected_version=form.expected_version if change else None,
             authors=byline_from(formsets),
             tags=list(form.cleaned_data["tags"]) if "tags" in form.cleaned_data else None,
@@ -580,6 +601,8 @@ class ArticleAdmin(DeskAdminMixin, ArticleImageAdminMixin, admin.ModelAdmin):
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         if request.method == "POST" and request.POST.get("_action") == Action.RECALL and object_id:
             return self._recall(request, object_id)
+        if request.method == "POST" and "_lift_embargo" in request.POST and object_id:
+            return self._lift_embargo(request, object_id)
         request.posting_change_form = request.method == "POST" and object_id is not None
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
@@ -598,6 +621,17 @@ class ArticleAdmin(DeskAdminMixin, ArticleImageAdminMixin, admin.ModelAdmin):
             raise PermissionDenied
         services.article_save(obj, user=request.user, action=Action.RECALL)
         return self._saved(request, obj)
+
+    def _lift_embargo(self, request, object_id):
+        """ "Lift embargo": its own small form beside the state, so nothing typed is posted."""
+        obj = self.get_object(request, object_id)
+        if obj is None or not workflow.can_lift_embargo(request.user, obj):
+            raise PermissionDenied
+        services.article_lift_embargo(obj, user=request.user)
+        self.message_user(
+            request, f"Embargo lifted on “{obj}” — now {obj.state.label.lower()}.", messages.SUCCESS
+        )
+        return HttpResponseRedirect(views.desk_url("change", obj.pk))
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         user = request.user
@@ -632,7 +666,14 @@ class ArticleAdmin(DeskAdminMixin, ArticleImageAdminMixin, admin.ModelAdmin):
             share_url=views.desk_url("share", obj.pk)
             if obj and workflow.can_share(user, obj)
             else None,
-            article_state=obj.state.label if obj else "New",
+            article_state=(
+                embargo_label(obj, obj.state)
+                if obj and obj.is_embargoed
+                else obj.state.label
+                if obj
+                else "New"
+            ),  # fmt: skip
+            can_lift_embargo=workflow.can_lift_embargo(user, obj),
             article_state_value=obj.state.value if obj else "new",
             sent_back=workflow.sent_back([obj]).first() if obj else None,
         )
@@ -740,6 +781,15 @@ class ArticleAdmin(DeskAdminMixin, ArticleImageAdminMixin, admin.ModelAdmin):
             ),  # fmt: skip
             *super().get_urls(),
         ]
+
+
+def embargo_label(obj, state) -> str:
+    """The desk's words for a story under embargo: "Embargoed until …" (its state otherwise)."""
+    until = f"mbargoed until {desk_date(obj.embargo_until)}"
+    if state == State.SCHEDULED:
+        later = obj.published_at and obj.published_at > obj.embargo_until
+        return f"E{until}" + (f", scheduled for {desk_date(obj.published_at)}" if later else "")
+    return f"{state.label} · e{until}"
 
 
 def _text(value) -> str:

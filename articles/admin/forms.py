@@ -1,6 +1,7 @@
 """The desk's forms: the article change form (workflow action, version loaded, checklist) and
 the forms of the extra pages (share links, wire import)."""
 
+import copy
 import posixpath
 import secrets
 
@@ -9,6 +10,7 @@ from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.db import transaction
+from django.utils import timezone
 from django.utils.html import format_html
 
 from .. import services, workflow
@@ -76,7 +78,7 @@ class ArticleAdminForm(forms.ModelForm):
         # The byline inline edits authors, in order; ArticleAdmin.fieldsets picks what shows.
         fields = [
             "headline", "slug", "standfirst", "body_format", "body", "status", "published_at",
-            "unpublish_at", "featured", "category", "tags", "dateline", "source", "lead_image",
+            "unpublish_at", "embargo_until", "featured", "category", "tags", "dateline", "source", "lead_image",
             "lead_image_alt", "lead_image_caption", "lead_image_credit", "seo_title",
             "seo_description",
         ]  # fmt: skip
@@ -86,6 +88,7 @@ class ArticleAdminForm(forms.ModelForm):
     restored = None  # an Autosave the form starts from (ArticleAdmin.get_form, on "Restore")
     conflict = None
     refused = False  # the user may no longer change this article: nothing can be saved
+    embargo_lifted = False  # an editor cleared (or brought forward to now) an embargo in force
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -204,6 +207,7 @@ class ArticleAdminForm(forms.ModelForm):
                 workflow.validate_schedule(cleaned.get("published_at"))
             except ValidationError as exc:
                 self.add_error("published_at", exc)
+        self._clean_embargo(cleaned, action, instance)
         if action == Action.SEND_BACK and not cleaned.get("workflow_note", "").strip():
             self.add_error("workflow_note", "Say what the reporter should change.")
         # The checklist guards the step onto the public site. Corrections to a story that is
@@ -226,6 +230,24 @@ class ArticleAdminForm(forms.ModelForm):
                     [ValidationError(f"Cannot publish: {message}") for message in failed]
                 )
         return cleaned
+
+    def _clean_embargo(self, cleaned, action, instance):
+        """Refuse what would put the story out before its embargo ends (`services.article_save`
+        refuses it again); note when an editor lifts one by clearing the field."""
+        changed = "embargo_until" in self.changed_data
+        if changed and instance is not None and instance.is_embargoed:
+            new = cleaned.get("embargo_until")
+            self.embargo_lifted = new is None or new <= timezone.now()
+        if not (changed or action in (Action.PUBLISH, Action.SCHEDULE)):
+            return
+        probe = copy.copy(self.instance)  # the article as this submit would leave it
+        for name in ("published_at", "embargo_until"):
+            if name in cleaned:
+                setattr(probe, name, cleaned[name])
+        workflow.apply_action(probe, action)
+        refusal = workflow.embargo_refusal(probe, before=instance.state if instance else None)
+        if refusal:
+            raise ValidationError(f"Not saved: {refusal}", code="embargo")
 
     def clean_loaded_version(self):
         """A version the article never had is a tampered form, not someone else's save."""

@@ -310,7 +310,8 @@ class WireImportView(DeskView):
             summary = (
                 f"Dry run — nothing was saved: {result.created} would be created, "
                 f"{result.updated} would be updated, {result.unchanged} unchanged, "
-                f"{result.failed} failed."
+                f"{result.failed} failed"
+                + (f", {result.skipped} skipped." if result.skipped else ".")
             )
             level = messages.ERROR if result.failed else messages.INFO
         else:

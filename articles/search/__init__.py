@@ -19,7 +19,7 @@ as a parameter: user text never reaches SQL or FTS syntax.
 from django.conf import settings
 from django.db import connection
 
-from ..models import Article
+from ..models import Article, load_cards
 from ..rendering import html_to_text
 from . import postgresql, sqlite
 from .postgresql import PG_CONFIG, POSTGRES_BACKWARD_SQL, POSTGRES_FORWARD_SQL
@@ -134,13 +134,12 @@ class SearchResults:
         if not limit:
             return []
         rows = backend().ranked_page(self.parsed, limit, start, self.floor())
-        # Cards without the Markdown, but with the rendered body the snippets are cut from.
-        cards = Article.objects.published().for_cards().defer(None).defer("body")
-        articles = cards.in_bulk([row[0] for row in rows])
+        # Cards with the rendered body the snippets are cut from.
+        articles = load_cards([row[0] for row in rows], html=True)
         page = []
         for pk, rank, headline in rows:
             article = articles.get(pk)
-            if article is None:  # unpublished between the two queries
+            if article is None:  # deleted between the two queries
                 continue
             article.search_rank = rank
             article.search_headline = highlight(headline)

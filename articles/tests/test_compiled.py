@@ -194,3 +194,32 @@ def test_cards_are_what_for_cards_reads_in_two_queries(archive, django_assert_nu
     assert [a.name for a in cards[with_two.pk].byline_authors] == ["Bo Byline", "Ada Byline"]
     assert cards[with_two.pk].category is None
     assert load_cards([]) == {}
+
+
+def test_cards_with_topics_read_them_in_one_more_query(archive, django_assert_num_queries):
+    from articles.models import load_cards
+
+    ids = [a.pk for a in archive["made"]]
+    with django_assert_num_queries(3):
+        cards = load_cards(ids, topics=True)
+    for pk, card in cards.items():
+        expected = [t.name for t in Article.objects.get(pk=pk).tags.all()]
+        assert [t.name for t in card.topics] == expected
+    assert any(card.topics for card in cards.values())
+    assert any(not card.topics for card in cards.values())  # and some have none
+
+
+@pytest.mark.parametrize("html", [False, True])
+def test_every_column_of_a_card_lands_in_its_field(archive, html):
+    from articles.models import CARD_DEFERRED, load_cards
+
+    ids = [a.pk for a in archive["made"]]
+    cards = load_cards(ids, html=html)
+    skip = set(CARD_DEFERRED) - ({"body_html"} if html else set())
+    for pk, card in cards.items():
+        ref = Article.objects.get(pk=pk)
+        for field in Article._meta.concrete_fields:
+            if field.name in skip:
+                assert field.attname not in card.__dict__, field.name  # deferred, not read
+                continue
+            assert card.__dict__[field.attname] == getattr(ref, field.attname), field.name

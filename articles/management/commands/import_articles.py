@@ -1,4 +1,5 @@
-"""Import wire copy: `python manage.py import_articles PATH... [--status draft|published] [--dry-run]`."""
+"""Import wire copy, ninjs or NewsML-G2:
+`python manage.py import_articles PATH... [--status draft|published] [--dry-run]`."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -8,7 +9,8 @@ from articles.models import Article
 
 class Command(BaseCommand):
     help = (
-        "Import wire-copy files or folders of them. Idempotent; bad files are reported and skipped."
+        "Import wire copy (.txt), ninjs (.json) or NewsML-G2 (.xml) files, or folders of them. "
+        "Idempotent; bad files are reported and skipped."
     )
 
     def add_arguments(self, parser):
@@ -29,12 +31,14 @@ class Command(BaseCommand):
         result = import_paths(paths, status=status, dry_run=dry_run)
         for error in result.errors:
             self.stderr.write(error)
+        for note in result.notes:
+            self.stderr.write(note)
         prefix = "Dry run: would have " if dry_run else ""
         line = prefix + result.summary() + "."
         if result.failed:
             self.stdout.write(line)
             raise CommandError(f"{result.failed} file(s) could not be imported", returncode=1)
-        if not (result.created or result.updated or result.unchanged):
+        if not (result.created or result.updated or result.unchanged or result.skipped):
             self.stdout.write(line)
             raise CommandError("no wire files found in the given paths", returncode=1)
         self.stdout.write(self.style.SUCCESS(line))
