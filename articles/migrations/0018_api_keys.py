@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('articles', '0017_cache_purge_debt'),
+        ('articles', '0020_ingest_uri'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -179,6 +179,8 @@ def _in_state(state):
         return make_article(published_at=now + day)
     if state == "expired":
         return make_article(published_at=now - 2 * day, unpublish_at=now - day)
+    if state == "embargoed":
+        return make_article(published_at=now - day, embargo_until=now + day)
     story = make_live_article()
     if state == "withdrawn":
         editor = make_editor(perms=["articles.withdraw_article"])
@@ -190,7 +192,8 @@ def _in_state(state):
 
 STATES = {"published": (200, 200, "usable"), "withdrawn": (410, 200, "canceled"),
           "draft": (404, 404, None), "review": (404, 404, None), "scheduled": (404, 404, None),
-          "expired": (404, 404, None), "trashed": (404, 404, None)}  # fmt: skip
+          "expired": (404, 404, None), "embargoed": (404, 404, None),
+          "trashed": (404, 404, None)}  # fmt: skip
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -198,7 +201,7 @@ def test_every_state_as_readers_see_it(state, reader):
     """Anonymous callers get the page's story, 404 where the page is 404, and `canceled` where
     it is 410; the list holds exactly the archive's stories."""
     story = _in_state(state)
-    assert story.state == state
+    assert story.state == ("scheduled" if state == "embargoed" else state)
     page_status, api_status, pub_status = STATES[state]
     assert reader.get(f"/articles/{story.slug}/").status_code == page_status
     for url in (f"/api/v1/articles/{story.pk}", f"/api/v1/articles/slug/{story.slug}"):
@@ -421,7 +424,7 @@ def bearer(raw):
 DRAFT_SCOPE = {"published": (200, "usable"), "withdrawn": (200, "canceled"),
                "draft": (200, "withheld"), "review": (200, "withheld"),
                "scheduled": (200, "withheld"), "expired": (200, "withheld"),
-               "trashed": (404, None)}  # fmt: skip
+               "embargoed": (200, "withheld"), "trashed": (404, None)}  # fmt: skip
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -438,6 +441,8 @@ def test_every_state_with_each_key_scope(state, reader):
             if status == 200:
                 validate(response.json())
                 assert response.json()["pubStatus"] == pub_status
+                embargo = response.json().get("embargoedUntil")
+                assert embargo == (story.embargo_until.isoformat() if story.embargo_until else None)
 
 
 @pytest.mark.parametrize("header", ["Bearer nd_000000000000_nope", "Bearer junk", "Basic abc",
