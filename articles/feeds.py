@@ -8,6 +8,9 @@ Feed readers render titles and descriptions as HTML after decoding the XML, so a
 `&lt;script&gt;` is a script to them: every field reaches a feed through `field_text` (markup
 stripped) or `field_html` (stripped and escaped, or sanitised), as `rendering.FIELD_KINDS`
 declares it.
+
+Every feed names itself (`rel="self"`) and, when `NEWSDESK_WEBSUB_HUB` is set, the WebSub hub
+(`rel="hub"`) that `webhooks` pings when it changes.
 """
 
 import mimetypes
@@ -17,7 +20,7 @@ from django.contrib.syndication.views import Feed
 from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from django.utils.feedgenerator import Atom1Feed, Enclosure
+from django.utils.feedgenerator import Atom1Feed, Enclosure, Rss201rev2Feed
 
 from . import cache
 from .models import Article, Author, Category, Correction, load_cards
@@ -27,11 +30,34 @@ from .seo import absolute
 FEED_SIZE = 30
 
 
+class HubRssFeed(Rss201rev2Feed):
+    """RSS 2.0 with `<atom:link rel="self">` (Django's) and `<atom:link rel="hub">`."""
+
+    def add_root_elements(self, handler):
+        super().add_root_elements(handler)
+        if settings.NEWSDESK_WEBSUB_HUB:
+            handler.addQuickElement(
+                "atom:link", None, {"rel": "hub", "href": settings.NEWSDESK_WEBSUB_HUB}
+            )
+
+
+class HubAtomFeed(Atom1Feed):
+    """Atom with `<link rel="self">` (Django's) and `<link rel="hub">`."""
+
+    def add_root_elements(self, handler):
+        super().add_root_elements(handler)
+        if settings.NEWSDESK_WEBSUB_HUB:
+            handler.addQuickElement(
+                "link", "", {"rel": "hub", "href": settings.NEWSDESK_WEBSUB_HUB}
+            )
+
+
 @cache.public(keys=("feeds",))
 class LatestArticlesFeed(Feed):
     """The newest published articles; subclasses narrow `articles()` and name themselves."""
 
     url_name = "articles:feed-rss"
+    feed_type = HubRssFeed
     description_template = "feeds/article_description.html"
     feed_copyright = None
 
@@ -102,7 +128,7 @@ class LatestArticlesFeed(Feed):
 
 class LatestArticlesAtomFeed(LatestArticlesFeed):
     url_name = "articles:feed-atom"
-    feed_type = Atom1Feed
+    feed_type = HubAtomFeed
     subtitle = LatestArticlesFeed.description
 
 
@@ -152,6 +178,7 @@ class AuthorFeed(LatestArticlesFeed):
 class CorrectionsFeed(Feed):
     """Every correction, clarification, update and editor's note on a published article."""
 
+    feed_type = HubRssFeed
     description = "Corrections, clarifications, updates and editor's notes, newest first."
     item_guid_is_permalink = False
 

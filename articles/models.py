@@ -1284,3 +1284,134 @@ class ApiKeyUse(models.Model):
 
     def __str__(self):
         return f"{self.key} {self.method} {self.path} at {self.used_at:%Y-%m-%d %H:%M:%S}"
+
+
+# --- webhooks and WebSub: the outbox (articles/webhooks.py writes and drains it) ---------------
+
+
+def webhook_secret() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(32)
+
+
+class Webhook(models.Model):
+    """An endpoint told about changes readers can see, with a ninjs body signed with `secret`."""
+
+    class Event(models.TextChoices):
+        PUBLISHED = "published", "Published"
+        UPDATED = "updated", "Updated"
+        CORRECTED = "corrected", "Corrected"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        UNPUBLISHED = "unpublished", "Unpublished"
+        DELETED = "deleted", "Deleted"
+        TEST = "test", "Test"
+
+    url = models.URLField("URL", max_length=500, help_text="Receives a signed POST per event.")
+    events = models.JSONField(
+        default=list, blank=True, help_text="The events sent; none chosen means every event."
+    )
+    secret = models.CharField(
+        max_length=200,
+        default=webhook_secret,
+        help_text="Shared with the receiver, which checks the Newsdesk-Signature header with it.",
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self):
+        return self.url
+
+    def wants(self, event: str) -> bool:
+        return event == Webhook.Event.TEST or not self.events or event in self.events
+
+
+class OutboxQuerySet(models.QuerySet):
+    def pending(self):
+        """Neither delivered nor given up."""
+        return self.filter(delivered_at__isnull=True, gave_up_at__isnull=True)
+
+    def due(self, *, now=None):
+        """What a worker may send at `now`: pending, its time come, not claimed by another
+        worker, and first in its channel (an endpoint gets its messages in event order, each
+        only after the one before was delivered or given up)."""
+        now = now or timezone.now()
+        earlier = OutboxMessage.objects.pending().filter(
+            Q(occurred_at__lt=models.OuterRef("occurred_at"))
+            | Q(occurred_at=models.OuterRef("occurred_at"), pk__lt=models.OuterRef("pk")),
+            channel=models.OuterRef("channel"),
+        )
+        return (
+            self.pending()
+            .filter(deliver_after__lte=now)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            .exclude(models.Exists(earlier))
+            .order_by("occurred_at", "pk")
+        )
+
+
+class OutboxMessage(models.Model):
+    """One webhook delivery or WebSub hub ping, written in the transaction of the change it
+    tells about (so it exists exactly when the change committed) and sent by
+    `deliver_webhooks`. `log` keeps every attempt."""
+
+    class Kind(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        WEBSUB = "websub", "WebSub ping"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.WEBHOOK)
+    webhook = models.ForeignKey(
+        Webhook, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    url = models.URLField(max_length=500, help_text="Where it is POSTed.")
+    # Messages of one channel (an endpoint, a hub) are sent one at a time, in event order.
+    channel = models.CharField(max_length=520)
+    event = models.CharField(max_length=20)
+    article_id = models.BigIntegerField(null=True, blank=True)  # kept after the article goes
+    body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    occurred_at = models.DateTimeField(
+        default=timezone.now, help_text="When the event happens (a scheduled time is ahead)."
+    )
+    deliver_after = models.DateTimeField(default=timezone.now)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    gave_up_at = models.DateTimeField(null=True, blank=True)
+    log = models.JSONField(default=list, blank=True)
+
+    objects = OutboxQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-pk"]
+        indexes = [
+            models.Index(
+                fields=["channel", "occurred_at", "id"],
+                condition=Q(delivered_at__isnull=True, gave_up_at__isnull=True),
+                name="outbox_pending_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.event} → {self.url}"
+
+    @property
+    def status(self) -> str:
+        if self.delivered_at:
+            return "delivered"
+        if self.gave_up_at:
+            return "given up"
+        return "retrying" if self.attempts else "queued"

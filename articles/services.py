@@ -8,7 +8,8 @@ function here, named `<entity>_<action>`. Each one:
    (`revisions.article_version_claim`);
 3. keeps a revision, and records exactly one audit entry for the action;
 4. when readers can see the change, asks the page cache to forget after COMMIT
-   (`cache.pages_changed`).
+   (`cache.pages_changed`), and queues what webhooks and the WebSub hub are told
+   (`webhooks.article_changed`, in the same transaction).
 
 `user=None` is an unattended process (a command). The admin, the importer and the commands are
 thin callers; nothing else writes articles.
@@ -25,7 +26,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import dateformat, timezone
 
-from . import cache, notifications, workflow
+from . import cache, notifications, webhooks, workflow
 from .cache import keys_changed, keys_for_article, keys_for_taxonomy, pages_changed
 from .models import (
     Article,
@@ -147,6 +148,7 @@ def _finish(
     audit_record(user=user, action=audit_action, article=article, detail=detail)
     if _touches_readers(before, after):
         pages_changed(*keys_changed(shown_before, keys_for_article(article)))
+        webhooks.article_changed(article, before=before)
     return revision
 
 
@@ -422,6 +424,7 @@ def article_trash(article: Article, *, user) -> Article:
     audit_record(user=user, action=AuditEntry.Action.TRASH, article=article)
     if _touches_readers(before):
         pages_changed(*keys_for_article(article))
+        webhooks.article_changed(article, before=before)
     return article
 
 
@@ -433,6 +436,7 @@ def article_restore_from_trash(article: Article, *, user) -> Article:
     audit_record(user=user, action=AuditEntry.Action.RESTORE, article=article)
     if _touches_readers(article.state):
         pages_changed(*keys_for_article(article))
+        webhooks.article_changed(article, before=State.TRASHED)
     return article
 
 
@@ -521,6 +525,8 @@ def correction_save(correction: Correction, *, user) -> Correction:
         )
     if _touches_readers(article.state):
         pages_changed(*keys_for_article(article))
+        event = webhooks.Event.CORRECTED if is_new else webhooks.Event.UPDATED
+        webhooks.article_changed(article, event=event)
     return correction
 
 
@@ -558,6 +564,7 @@ def correction_delete(correction: Correction, *, user) -> None:
     correction.delete()
     if _touches_readers(article.state):
         pages_changed(*keys_for_article(article))
+        webhooks.article_changed(article, event=webhooks.Event.UPDATED)
 
 
 # --- share links -------------------------------------------------------------------------------

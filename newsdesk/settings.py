@@ -173,6 +173,9 @@ EDGE_STALE_SECONDS = env_int("NEWSDESK_EDGE_STALE_SECONDS", 30)
 EDGE_PURGE_URLS = env_list("NEWSDESK_EDGE_PURGE_URLS")
 EDGE_PURGE_HEADER = os.environ.get("NEWSDESK_EDGE_PURGE_HEADER", "").strip() or "xkey-purge"
 EDGE_PURGE_TIMEOUT = env_int("NEWSDESK_EDGE_PURGE_TIMEOUT", 2)
+# A WebSub hub (https://www.w3.org/TR/websub/): feeds name it as rel="hub", and each change
+# readers can see pings it (through the webhook outbox, sent by `deliver_webhooks`). Empty: none.
+NEWSDESK_WEBSUB_HUB = os.environ.get("NEWSDESK_WEBSUB_HUB", "").strip()
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

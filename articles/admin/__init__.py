@@ -8,6 +8,7 @@
 - `notifications.py`: opening a notice from the desk inbox, and marking all read;
 - `apikeys.py`: keys for the read API (shown once when made, revoked, never deleted);
 - `users.py`: staff accounts with their author profile inline;
+- `webhooks.py`: webhook endpoints and their deliveries, for superusers;
 - `forms.py`: the desk's forms; `images.py`: image upload fields and thumbnails.
 
 Who may do what is asked of `articles.workflow`; every change goes through `articles.services`.
@@ -19,6 +20,7 @@ from .audit import AuditEntryAdmin
 from .notifications import NotificationAdmin
 from .taxonomy import AuthorAdmin, CategoryAdmin, TagAdmin
 from .users import DeskUserAdmin
+from .webhooks import WebhookAdmin
 
 __all__ = [
     "ApiKeyAdmin",
@@ -29,4 +31,5 @@ __all__ = [
     "DeskUserAdmin",
     "NotificationAdmin",
     "TagAdmin",
+    "WebhookAdmin",
 ]

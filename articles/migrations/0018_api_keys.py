@@ -10,6 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('articles', '0020_ingest_uri'),
+        ('articles', '0021_webhooks'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

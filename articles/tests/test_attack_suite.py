@@ -22,7 +22,15 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from articles import services
-from articles.models import ApiKey, Article, AuditEntry, Notification, Revision, ShareLink
+from articles.models import (
+    ApiKey,
+    Article,
+    AuditEntry,
+    Notification,
+    Revision,
+    ShareLink,
+    Webhook,
+)
 
 from .factories import (
     change_form_data,
@@ -170,9 +178,10 @@ URLS = {
     "admin/articles/notification/read/": Row(acts=True),
 }
 # Every registered ModelAdmin's own pages.
-for _model in ("auth/group", "articles/apikey", "articles/article", "articles/auditentry", "articles/author",
-               "articles/category", "articles/tag", "auth/user", "axes/accessattempt",
-               "axes/accessfailurelog", "axes/accesslog"):  # fmt: skip
+for _model in ("auth/group", "articles/apikey", "articles/article", "articles/auditentry",
+               "articles/author", "articles/category", "articles/tag", "articles/webhook",
+               "auth/user", "axes/accessattempt", "axes/accessfailurelog",
+               "axes/accesslog"):  # fmt: skip
     _reads = ARTICLE_LIST_READS if _model == "articles/article" else CHANGELIST
     URLS[f"admin/{_model}/"] = Row(reads=_reads)
     URLS[f"admin/{_model}/add/"] = Row(reads=(*CHANGE_FORM, "category", "tags"))
@@ -260,6 +269,7 @@ def world(db):
     )
     failure = AccessFailureLog.objects.create(**seen, locked_out=False)
     access = AccessLog.objects.create(**seen)
+    hook = Webhook.objects.create(url="http://127.0.0.1:9/hook")  # the discard port: refused
     clients = {"reader": Client(raise_request_exception=False)}
     csrf = {"reader": Client(enforce_csrf_checks=True, raise_request_exception=False)}
     for name, user in (("superuser", superuser), ("reporter", reporter)):
@@ -293,6 +303,7 @@ def world(db):
         "object_id:axes/accessattempt": str(attempt.pk),
         "object_id:axes/accessfailurelog": str(failure.pk),
         "object_id:axes/accesslog": str(access.pk),
+        "object_id:articles/webhook": str(hook.pk),
     }
     return {"clients": clients, "csrf": csrf, "values": values, "story": story, "superuser": superuser,
             "reporter": reporter, "trashed": trashed, "link": link}  # fmt: skip
