@@ -1,6 +1,7 @@
 """Request-wide rules: which HTTP methods the site answers, and a clean 503 page instead of a
 traceback when the database or the cache has vanished."""
 
+import json
 import logging
 
 from django.db import DatabaseError, InterfaceError, OperationalError
@@ -12,6 +13,7 @@ logger = logging.getLogger(__name__)
 
 READER_METHODS = ("GET", "HEAD")
 DESK_METHODS = ("GET", "HEAD", "POST")
+API_PREFIX = "/api/"
 
 
 class AllowedMethodsMiddleware:
@@ -28,17 +30,30 @@ class AllowedMethodsMiddleware:
             desk = request.path.startswith(reverse("admin:index"))
             allowed = DESK_METHODS if desk else READER_METHODS
             if request.method not in allowed:
-                return self.not_allowed(HttpResponseNotAllowed(allowed))
+                return self.not_allowed(HttpResponseNotAllowed(allowed), request)
         response = self.get_response(request)
         if response.status_code == 405 and not response.streaming and not response.content:
-            return self.not_allowed(response)
+            return self.not_allowed(response, request)
         return response
 
     @staticmethod
-    def not_allowed(response):
-        """Every 405 says, in words, which methods the address answers."""
-        response.content = f"Method not allowed: this address answers {response['Allow']}.\n"
-        response["Content-Type"] = "text/plain; charset=utf-8"
+    def not_allowed(response, request):
+        """Every 405 says, in words, which methods the address answers (the API in its own
+        error format, RFC 9457 problem details)."""
+        message = f"Method not allowed: this address answers {response['Allow']}."
+        if request.path.startswith(API_PREFIX):
+            response.content = json.dumps(
+                {
+                    "type": "about:blank",
+                    "title": "Method Not Allowed",
+                    "status": 405,
+                    "detail": message,
+                }  # fmt: skip
+            )
+            response["Content-Type"] = "application/problem+json"
+        else:
+            response.content = f"{message}\n"
+            response["Content-Type"] = "text/plain; charset=utf-8"
         response["Cache-Control"] = "no-store"
         return response
 

@@ -1205,6 +1205,87 @@ class CachePurgeDebt(models.Model):
         return f"purge of {len(self.keys)} key(s) owed since {self.created_at:%Y-%m-%d %H:%M:%S}"
 
 
+class ApiKey(models.Model):
+    """A key for the read API, made in the desk. Only a SHA-256 of it is kept (it is 32 random
+    bytes, so a slow password hash adds nothing); the key itself is shown once, when made. Its
+    prefix finds the row, then the hashes are compared in constant time."""
+
+    class Scope(models.TextChoices):
+        READ_PUBLISHED = "read-published", "Read published articles"
+        READ_DRAFTS = "read-drafts", "Read drafts, scheduled and embargoed copy too"
+
+    name = models.CharField(max_length=100, help_text="Who or what uses it, e.g. 'mobile app'.")
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    scope = models.CharField(max_length=20, choices=Scope.choices, default=Scope.READ_PUBLISHED)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
+        editable=False,
+    )  # fmt: skip
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "API key"
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def digest(raw: str) -> str:
+        import hashlib
+
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def new_secret(self) -> str:
+        """Give this key a fresh secret and return it (`nd_<prefix>_<secret>`): the only time
+        it exists outside the caller's hands. The row keeps its hash."""
+        import secrets
+
+        self.prefix = secrets.token_hex(6)
+        raw = f"nd_{self.prefix}_{secrets.token_urlsafe(32)}"
+        self.key_hash = self.digest(raw)
+        return raw
+
+    @classmethod
+    def active_for(cls, raw: str) -> "ApiKey | None":
+        """The unrevoked key `raw` is, or None."""
+        import hmac
+
+        parts = raw.split("_")
+        if len(parts) < 3 or parts[0] != "nd" or not re.fullmatch(r"[0-9a-f]{12}", parts[1]):
+            return None
+        key = cls.objects.filter(prefix=parts[1], revoked_at__isnull=True).first()
+        if key is None or not hmac.compare_digest(key.key_hash, cls.digest(raw)):
+            return None
+        return key
+
+    @property
+    def is_active(self):
+        return self.revoked_at is None
+
+    @property
+    def sees_drafts(self):
+        return self.scope == self.Scope.READ_DRAFTS
+
+
+class ApiKeyUse(models.Model):
+    """One request made with an API key: the audit of every use."""
+
+    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="uses")
+    used_at = models.DateTimeField(default=timezone.now)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+
+    class Meta:
+        ordering = ["-used_at", "-pk"]
+        indexes = [models.Index(fields=["key", "-used_at"])]
+
+    def __str__(self):
+        return f"{self.key} {self.method} {self.path} at {self.used_at:%Y-%m-%d %H:%M:%S}"
+
+
 # --- webhooks and WebSub: the outbox (articles/webhooks.py writes and drains it) ---------------
 
 

@@ -1,18 +1,200 @@
-"""Articles as IPTC ninjs documents."""
+"""An article as an IPTC ninjs document (https://iptc.org/standards/ninjs/): the one serializer
+the read API (and anything else that speaks ninjs) uses. 3.x by default, `version=2` gives 2.x.
 
-# placeholder: replaced by the API slice's serializer
+Choices the standard leaves to us:
 
-from .models import Article
+- `uri` is `urn:newsdesk:<SITE_URL host>:article:<pk>`: stable across slug changes and page
+  moves (the page address is in `altIds` with the role `url`).
+- `version` is `Article.version` (bumped by every save of the article) plus the number of
+  correction changes in the audit trail (adding, editing or deleting one is a published change
+  that does not touch the article's row). Both only grow, so a newer copy always has a higher
+  version. A caller may pass `correction_changes` as an annotation to spare the count query.
+- `firstCreated` is the first publication (the creation time before that), `contentCreated`
+  when the desk created the story, `versionCreated` the last change of the article or of its
+  corrections.
+- `pubStatus`: `usable` when readers see the article, `canceled` when it was withdrawn (its
+  reason in `edNote`), `withheld` for anything else (only API keys with read-drafts see those).
+- 2.x is the same document with the property names of 2.x (all lower case) and `embargoed`.
+"""
+
+import html
+import re
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.urls import reverse
+
+from .images import MIME_TYPES, rendition_url, renditions_of
+from .models import Article, AuditEntry
 from .seo import absolute
 
-PUB_STATUS = {Article.State.PUBLISHED: "usable", Article.State.SCHEDULED: "withheld"}
+TAGS = re.compile(r"<[^>]*>")
+CORRECTIONS_POLICY = "https://schema.org/correctionsPolicy"
+CORRECTION = "https://schema.org/correction"
+FORMATS = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif"}
+
+
+def site_host() -> str:
+    return urlsplit(settings.SITE_URL).netloc or "localhost"
+
+
+def urn(kind: str, pk) -> str:
+    """The stable URI of one of our objects: `urn:newsdesk:<host>:<kind>:<pk>`."""
+    return f"urn:newsdesk:{site_host()}:{kind}:{pk}"
+
+
+def language() -> str:
+    """LANGUAGE_CODE as a BCP 47 tag (en-us → en-US)."""
+    lang, _, region = settings.LANGUAGE_CODE.partition("-")
+    return f"{lang}-{region.upper()}" if region else lang
+
+
+def stamp(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def published_version(article: Article) -> int:
+    """`version` as described above."""
+    changes = getattr(article, "correction_changes", None)
+    if changes is None:
+        changes = AuditEntry.objects.filter(
+            article_id=article.pk, action=AuditEntry.Action.CORRECTION
+        ).count()
+    return article.version + changes
+
+
+def _text_length(body_html: str) -> int:
+    return len(html.unescape(TAGS.sub("", body_html)).strip())
+
+
+def _picture(article: Article) -> dict | None:
+    image = article.lead_image
+    if not image:
+        return None
+    renditions = [
+        {
+            "name": f"{item['width']}w-{item['format']}",
+            "href": absolute(rendition_url(image, item)),
+            "contentType": FORMATS.get(item["format"], "application/octet-stream"),
+            "width": item["width"],
+            "height": item["height"],
+        }
+        for item in sorted(renditions_of(image), key=lambda r: (r["width"], r["format"]))
+    ]
+    original = {"name": "original", "href": absolute(image.url)}
+    extension = image.name.rsplit(".", 1)[-1].lower()
+    content_type = MIME_TYPES.get({"jpg": "JPEG"}.get(extension, extension.upper()))
+    if content_type:
+        original["contentType"] = content_type
+    if article.lead_image_width and article.lead_image_height:
+        original.update(width=article.lead_image_width, height=article.lead_image_height)
+    picture = {
+        "name": "picture",
+        "uri": urn("article", f"{article.pk}:lead-image"),
+        "type": "picture",
+        "renditions": [original, *renditions],
+    }
+    descriptions = []
+    if article.lead_image_caption:
+        descriptions.append({"role": "caption", "value": article.lead_image_caption})
+    if article.lead_image_alt:
+        descriptions.append({"role": "alternative", "value": article.lead_image_alt})
+    if descriptions:
+        picture["descriptions"] = descriptions
+    if article.lead_image_credit:
+        picture["by"] = article.lead_image_credit
+    return picture
 
 
 def to_ninjs(article: Article, *, version: int = 3) -> dict:
-    return {
-        "uri": absolute(article.get_absolute_url()),
+    """`article` as a ninjs 3.x document (2.x with `version=2`). Reads the section, byline,
+    topics, corrections and old slugs through `article`: prefetch them for lists."""
+    state = article.state
+    authors = article.byline_authors
+    corrections = list(article.corrections.all())
+    changed = [article.updated_at, *(c.created_at for c in corrections)]
+    doc = {
+        "uri": urn("article", article.pk),
         "type": "text",
-        "version": str(article.version),
-        "headlines": [{"role": "main", "value": article.headline}],
-        "pubStatus": PUB_STATUS.get(article.state, "canceled"),
+        "representationType": "full",
+        "version": str(published_version(article)),
+        "firstCreated": stamp(article.first_published_at or article.created_at),
+        "versionCreated": stamp(max(t for t in changed if t is not None)),
+        "contentCreated": stamp(article.created_at),
+        "embargoedUntil": stamp(getattr(article, "embargo_until", None)),
+        "pubStatus": (
+            "usable"
+            if state == Article.State.PUBLISHED
+            else "canceled"
+            if state == Article.State.WITHDRAWN
+            else "withheld"
+        ),
+        "edNote": article.withdrawal_reason if state == Article.State.WITHDRAWN else None,
+        "copyrightHolder": settings.SITE_NAME,
+        "language": language(),
+        "headlines": [{"role": "main", "contentType": "text/plain", "value": article.headline}],
+        "descriptions": [],
+        "bodies": [
+            {
+                "role": "main",
+                "contentType": "text/html",
+                "charCount": _text_length(article.body_html),
+                "wordCount": article.word_count,
+                "value": article.body_html,
+            }
+        ],
+        "by": ", ".join(a.name for a in authors) or None,
+        "people": [{"name": a.name, "rel": "author", "uri": urn("author", a.pk)} for a in authors],
+        "subjects": [],
+        "located": article.dateline or None,
+        "altIds": [{"role": "slug", "value": article.slug}],
+        "trustIndicators": [
+            {"role": CORRECTIONS_POLICY, "href": absolute(reverse("articles:corrections"))},
+            *({"role": CORRECTION, "href": absolute(c.get_absolute_url())} for c in corrections),
+        ],
     }
+    if article.seo_title:
+        doc["headlines"].append(
+            {"role": "seo", "contentType": "text/plain", "value": article.seo_title}
+        )
+    if article.standfirst:
+        doc["descriptions"].append(
+            {"role": "summary", "contentType": "text/plain", "value": article.standfirst}
+        )
+    if article.seo_description:
+        doc["descriptions"].append(
+            {"role": "seo", "contentType": "text/plain", "value": article.seo_description}
+        )
+    if article.category is not None:
+        doc["subjects"].append(
+            {
+                "name": article.category.name,
+                "rel": "section",
+                "uri": urn("section", article.category.pk),
+            }
+        )
+    doc["subjects"] += [
+        {"name": t.name, "rel": "topic", "uri": urn("topic", t.pk)} for t in article.tags.all()
+    ]
+    if article.source:
+        doc["infoSources"] = [{"name": article.source, "role": "source"}]
+    if state == Article.State.PUBLISHED:
+        doc["altIds"].append({"role": "url", "value": absolute(article.get_absolute_url())})
+    doc["altIds"] += [{"role": "oldSlug", "value": s.old_slug} for s in article.old_slugs.all()]
+    picture = _picture(article)
+    if picture is not None:
+        doc["associations"] = [picture]
+    doc = {k: v for k, v in doc.items() if v not in (None, [])}
+    return doc if version == 3 else to_version_2(doc)
+
+
+V2_NAMES = {"embargoedUntil": "embargoed"}
+
+
+def to_version_2(node):
+    """A ninjs 3.x document as 2.x: the same properties under the 2.x names (lower case)."""
+    if isinstance(node, list):
+        return [to_version_2(item) for item in node]
+    if isinstance(node, dict):
+        return {V2_NAMES.get(k, k).lower(): to_version_2(v) for k, v in node.items()}
+    return node

@@ -65,6 +65,9 @@ INSTALLED_APPS = [
     "django.contrib.sitemaps",
     "django.contrib.humanize",
     "django_filters",
+    # The read API's docs page: its Swagger UI is then served from our static files, which the
+    # Content-Security-Policy allows (ninja's fallback loads it from a CDN, which it forbids).
+    "ninja",
     # Before `articles`, so its failed-login count is on the request when ours is audited.
     "axes",
     "articles",

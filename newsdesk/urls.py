@@ -5,6 +5,7 @@ from django.views.static import serve
 
 from articles import views as article_views
 from articles.admin.views import shortcut
+from articles.api import urls as api_urls
 
 urlpatterns = [
     # Ahead of the admin's own "view on site" redirect, which would reveal a draft's address.
@@ -15,6 +16,7 @@ urlpatterns = [
     path("sitemap.xml", article_views.sitemap_index, name="sitemap"),
     path("sitemap-<section>.xml", article_views.sitemap_section, name="sitemap-section"),
     path("news-sitemap.xml", article_views.news_sitemap, name="news-sitemap"),
+    path("api/v1/", api_urls()),
     path("", include("articles.urls")),
 ]
 

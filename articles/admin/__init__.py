@@ -6,6 +6,7 @@
 - `taxonomy.py`: authors, sections and topics, with merge;
 - `audit.py`: the audit trail;
 - `notifications.py`: opening a notice from the desk inbox, and marking all read;
+- `apikeys.py`: keys for the read API (shown once when made, revoked, never deleted);
 - `users.py`: staff accounts with their author profile inline;
 - `webhooks.py`: webhook endpoints and their deliveries, for superusers;
 - `forms.py`: the desk's forms; `images.py`: image upload fields and thumbnails.
@@ -13,6 +14,7 @@
 Who may do what is asked of `articles.workflow`; every change goes through `articles.services`.
 """
 
+from .apikeys import ApiKeyAdmin
 from .articles import ArticleAdmin
 from .audit import AuditEntryAdmin
 from .notifications import NotificationAdmin
@@ -21,6 +23,7 @@ from .users import DeskUserAdmin
 from .webhooks import WebhookAdmin
 
 __all__ = [
+    "ApiKeyAdmin",
     "ArticleAdmin",
     "AuditEntryAdmin",
     "AuthorAdmin",

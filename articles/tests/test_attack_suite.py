@@ -22,7 +22,15 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from articles import services
-from articles.models import Article, AuditEntry, Notification, Revision, ShareLink, Webhook
+from articles.models import (
+    ApiKey,
+    Article,
+    AuditEntry,
+    Notification,
+    Revision,
+    ShareLink,
+    Webhook,
+)
 
 from .factories import (
     change_form_data,
@@ -131,6 +139,18 @@ URLS = {
     "sitemap-<section>.xml": Row(reads=("p",)),
     "news-sitemap.xml": Row(),
     "^media/(?P<path>.*)$": Row(),
+    # the read API
+    "api/v1/": Row(),
+    "api/v1/openapi.json": Row(),
+    "api/v1/docs": Row(),
+    "api/v1/articles": Row(reads=(*PUBLIC_LIST, "updated_since", "after", "limit", "format")),
+    "api/v1/articles/<int:article_id>": Row(reads=("format",)),
+    "api/v1/articles/slug/<slug:slug>": Row(reads=("format",)),
+    "api/v1/sections": Row(),
+    "api/v1/authors": Row(),
+    "api/v1/topics": Row(),
+    "api/v1/corrections": Row(reads=("after", "limit")),
+    "api/v1/<path:rest>": Row(),
     # the desk: Django's own pages
     "admin/": Row(),
     "admin/login/": Row(reads=("next",), acts=True),
@@ -158,9 +178,10 @@ URLS = {
     "admin/articles/notification/read/": Row(acts=True),
 }
 # Every registered ModelAdmin's own pages.
-for _model in ("auth/group", "articles/article", "articles/auditentry", "articles/author",
-               "articles/category", "articles/tag", "articles/webhook", "auth/user",
-               "axes/accessattempt", "axes/accessfailurelog", "axes/accesslog"):  # fmt: skip
+for _model in ("auth/group", "articles/apikey", "articles/article", "articles/auditentry",
+               "articles/author", "articles/category", "articles/tag", "articles/webhook",
+               "auth/user", "axes/accessattempt", "axes/accessfailurelog",
+               "axes/accesslog"):  # fmt: skip
     _reads = ARTICLE_LIST_READS if _model == "articles/article" else CHANGELIST
     URLS[f"admin/{_model}/"] = Row(reads=_reads)
     URLS[f"admin/{_model}/add/"] = Row(reads=(*CHANGE_FORM, "category", "tags"))
@@ -236,6 +257,9 @@ def world(db):
     for user in (superuser, reporter):
         Notification.objects.create(recipient=user, article=story, kind="published", text="x")
     AuditEntry.objects.create(user=superuser, action=AuditEntry.Action.SAVE, article=story)
+    api_key = ApiKey(name="partner", created_by=superuser)
+    api_key.new_secret()
+    api_key.save()
     from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 
     seen = {"user_agent": "x", "ip_address": "127.0.0.1", "username": "guesser",
@@ -258,6 +282,9 @@ def world(db):
         "slug:categories": category.slug,
         "slug:authors": story.authors.first().slug,
         "slug:tags": tag.slug,
+        "slug:api": story.slug,
+        "article_id": str(story.pk),
+        "rest": "no/such/resource",
         "pk": str(Notification.objects.get(recipient=superuser).pk),
         "token": link.get_absolute_url().rstrip("/").rsplit("/", 1)[-1],
         "section": "articles",
@@ -269,6 +296,7 @@ def world(db):
         "object_id:articles/category": str(category.pk),
         "object_id:articles/tag": str(tag.pk),
         "object_id:articles/auditentry": str(AuditEntry.objects.first().pk),
+        "object_id:articles/apikey": str(api_key.pk),
         "object_id:auth/user": str(reporter.pk),
         "object_id:auth/group": str(Group.objects.get(name="Reporters").pk),
         "object_id:admin/r": str(story.pk),
