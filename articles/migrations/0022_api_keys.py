@@ -9,7 +9,6 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('articles', '0020_ingest_uri'),
         ('articles', '0021_webhooks'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
