@@ -231,7 +231,9 @@ def test_filters_are_the_archives(reader):
     """section, author, topic, featured, dates and updated_since pick what the archive picks."""
     section, author, topic = make_category("World"), make_author("Ann"), make_tag("Energy")
     old = make_article(ago=dt.timedelta(days=10))
-    on_all = make_article(category=section, authors=[author], tags=[topic], featured=True)
+    on_all = make_article(
+        category=section, authors=[author], tags=[topic], featured=True, ago=dt.timedelta(hours=1)
+    )
     Article.objects.filter(pk=old.pk).update(updated_at=timezone.now() - dt.timedelta(days=9))
     since = (timezone.now() - dt.timedelta(days=1)).isoformat().replace("+00:00", "Z")
     for query in ("category=world", "author=ann", "tag=energy", "featured=true",
