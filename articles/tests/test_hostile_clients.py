@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# A real gunicorn on its own SQLite file, whatever DATABASE_URL says: CI runs it once.
+pytestmark = pytest.mark.own_stack
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS, THREADS = 2, 4
 ARTICLE = "/articles/us-experts-libyan-officials-hold-security-meetings/"

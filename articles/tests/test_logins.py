@@ -387,6 +387,7 @@ def front_page_latencies(port, seconds):
     return latencies
 
 
+@pytest.mark.own_stack  # a real gunicorn on its own SQLite file, whatever DATABASE_URL says
 def test_six_guessers_do_not_starve_readers_of_the_cached_front_page(server):
     port = server
     front_page_latencies(port, 0.5)  # stored in the page cache

@@ -23,10 +23,14 @@ ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 REDIS = shutil.which("redis-server")
 
-pytestmark = pytest.mark.skipif(
-    not PG_BIN or not REDIS or not shutil.which("runuser") and os.geteuid() == 0,
-    reason="needs PostgreSQL's initdb/pg_ctl and redis-server installed to start throwaway instances",
-)
+pytestmark = [
+    # Its own throwaway PostgreSQL and Redis, whatever DATABASE_URL says: CI runs it once.
+    pytest.mark.own_stack,
+    pytest.mark.skipif(
+        not PG_BIN or not REDIS or not shutil.which("runuser") and os.geteuid() == 0,
+        reason="needs PostgreSQL's initdb/pg_ctl and redis-server installed to start throwaway instances",
+    ),
+]
 
 
 def free_port():
