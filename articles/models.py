@@ -3,7 +3,7 @@
 import datetime as dt
 import operator
 import re
-from functools import lru_cache, reduce
+from functools import cache, lru_cache, reduce
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, models
@@ -711,60 +711,105 @@ class Byline(models.Model):
 CARD_DEFERRED = ("body", "body_html")  # cards never show bodies: most of a row's bytes
 
 
-@lru_cache(maxsize=1)
-def _card_columns():
-    """(article, category, byline, author) attribute names a card reads."""
-
-    def names(model, skip=()):
-        return tuple(f.attname for f in model._meta.concrete_fields if f.name not in skip)
-
-    return names(Article, CARD_DEFERRED), names(Category), names(Byline), names(Author)
+@cache
+def columns(model, skip=()) -> tuple:
+    """`model`'s column attributes but `skip`, in field order (the order `Model.from_db` reads
+    values in): what the compiled loaders below select."""
+    return tuple(f.attname for f in model._meta.concrete_fields if f.name not in skip)
 
 
-@lru_cache(maxsize=1)
-def _card_columns_with_html():
-    """The card's article columns and the rendered body, in the model's field order (the order
-    `Model.from_db` reads values in)."""
-    skip = set(CARD_DEFERRED) - {"body_html"}
-    return tuple(f.attname for f in Article._meta.concrete_fields if f.name not in skip)
+def _related(prefix, model):
+    return tuple(f"{prefix}__{name}" for name in columns(model))
 
 
-def _card_rows(*, ids, article=None):
-    _, category, _, _ = _card_columns()
+def _card_rows(*, ids, skip=CARD_DEFERRED):
     return Article.objects.filter(pk__in=ids).values_list(
-        *(article or _card_columns()[0]), *(f"category__{name}" for name in category)
+        *columns(Article, skip), *_related("category", Category)
     )
 
 
 def _card_rows_with_html(*, ids):
-    return _card_rows(ids=ids, article=_card_columns_with_html())
+    return _card_rows(ids=ids, skip=("body",))
 
 
 def _byline_rows(*, ids):
-    _, _, byline, author = _card_columns()
     return (
         Byline.objects.filter(article_id__in=ids)
         .order_by("position", "pk")
-        .values_list(*byline, *(f"author__{name}" for name in author))
+        .values_list(*columns(Byline), *_related("author", Author))
     )
+
+
+def _topic_rows(*, ids):
+    return (
+        Article.tags.through.objects.filter(article_id__in=ids)
+        .order_by("tag__name", "tag_id")
+        .values_list("article_id", *_related("tag", Tag))
+    )
+
+
+def _article_rows(*, now, slug):
+    return (
+        Article.objects.published(now=now)
+        .filter(slug=slug)
+        .values_list(*columns(Article), *_related("category", Category))
+    )
+
+
+def _correction_rows(*, article):
+    return Correction.objects.filter(article_id=article).values_list(*columns(Correction))
 
 
 CARD_ROWS = Compiled(_card_rows)
 CARD_ROWS_WITH_HTML = Compiled(_card_rows_with_html)
 BYLINE_ROWS = Compiled(_byline_rows)
-
-
-def _topic_rows(*, ids):
-    through = Article.tags.through
-    names = tuple(f.attname for f in Tag._meta.concrete_fields)
-    return (
-        through.objects.filter(article_id__in=ids)
-        .order_by("tag__name", "tag_id")
-        .values_list("article_id", *(f"tag__{name}" for name in names))
-    )
-
-
 TOPIC_ROWS = Compiled(_topic_rows)
+ARTICLE_ROWS = Compiled(_article_rows)
+CORRECTION_ROWS = Compiled(_correction_rows)
+
+
+def _articles_from(rows, names) -> dict:
+    """{id: article} from rows of `names` followed by the section's columns (or NULLs)."""
+    cut, db, categories, articles = len(names), DEFAULT_DB_ALIAS, {}, {}
+    set_category = Article._meta.get_field("category").set_cached_value
+    for row in rows:
+        article = Article.from_db(db, names, row[:cut])
+        category = None
+        if row[cut] is not None:
+            category = categories.get(row[cut])
+            if category is None:
+                category = categories[row[cut]] = Category.from_db(db, columns(Category), row[cut:])
+        set_category(article, category)
+        articles[article.pk] = article
+    return articles
+
+
+def _attach_bylines(articles):
+    """Each article's byline authors, in order (`byline_authors`), in one compiled query."""
+    cut, authors = len(columns(Byline)), {}
+    set_author = Byline._meta.get_field("author").set_cached_value
+    for article in articles.values():
+        article.__dict__["_byline_authors"] = []
+    for row in BYLINE_ROWS.rows(ids=list(articles)):
+        byline = Byline.from_db(DEFAULT_DB_ALIAS, columns(Byline), row[:cut])
+        author = authors.get(byline.author_id)
+        if author is None:
+            author = authors[byline.author_id] = Author.from_db(
+                DEFAULT_DB_ALIAS, columns(Author), row[cut:]
+            )
+        set_author(byline, author)
+        articles[byline.article_id].__dict__["_byline_authors"].append(author)
+
+
+def _topics_of(articles) -> dict:
+    """{article id: its topics by name}, in one compiled query."""
+    found, topics = {}, {pk: [] for pk in articles}
+    for row in TOPIC_ROWS.rows(ids=list(articles)):
+        tag = found.get(row[1])
+        if tag is None:
+            tag = found[row[1]] = Tag.from_db(DEFAULT_DB_ALIAS, columns(Tag), row[1:])
+        topics[row[0]].append(tag)
+    return topics
 
 
 def load_cards(ids, *, topics=False, html=False) -> dict:
@@ -778,70 +823,15 @@ def load_cards(ids, *, topics=False, html=False) -> dict:
     ids = list(dict.fromkeys(ids))
     if not ids:
         return {}
-    article_names, category_names, byline_names, author_names = _card_columns()
-    query = CARD_ROWS
     if html:
-        article_names, query = _card_columns_with_html(), CARD_ROWS_WITH_HTML
-    cut, db = len(article_names), DEFAULT_DB_ALIAS
-    set_category = Article._meta.get_field("category").set_cached_value
-    set_author = Byline._meta.get_field("author").set_cached_value
-    cards, categories = {}, {}
-    for row in query.rows(ids=ids):
-        article = Article.from_db(db, article_names, row[:cut])
-        category = None
-        if row[cut] is not None:
-            category = categories.get(row[cut])
-            if category is None:
-                category = Category.from_db(db, category_names, row[cut:])
-                categories[category.pk] = category
-        set_category(article, category)
-        article.__dict__["_byline_authors"] = []
-        cards[article.pk] = article
-    cut, authors = len(byline_names), {}
-    for row in BYLINE_ROWS.rows(ids=ids):
-        byline = Byline.from_db(db, byline_names, row[:cut])
-        author = authors.get(byline.author_id)
-        if author is None:
-            author = authors[byline.author_id] = Author.from_db(db, author_names, row[cut:])
-        set_author(byline, author)
-        cards[byline.article_id].__dict__["_byline_authors"].append(author)
+        cards = _articles_from(CARD_ROWS_WITH_HTML.rows(ids=ids), columns(Article, ("body",)))
+    else:
+        cards = _articles_from(CARD_ROWS.rows(ids=ids), columns(Article, CARD_DEFERRED))
+    _attach_bylines(cards)
     if topics:
-        for article in cards.values():
-            article.__dict__["_topics"] = []
-        names, found = tuple(f.attname for f in Tag._meta.concrete_fields), {}
-        for row in TOPIC_ROWS.rows(ids=ids):
-            tag = found.get(row[1])
-            if tag is None:
-                tag = found[row[1]] = Tag.from_db(db, names, row[1:])
-            cards[row[0]].__dict__["_topics"].append(tag)
+        for pk, found in _topics_of(cards).items():
+            cards[pk].__dict__["_topics"] = found
     return cards
-
-
-def _article_rows(*, now, slug):
-    _, category, _, _ = _card_columns()
-    fields = tuple(f.attname for f in Article._meta.concrete_fields)
-    return (
-        Article.objects.published(now=now)
-        .filter(slug=slug)
-        .values_list(*fields, *(f"category__{name}" for name in category))
-    )
-
-
-def _tag_rows(*, article):
-    return Tag.objects.filter(articles__id=article).values_list(
-        *(f.attname for f in Tag._meta.concrete_fields)
-    )
-
-
-def _correction_rows(*, article):
-    return Correction.objects.filter(article_id=article).values_list(
-        *(f.attname for f in Correction._meta.concrete_fields)
-    )
-
-
-ARTICLE_ROWS = Compiled(_article_rows)
-TAG_ROWS = Compiled(_tag_rows)
-CORRECTION_ROWS = Compiled(_correction_rows)
 
 
 def _prefetched(instance, name, objects):
@@ -853,27 +843,18 @@ def _prefetched(instance, name, objects):
 
 def load_article(slug, *, now=None):
     """The article published at `slug` (None if none is), with what its page shows: section,
-    byline authors, topics and corrections. Five compiled queries: building the querysets of
+    byline authors, topics and corrections. Four compiled queries: building the querysets of
     `published().for_listing()` and its prefetches cost more than running them."""
-    rows = ARTICLE_ROWS.rows(now=now or timezone.now(), slug=slug)
-    if not rows:
+    found = _articles_from(
+        ARTICLE_ROWS.rows(now=now or timezone.now(), slug=slug), columns(Article)
+    )
+    if not found:
         return None
-    _, category_names, byline_names, author_names = _card_columns()
-    names = tuple(f.attname for f in Article._meta.concrete_fields)
-    row, cut, db = rows[0], len(names), DEFAULT_DB_ALIAS
-    article = Article.from_db(db, names, row[:cut])
-    category = None if row[cut] is None else Category.from_db(db, category_names, row[cut:])
-    Article._meta.get_field("category").set_cached_value(article, category)
-    cut = len(byline_names)
-    article.__dict__["_byline_authors"] = [
-        Author.from_db(db, author_names, row[cut:]) for row in BYLINE_ROWS.rows(ids=[article.pk])
-    ]
-    tag_names = tuple(f.attname for f in Tag._meta.concrete_fields)
-    tags = [Tag.from_db(db, tag_names, row) for row in TAG_ROWS.rows(article=article.pk)]
-    _prefetched(article, "tags", tags)
-    correction_names = tuple(f.attname for f in Correction._meta.concrete_fields)
+    _attach_bylines(found)
+    (article,) = found.values()
+    _prefetched(article, "tags", _topics_of(found)[article.pk])
     corrections = [
-        Correction.from_db(db, correction_names, row)
+        Correction.from_db(DEFAULT_DB_ALIAS, columns(Correction), row)
         for row in CORRECTION_ROWS.rows(article=article.pk)
     ]
     set_article = Correction._meta.get_field("article").set_cached_value
