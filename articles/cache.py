@@ -23,7 +23,9 @@ Store. A hit is one cache read: `page:<format>:<digest>` holds `(valid_until, ke
 status, headers, body)` (plain values: unpickling a whole response object cost more than the
 lookup; `STORE_FORMAT` is in the name, so after an upgrade the old form is never read). Its ETag is
 kept beside it in a small `etag:<format>:<digest>` entry, so a request with a matching If-None-Match
-answers 304 from that entry without loading the body. Purging deletes the entries recorded under
+answers 304 from that entry without loading the body; with Redis, each worker keeps copies of the
+ETag entries that Redis itself keeps true (`newsdesk.redis_cache.TrackedCopies`), so a
+revalidation needs no round trip at all. Purging deletes the entries recorded under
 each key: in Redis the key -> pages index is a Redis set (SADD on store, SMEMBERS + DEL on
 purge, one pipeline each); other backends (the local-memory cache of the tests, the file cache
 of one machine) keep the index as a plain cache entry, read-modify-write, which two workers
@@ -209,6 +211,9 @@ def _purge(keys):
 def _purge_cache(keys):
     cache.set(PURGED_KEY, uuid.uuid4().hex, None)
     _index().purge(keys)
+    copies = _etag_copies()
+    if copies is not None:  # other workers hear it from Redis; this one need not wait
+        copies.forget_all()
 
 
 def _owe(keys):
@@ -401,6 +406,26 @@ def _edge_headers(header, valid_until):
     ]
 
 
+def _revalidated(request, found, entry) -> bool:
+    """Answer 304 from a stored `(valid_until, etag, key header)` entry when it matches."""
+    if entry is None:
+        return False
+    valid_until, etag, header = entry
+    if time.time() < valid_until and etag and _not_modified(request, etag):
+        headers = [("ETag", etag), *_edge_headers(header, valid_until), ("X-Cache", "hit")]
+        found.answer = (304, headers, b"")
+        return True
+    return False
+
+
+def _etag_copies():
+    """This worker's copies of the stored ETags, which Redis keeps true (see
+    `newsdesk.redis_cache.TrackedCopies`): a revalidation then needs no round trip at all.
+    None with other caches (the local-memory cache of the tests, the file cache)."""
+    tracked = getattr(cache, "tracked_copies", None)
+    return tracked(f"etag:{STORE_FORMAT}:") if tracked is not None else None
+
+
 def _not_modified(request, etag):
     wanted = request.META.get("HTTP_IF_NONE_MATCH")
     return bool(wanted) and (etag in parse_etags(wanted) or wanted.strip() == "*")
@@ -444,14 +469,22 @@ def _lookup(request):
     page_key, etag_key = f"page:{STORE_FORMAT}:{digest}", f"etag:{STORE_FORMAT}:{digest}"
     conditional = "HTTP_IF_NONE_MATCH" in request.META
     try:
+        copies = _etag_copies() if conditional else None
+        if copies is not None and not _debt_check_due():
+            # Copies are named as Redis names them (its invalidations carry those names).
+            tracked_name = cache.make_key(etag_key)
+            if _revalidated(request, found, copies.get(tracked_name)):
+                return found
+            mark = copies.mark()
+        else:
+            copies = None
         entries = cache.get_many([etag_key if conditional else page_key, PURGED_KEY])
         found.settle = _debt_check_due()
         now = time.time()
         if conditional and etag_key in entries:
-            valid_until, etag, header = entries[etag_key]
-            if now < valid_until and etag and _not_modified(request, etag):
-                headers = [("ETag", etag), *_edge_headers(header, valid_until), ("X-Cache", "hit")]
-                found.answer = (304, headers, b"")
+            if copies is not None and not found.settle:
+                copies.keep(tracked_name, entries[etag_key], mark)
+            if _revalidated(request, found, entries[etag_key]):
                 return found
             entries.update(cache.get_many([page_key]))
     except Exception:  # noqa: BLE001 - degrade to uncached pages
