@@ -35,27 +35,27 @@ class Compiled:
         self._lock = threading.Lock()
 
     def bound(self, connection, values):
-        """(sql, params, columns) of the query for `values` on `connection`; `columns` are the
-        selected expressions, whose database converters `rows` applies."""
+        """(sql, params, converters) of the query for `values` on `connection`; `converters`
+        are the selected columns' database converters, which `rows` applies."""
         plan = self._plan(connection, values)
         if plan is None:
             return _compile(self.build(**values), connection)
-        sql, slots, params, columns = plan
+        sql, slots, params, converters = plan
         params = list(params)
         for index, (name, item) in slots:
             value = values[name] if item is None else values[name][item]
             if isinstance(value, dt.datetime):
                 value = connection.ops.adapt_datetimefield_value(value)
             params[index] = value
-        return sql, params, columns
+        return sql, params, converters
 
     def rows(self, *, using="default", **values):
         """The rows, with values as the ORM gives them (aware datetimes, booleans, ...)."""
         connection = connections[using]
-        sql, params, columns = self.bound(connection, values)
+        sql, params, converters = self.bound(connection, values)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return _converted(cursor.fetchall(), columns, connection)
+            return _converted(cursor.fetchall(), converters, connection)
 
     def column(self, *, using="default", **values):
         """The first column of every row (ids, usually)."""
@@ -69,12 +69,12 @@ class Compiled:
         connection = connections[using]
         parts, params = [], []
         for i, values in enumerate(each):
-            sql, bound, columns = self.bound(connection, values)
+            sql, bound, converters = self.bound(connection, values)
             parts.append(f"SELECT * FROM ({sql}) AS part{i}")
             params.extend(bound)
         with connection.cursor() as cursor:
             cursor.execute(" UNION ALL ".join(parts), params)
-            return [row[0] for row in _converted(cursor.fetchall(), columns, connection)]
+            return [row[0] for row in _converted(cursor.fetchall(), converters, connection)]
 
     def _plan(self, connection, values):
         shape = (connection.alias, connection.vendor) + tuple(
@@ -116,7 +116,7 @@ class Compiled:
             else:
                 sentinels[name] = stand_in(value, name, None)
         try:
-            sql, params, columns = _compile(self.build(**sentinels), connection)
+            sql, params, converters = _compile(self.build(**sentinels), connection)
         except Exception:  # a sentinel where the queryset wants a real value (a slice, say)
             return None
         slots, seen = [], set()
@@ -127,22 +127,28 @@ class Compiled:
                 seen.add(key)
         if seen != set(wanted) or any(str(s) in sql for s in wanted if type(s) in (int, str)):
             return None
-        return sql, tuple(slots), tuple(params), columns
+        return sql, tuple(slots), tuple(params), converters
 
 
 def _compile(queryset, connection):
     compiler = queryset.query.get_compiler(connection=connection)
     sql, params = compiler.as_sql()
-    return sql, params, tuple(s[0] for s in compiler.select[: compiler.col_count])
+    columns = [s[0] for s in compiler.select[: compiler.col_count]]
+    return sql, params, _converters(columns, connection)
 
 
-def _converted(rows, columns, connection):
-    """`rows` through the database converters of `columns`, as the ORM reads them."""
-    converters = []
+def _converters(columns, connection):
+    """[(index, converters, column)] for the columns whose values the ORM converts."""
+    found = []
     for i, column in enumerate(columns):
-        found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-        if found:
-            converters.append((i, found, column))
+        each = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if each:
+            found.append((i, tuple(each), column))
+    return tuple(found)
+
+
+def _converted(rows, converters, connection):
+    """`rows` through the columns' database `converters`, as the ORM reads them."""
     if not converters:
         return rows
     out = []

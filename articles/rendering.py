@@ -104,6 +104,8 @@ def plain_text(value: str) -> str:
     repeated until nothing changes, so the result holds no markup whether a consumer reads it
     as text, as HTML, or decodes its entities once more. Characters XML cannot carry go too."""
     text = _XML_ILLEGAL.sub("", str(value or ""))
+    if "<" not in text and "&" not in text:  # no tag, no entity: already plain
+        return text.strip()
     for _ in range(10):
         stripped = html.unescape(nh3.clean(text, tags=set()))
         if stripped == text:
