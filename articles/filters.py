@@ -1,6 +1,7 @@
 """The archive's filters: every parameter is validated by the FilterSet's form before use."""
 
 import datetime as dt
+import functools
 
 import django_filters
 from django import forms
@@ -34,26 +35,33 @@ def _attrs(attrs):
 class QuickSelect(forms.Select):
     """Django's <select>, HTML for HTML, written in Python: a template per option took tens of
     milliseconds for a few hundred authors, and so did Django's option dictionaries, so the
-    options are written straight from the choices (model choices read `name` and `slug` only)."""
+    options are written straight from the choices (model choices read `name` and `slug` only).
+    The options' HTML is remembered by the choices themselves (read afresh on every request),
+    so a renamed author is a new entry, never a stale one; only the chosen options differ."""
 
     def render(self, name, value, attrs=None, renderer=None):
         final = self.build_attrs(self.attrs, attrs)
         if self.allow_multiple_selected:
             final["multiple"] = True
-        selected = {str(v) for v in self.format_value(value)}
-        parts = [format_html('<select name="{}"', name), _attrs(final), ">"]
-        for option_value, label in self.choices:
-            if isinstance(label, list | tuple):  # grouped choices: not used here
-                return super().render(name, value, attrs, renderer)
-            option_value = "" if option_value is None else str(option_value)
-            chosen = " selected" if option_value in selected else ""
-            # escape() rather than format_html(): the same escaping, without parsing a format
-            # string per option (400 authors).
-            parts.append(
-                f'\n  <option value="{escape(option_value)}"{chosen}>{escape(label)}</option>\n'
-            )
-        parts.append("\n</select>")
-        return mark_safe("".join(parts))  # noqa: S308 - every part is escaped above
+        choices = tuple(iter(self.choices))  # not tuple(choices): its len() is a COUNT query
+        if any(isinstance(label, list | tuple) for _, label in choices):  # grouped: not used here
+            return super().render(name, value, attrs, renderer)
+        options = _options_html(choices)
+        for chosen in {str(v) for v in self.format_value(value)}:
+            start = f'<option value="{escape(chosen)}">'
+            options = options.replace(start, f"{start[:-1]} selected>", 1)
+        start = format_html('<select name="{}"', name)
+        return mark_safe(f"{start}{_attrs(final)}>{options}\n</select>")  # noqa: S308 - escaped
+
+
+@functools.lru_cache(maxsize=32)
+def _options_html(choices) -> str:
+    # escape() rather than format_html(): the same escaping, without parsing a format string
+    # per option (400 authors).
+    return "".join(
+        f'\n  <option value="{escape("" if value is None else str(value))}">{escape(label)}</option>\n'
+        for value, label in choices
+    )
 
 
 class QuickSelectMultiple(QuickSelect, forms.SelectMultiple):
