@@ -26,13 +26,17 @@ def _slug_pattern(name, urlconf, root_urlconf, prefix):
     return reverse(name, args=[SLUG_PLACEHOLDER], urlconf=urlconf)
 
 
+def slug_pattern(name) -> str:
+    """The address of URL `name` with `SLUG_PLACEHOLDER` where the slug goes: one reverse()
+    per URL name, URL configuration and script prefix (reversing was much of a list page)."""
+    return _slug_pattern(name, get_urlconf(), settings.ROOT_URLCONF, get_script_prefix())
+
+
 def slug_url(name, slug):
-    """`reverse(name, args=[slug])` with one reverse() per URL name and URL configuration:
-    reversing is much of the cost of a list page. Slugs need no quoting."""
+    """`reverse(name, args=[slug])`, from `slug_pattern`. Slugs need no quoting."""
     if not slug:
         return reverse(name, args=[slug])  # the same error as before
-    pattern = _slug_pattern(name, get_urlconf(), settings.ROOT_URLCONF, get_script_prefix())
-    return pattern.replace(SLUG_PLACEHOLDER, slug)
+    return slug_pattern(name).replace(SLUG_PLACEHOLDER, slug)
 
 
 def unique_slug(model, text, *, exclude_pk=None, max_length=200, field="slug"):
@@ -51,6 +55,8 @@ def unique_slug(model, text, *, exclude_pk=None, max_length=200, field="slug"):
 
 
 class Author(models.Model):
+    URL_NAME = "articles:author"  # its public page, by slug (`slug_url`)
+
     name = models.CharField("display name", max_length=200)
     slug = models.SlugField(max_length=200, unique=True, blank=True)
     bio = models.TextField(blank=True)
@@ -88,10 +94,12 @@ class Author(models.Model):
         super().save(*args, **kwargs)
 
     def get_absolute_url(self):
-        return slug_url("articles:author", self.slug)
+        return slug_url(self.URL_NAME, self.slug)
 
 
 class Category(models.Model):
+    URL_NAME = "articles:category"  # its public page, by slug (`slug_url`)
+
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=100, unique=True, blank=True)
     description = models.TextField(blank=True)
@@ -110,10 +118,12 @@ class Category(models.Model):
         super().save(*args, **kwargs)
 
     def get_absolute_url(self):
-        return slug_url("articles:category", self.slug)
+        return slug_url(self.URL_NAME, self.slug)
 
 
 class Tag(models.Model):
+    URL_NAME = "articles:tag"  # its public page, by slug (`slug_url`)
+
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=100, unique=True, blank=True)
 
@@ -129,7 +139,7 @@ class Tag(models.Model):
         super().save(*args, **kwargs)
 
     def get_absolute_url(self):
-        return slug_url("articles:tag", self.slug)
+        return slug_url(self.URL_NAME, self.slug)
 
 
 WORD = re.compile(r"\w+(?:['’-]\w+)*")
@@ -383,6 +393,8 @@ class DeskQuerySet(ArticleQuerySet):
 
 
 class Article(models.Model):
+    URL_NAME = "articles:detail"  # its public page, by slug (`slug_url`)
+
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
         REVIEW = "review", "In review"
@@ -598,7 +610,7 @@ class Article(models.Model):
             SlugRedirect.objects.update_or_create(old_slug=old_slug, defaults={"article": self})
 
     def get_absolute_url(self):
-        return slug_url("articles:detail", self.slug)
+        return slug_url(self.URL_NAME, self.slug)
 
     def state_at(self, now) -> "Article.State":
         for state, condition in state_conditions(now).items():

@@ -7,9 +7,9 @@ register = template.Library()
 
 
 @register.filter
-def machine_time(value):
-    """ISO 8601 in the site's time zone, in whole seconds: HTML allows at most three digits of
-    a fraction of a second, and `date:'c'` prints six."""
+def machine_time(value, zone=None):
+    """ISO 8601 in the site's time zone (or `zone`), in whole seconds: HTML allows at most three
+    digits of a fraction of a second, and `date:'c'` prints six."""
     if not value:
         return ""
-    return timezone.localtime(value).replace(microsecond=0).isoformat()
+    return timezone.localtime(value, zone).replace(microsecond=0).isoformat()
