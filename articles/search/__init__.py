@@ -18,7 +18,9 @@ as a parameter: user text never reaches SQL or FTS syntax.
 
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
+from ..compiled import Compiled
 from ..models import Article, load_cards
 from ..rendering import html_to_text
 from . import postgresql, sqlite
@@ -89,6 +91,13 @@ def matching_ids_sql(parsed: ParsedQuery) -> tuple[str, list]:
 SEARCH_WINDOW = 500
 
 
+def _published_among(*, now, ids):
+    return Article.objects.published(now=now).filter(pk__in=ids).order_by().values_list("pk")
+
+
+PUBLISHED_AMONG = Compiled(_published_among)
+
+
 class SearchResults:
     """Ranked matches among published articles, sliceable and countable for a Paginator.
 
@@ -119,7 +128,12 @@ class SearchResults:
 
     def count(self) -> int:
         if self._count is None:
-            self._count = Article.objects.published().filter(pk__in=self.window()).count()
+            window = self.window()
+            # Padded to a power of two with 0 (no article has it): ten compiled shapes serve
+            # every window length.
+            padded = window + [0] * ((1 << max(len(window) - 1, 0).bit_length()) - len(window))
+            found = PUBLISHED_AMONG.column(now=timezone.now(), ids=padded) if window else []
+            self._count = len(found)
         return self._count
 
     def __len__(self):

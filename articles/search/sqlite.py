@@ -6,7 +6,9 @@ post_migrate hook (apps.py) runs to put back triggers a later table rebuild drop
 
 from django.db import connection
 from django.db.models.expressions import RawSQL
+from django.utils import timezone
 
+from ..compiled import Compiled
 from ..models import Article
 from .query import HIGHLIGHT_END, HIGHLIGHT_START, ParsedQuery, fts5_expression
 
@@ -82,10 +84,18 @@ def newest_match_ids(parsed: ParsedQuery, limit: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def _published_exists_sql():
+def _published_row(*, now):
     """A correlated check that the FTS row being looked at is a published article."""
     row = RawSQL(f"{FTS_TABLE}.rowid", [])
-    return Article.objects.published().filter(pk=row).values("id").query.sql_with_params()
+    return Article.objects.published(now=now).filter(pk=row).values("id")
+
+
+PUBLISHED_ROW = Compiled(_published_row)  # compiled once: building it cost more than running
+
+
+def _published_exists_sql():
+    sql, params, _ = PUBLISHED_ROW.bound(connection, {"now": timezone.now()})
+    return sql, params
 
 
 def ranked_page(parsed: ParsedQuery, limit: int, offset: int, floor: int) -> list[tuple]:
