@@ -796,6 +796,19 @@ TOPIC_ROWS = Compiled(_topic_rows)
 ARTICLE_ROWS = Compiled(_article_rows)
 CORRECTION_ROWS = Compiled(_correction_rows)
 SECTION_ROWS = Compiled(_section_rows)
+SITEMAP_COLUMNS = ("id", "slug", "published_at", "revised_at")  # `modified_at` needs the times
+
+
+def _sitemap_rows(*, now, low, high):
+    return (
+        Article.objects.published(now=now)
+        .filter(pk__gt=low, pk__lte=high)
+        .order_by("pk")
+        .values_list(*SITEMAP_COLUMNS)
+    )
+
+
+SITEMAP_ROWS = Compiled(_sitemap_rows)
 
 
 def _articles_from(rows, names) -> dict:
@@ -841,6 +854,14 @@ def _topics_of(articles) -> dict:
             tag = found[row[1]] = _loaded(Tag, columns(Tag), row[1:])
         topics[row[0]].append(tag)
     return topics
+
+
+def load_id_block(low: int, high: int) -> list:
+    """The published articles with ids in (`low`, `high`], in id order, with what a sitemap
+    entry shows (address and `modified_at`): one compiled query, no `Model.__init__` (a
+    thousand of them were half of a sitemap page)."""
+    rows = SITEMAP_ROWS.rows(now=timezone.now(), low=low, high=high)
+    return [_loaded(Article, SITEMAP_COLUMNS, row) for row in rows]
 
 
 def load_sections() -> list:

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from .models import Article, Author, Category, Tag
+from .models import Article, Author, Category, Tag, load_id_block
 from .rendering import field_text
 
 NEWS_WINDOW = dt.timedelta(hours=48)
@@ -46,11 +46,16 @@ class IdBlockPaginator(Paginator):
         last = self.object_list.model.objects.aggregate(last=Max("pk"))["last"]
         return -(-last // self.per_page) if last else 1
 
+    block = None  # a loader of the ids in (low, high], else the object list filtered by range
+
     def page(self, number):
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
-        rows = self.object_list.filter(pk__gt=bottom, pk__lte=bottom + self.per_page)
-        return self._get_page(list(rows), number, self)
+        if self.block is not None:
+            rows = self.block(bottom, bottom + self.per_page)
+        else:
+            rows = list(self.object_list.filter(pk__gt=bottom, pk__lte=bottom + self.per_page))
+        return self._get_page(rows, number, self)
 
 
 class ArticleSitemap(SiteSitemap):
@@ -62,7 +67,9 @@ class ArticleSitemap(SiteSitemap):
 
     @property
     def paginator(self):
-        return IdBlockPaginator(self.items(), self.limit)
+        paginator = IdBlockPaginator(self.items(), self.limit)
+        paginator.block = load_id_block
+        return paginator
 
     def lastmod(self, item):
         return item.modified_at
