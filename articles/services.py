@@ -40,6 +40,7 @@ from .models import (
     Notification,
     Revision,
     ShareLink,
+    SlugRedirect,
     StateChange,
     Tag,
 )
@@ -188,6 +189,7 @@ def article_save(
     audit_action: str | None = None,
     audit_detail: dict | None = None,
     from_revision: Revision | None = None,
+    old_slugs: list[str] | None = None,
 ) -> Article:
     """Create or change an article and take a workflow `action` (save, submit, publish, …).
 
@@ -196,8 +198,10 @@ def article_save(
     topics when given; a new article without a byline gets its writer's author profile.
     `published_at` publishes at a given time (wire copy keeps its filing time).
     `from_revision` is the revision the editor loaded into the form and reviewed: the save is
-    recorded as restoring it (or, for a pending draft revision, as publishing it). Raises
-    PermissionDenied when `user` may not take `action` on this article.
+    recorded as restoring it (or, for a pending draft revision, as publishing it).
+    `old_slugs` are earlier addresses of the story elsewhere (an imported copy): each one no
+    article uses redirects to it, like its own old slugs. Raises PermissionDenied when `user`
+    may not take `action` on this article.
     """
     creating = article.pk is None
     stored = None if creating else Article.objects.select_for_update().get(pk=article.pk)
@@ -228,6 +232,14 @@ def article_save(
         _set_byline(article, authors)
     if tags is not None:
         article.tags.set(tags)
+    for old in old_slugs or ():
+        taken = SlugRedirect.objects.filter(old_slug=old).exists()
+        if (
+            old != article.slug
+            and not taken
+            and not Article._base_manager.filter(slug=old).exists()
+        ):
+            SlugRedirect.objects.create(old_slug=old, article=article)
     revision_note = ""
     if from_revision is not None:
         audit_action, audit_detail, revision_note = _from_revision(

@@ -133,9 +133,7 @@ def test_full_story_document_says_what_the_page_says():
     assert {"role": "oldSlug", "value": "grid-fails-in-the-north"} in doc["altIds"]
     assert {"role": "slug", "value": "grid-fails"} in doc["altIds"]
     correction = story.corrections.get()
-    assert doc["trustIndicators"][1]["href"].endswith(
-        f"/articles/grid-fails/#correction-{correction.pk}"
-    )
+    assert doc["trustIndicators"][1]["href"].endswith(f"/articles/grid-fails/#{correction.anchor}")
     picture = doc["associations"][0]
     assert picture["name"] == "picture" and picture["type"] == "picture"
     widths = {(r["width"], r["contentType"]) for r in picture["renditions"]}
