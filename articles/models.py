@@ -1061,6 +1061,8 @@ class AuditEntry(models.Model):
         LOGIN_FAILED = "login_failed", "Login failed"
         LOCKOUT = "lockout", "Locked out (too many failed logins)"
         UNLOCK = "unlock", "Unlocked a login"
+        API_KEY_CREATE = "api_key_create", "Made an API key"
+        API_KEY_REVOKE = "api_key_revoke", "Revoked an API key"
 
     created_at = models.DateTimeField(default=timezone.now)
     user = models.ForeignKey(

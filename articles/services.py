@@ -29,6 +29,7 @@ from django.utils import dateformat, timezone
 from . import cache, notifications, webhooks, workflow
 from .cache import keys_changed, keys_for_article, keys_for_taxonomy, pages_changed
 from .models import (
+    ApiKey,
     Article,
     AuditEntry,
     Author,
@@ -103,6 +104,41 @@ def audit_login_event(
         " ".join(f"{name}={value!r}" for name, value in detail.items()),
     )
     return audit_record(user=user, action=action, object_repr=username, detail=detail)
+
+
+# --- API keys ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def api_key_create(key: ApiKey, *, user) -> str:
+    """Store a new API key (its name and scope set) with a fresh secret, and return the secret:
+    shown once, never stored. Audited with the key's name and scope."""
+    key.created_by = _human(user)
+    raw = key.new_secret()
+    key.save()
+    _audit_key(key, user=user, action=AuditEntry.Action.API_KEY_CREATE)
+    return raw
+
+
+@transaction.atomic
+def api_keys_revoke(queryset, *, user) -> int:
+    """Revoke the active keys among `queryset`: one audit entry each. Returns how many."""
+    keys = list(queryset.filter(revoked_at__isnull=True).select_for_update())
+    now = timezone.now()
+    for key in keys:
+        key.revoked_at = now
+        key.save(update_fields=["revoked_at"])
+        _audit_key(key, user=user, action=AuditEntry.Action.API_KEY_REVOKE)
+    return len(keys)
+
+
+def _audit_key(key: ApiKey, *, user, action: str) -> None:
+    audit_record(
+        user=user,
+        action=action,
+        object_repr=key.name,
+        detail={"key": key.pk, "prefix": key.prefix, "scope": key.scope},
+    )
 
 
 # --- articles ----------------------------------------------------------------------------------

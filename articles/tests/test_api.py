@@ -528,6 +528,34 @@ def test_key_is_made_in_the_desk_shown_once_and_kept_hashed(client):
     get_json(client, f"/api/v1/articles/{story.pk}", 401, **bearer(raw))
 
 
+def test_making_and_revoking_a_key_in_the_desk_is_in_the_audit_trail(client):
+    """Each leaves one audit entry naming who, which key and its scope, shown as a sentence in
+    the desk's audit trail; revoking a key already revoked records nothing more."""
+    from articles.models import AuditEntry
+
+    chief = make_user("chief", superuser=True)
+    chief.first_name, chief.last_name = "Carla", "Chief"
+    chief.save()
+    client.force_login(chief)
+    client.post("/admin/articles/apikey/add/", {"name": "Mobile app", "scope": "read-drafts"})
+    key = ApiKey.objects.get(name="Mobile app")
+    made = AuditEntry.objects.get(action=AuditEntry.Action.API_KEY_CREATE)
+    assert made.user == chief and made.object_repr == "Mobile app"
+    assert made.detail == {"key": key.pk, "prefix": key.prefix, "scope": "read-drafts"}
+    revoke = {"action": "revoke_selected", "index": "0", "_selected_action": [key.pk]}
+    response = client.post("/admin/articles/apikey/", revoke, follow=True)
+    assert "Revoked 1 key(s)." in response.content.decode()
+    client.post("/admin/articles/apikey/", revoke)
+    [revoked] = AuditEntry.objects.filter(action=AuditEntry.Action.API_KEY_REVOKE)
+    assert revoked.user == chief and revoked.detail["prefix"] == key.prefix
+    trail = client.get("/admin/articles/auditentry/").content.decode()
+    assert "Carla Chief made the API key “Mobile app”, scope read-drafts" in trail
+    assert "Carla Chief revoked the API key “Mobile app”, scope read-drafts" in trail
+    filtered = client.get("/admin/articles/auditentry/?action__exact=api_key_revoke")
+    assert "revoked the API key" in filtered.content.decode()
+    assert "made the API key" not in filtered.content.decode()
+
+
 def test_reporters_cannot_manage_keys(client):
     client.force_login(make_reporter("rita"))
     assert client.get("/admin/articles/apikey/").status_code == 403
