@@ -596,6 +596,9 @@ def fetch_picture(picture: WirePicture) -> bytes:
     try:
         with opener.open(picture.href, timeout=settings.NEWSDESK_INGEST_IMAGE_TIMEOUT) as answer:
             data = answer.read(limit + 1)
+    except urllib.error.HTTPError as exc:
+        reason = f"HTTP {exc.code} {exc.reason}"
+        raise IngestError(picture.where, f"could not fetch the picture ({reason})") from None
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise IngestError(picture.where, f"could not fetch the picture ({reason})") from None

@@ -3,13 +3,10 @@ empty database through the real import paths, and exported again gives the same 
 but `versionCreated`)."""
 
 import datetime as dt
-import functools
 import io
 import json
 import shutil
 import tempfile
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -32,32 +29,6 @@ from .factories import image_upload, make_author, make_category, make_editor, ma
 from .test_api import get_json, validate
 
 pytestmark = pytest.mark.django_db
-
-
-class MediaHandler(SimpleHTTPRequestHandler):
-    """Serves a media folder at /media/, quietly."""
-
-    def translate_path(self, path):
-        return super().translate_path(path.removeprefix("/media"))
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def media_server(settings):
-    """The original site: its media folder served over HTTP on loopback, and `SITE_URL` pointing
-    there, so the exported picture hrefs are real addresses the importer fetches from."""
-    handler = functools.partial(MediaHandler, directory=str(settings.MEDIA_ROOT))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    host = f"127.0.0.1:{server.server_address[1]}"
-    settings.SITE_URL = f"http://{host}"
-    settings.NEWSDESK_INGEST_IMAGE_HOSTS = [host]
-    yield host
-    server.shutdown()
-    server.server_close()
 
 
 def full_story():
