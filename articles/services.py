@@ -123,7 +123,12 @@ def api_key_create(key: ApiKey, *, user) -> str:
 @transaction.atomic
 def api_keys_revoke(queryset, *, user) -> int:
     """Revoke the active keys among `queryset`: one audit entry each. Returns how many."""
-    keys = list(queryset.filter(revoked_at__isnull=True).select_for_update())
+    ids = list(queryset.values_list("pk", flat=True))  # the admin's has an aggregate
+    keys = list(
+        ApiKey.objects.filter(pk__in=ids, revoked_at__isnull=True)
+        .select_for_update()
+        .order_by("pk")
+    )
     now = timezone.now()
     for key in keys:
         key.revoked_at = now

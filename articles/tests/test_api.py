@@ -443,6 +443,8 @@ def test_every_state_with_each_key_scope(state, reader):
     listed = get_json(reader, "/api/v1/articles", **bearer(drafts)).json()
     for doc in listed:
         validate(doc)
+    for doc in get_json(reader, "/api/v1/articles?format=ninjs2", **bearer(drafts)).json():
+        validate(doc, 2)
     uris = [d["uri"] for d in listed]
     assert (urn("article", story.pk) in uris) == (DRAFT_SCOPE[state][0] == 200)
     assert set(anonymous) <= set(uris)
