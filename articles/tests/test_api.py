@@ -663,3 +663,20 @@ def test_taxonomy_page_costs_one_query(resource, reader, django_assert_num_queri
         make_live_article(tags=[make_tag()])
     with django_assert_num_queries(1):
         assert len(get_json(reader, f"/api/v1/{resource}?limit=20").json()) == 20
+
+
+def test_keyed_list_of_drafts_costs_a_fixed_number_of_queries(reader, django_assert_num_queries):
+    """A read-drafts key's list: the key and its use recorded, then the list's own five."""
+    _, raw = make_key(ApiKey.Scope.READ_DRAFTS)
+
+    def many(n):
+        for _ in range(n):
+            story = make_article(status=Article.Status.DRAFT, tags=[make_tag()])
+            make_correction(story)
+
+    many(2)
+    with django_assert_num_queries(7):
+        get_json(reader, "/api/v1/articles?limit=20", **bearer(raw))
+    many(20)
+    with django_assert_num_queries(7):
+        assert len(get_json(reader, "/api/v1/articles?limit=20", **bearer(raw)).json()) == 20
