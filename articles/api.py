@@ -3,8 +3,11 @@ sections, authors, topics and corrections readers see.
 
 - Anonymous callers see what readers see: `Article.objects.published()`; a withdrawn article's
   detail answers 200 with `pubStatus: canceled` (its page answers 410), anything else 404.
-- The article list takes the archive's filters (`ArticleFilter`) plus `updated_since`, and
-  pages with a cursor (`?after=`, `Link: <…>; rel="next"`) in NEWEST_FIRST order.
+- A read-drafts key also sees drafts, copy in review, scheduled, embargoed and expired copy,
+  in the detail and in the list (`listed`), where `state` picks one state.
+- The article list takes the archive's filters (`ArticleFilter`) plus `updated_since`; every
+  list pages with a cursor (`?after=`, `Link: <…>; rel="next"`, `?limit=` from 1 to 100):
+  `paginate` is the one place that does it.
 - Answers are public pages to the page cache (`cache.public`, `cache.tag`): stored, given
   ETags, Surrogate-Keys and Cache-Control, and purged by the same invalidation as the pages.
 - Every error is RFC 9457 `application/problem+json` with a 4xx status.
@@ -16,7 +19,7 @@ import json
 from typing import Literal
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery, Value
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponse
 from django.urls import path
@@ -38,14 +41,13 @@ from .models import (
     SlugRedirect,
     Tag,
 )
-from .ninjs import to_ninjs, urn
-from .paging import NEWEST_FIRST
+from .ninjs import article_uri, taxonomy_urn, to_ninjs, urn
 from .seo import absolute
 
 PROBLEM = "application/problem+json"
 PER_PAGE, MAX_PER_PAGE = 20, 100
 FORMATS = {"ninjs": 3, "ninjs3": 3, "ninjs2": 2}
-LIST_PARAMS = (*ArticleFilter.base_filters, "updated_since", "after", "limit", "format")
+LIST_PARAMS = (*ArticleFilter.base_filters, "updated_since", "state", "after", "limit", "format")
 
 api = NinjaAPI(
     title=f"{settings.SITE_NAME} read API",
@@ -194,33 +196,89 @@ def _detail(request, article, fmt):
     return json_response(request, to_ninjs(article, version=version))
 
 
-# --- cursors ------------------------------------------------------------------------------------
+# --- pages: one cursor, one Link header -------------------------------------------------------
 
 
-def encode_cursor(article) -> str:
-    raw = f"{article.published_at.isoformat()}|{article.pk}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def bad_parameter(field: str, message: str) -> Problem:
+    return Problem(400, f"{field}: {message}", title="Invalid parameter", field=field)
 
 
-def decode_cursor(cursor: str):
-    """(published_at, pk) of a cursor, or a 400 naming `after`."""
+def checked_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_PER_PAGE:
+        raise bad_parameter("limit", f"from 1 to {MAX_PER_PAGE}.")
+    return limit
+
+
+def encode_cursor(value, pk) -> str:
+    """The cursor of a page that ends at the row (`value`, `pk`) of its sort key."""
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return base64.urlsafe_b64encode(f"{text}|{pk}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, timed: bool = True):
+    """(value, pk) of a cursor (the value a time when `timed`), or a 400 naming `after`."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, _, pk = raw.partition("|")
-        when, pk = parse_datetime(when), int(pk)
-        if when is None or when.tzinfo is None or not 0 < pk < 2**63:
+        value, sep, pk = raw.rpartition("|")
+        pk = int(pk)
+        if timed:
+            value = parse_datetime(value)
+            if value is None or value.tzinfo is None:
+                raise ValueError
+        if not sep or not 0 < pk < 2**63:
             raise ValueError
-        return when, pk
+        return value, pk
     except (ValueError, UnicodeDecodeError, OverflowError):
-        raise Problem(
-            400, "after: not a cursor this API gave.", title="Invalid parameter", field="after"
-        ) from None
+        raise bad_parameter("after", "not a cursor this API gave.") from None
+
+
+def paginate(request, queryset, *, key: str, limit: int, after: str, newest_first: bool = True):
+    """One page of `queryset` in (`key`, pk) order — descending for `newest_first` — after the
+    request's cursor, and its `Link: rel="next"` (the request's own parameters with the next
+    cursor) when there is more. Every paged list of the API goes through here."""
+    limit = checked_limit(limit)
+    if after:
+        value, pk = decode_cursor(after, timed=newest_first)
+        op = "lt" if newest_first else "gt"
+        queryset = queryset.filter(
+            Q(**{f"{key}__{op}": value}) | Q(**{key: value, f"pk__{op}": pk})
+        )
+    order = (f"-{key}", "-pk") if newest_first else (key, "pk")
+    rows = list(queryset.order_by(*order)[: limit + 1])
+    page, more = rows[:limit], len(rows) > limit
+    links = []
+    if more:
+        last = page[-1]
+        query = [(k, v) for k in request.GET for v in request.GET.getlist(k) if k != "after"]
+        query.append(("after", encode_cursor(getattr(last, key), last.pk)))
+        links.append(("next", absolute(f"{request.path}?{urlencode(query)}")))
+    return page, links
 
 
 # --- routes -------------------------------------------------------------------------------------
 
 
-@api.get("/articles", summary="Published articles, newest first", tags=["articles"])
+STATES = [state for state in Article.State.values if state != Article.State.TRASHED]
+
+
+def listed(key, state: str):
+    """The articles a caller's list holds, with the key each is sorted by (`listed_at`).
+    Anonymous callers and read-published keys: `published()`, newest first by publication
+    time. A read-drafts key: the desk's articles (`in_desk()`: all but the trash), those
+    without a publication time by their creation time; `state` picks one `Article.State`."""
+    if state and state not in STATES:
+        raise bad_parameter("state", f"choose one of {', '.join(STATES)}.")
+    if key is None or not key.sees_drafts:
+        if state and state != Article.State.PUBLISHED:
+            raise bad_parameter("state", "only a read-drafts API key lists articles in it.")
+        return Article.objects.published().annotate(listed_at=F("published_at"))
+    articles = Article.objects.in_desk()
+    if state:
+        articles = articles.in_state(state)
+    return articles.annotate(listed_at=Coalesce("published_at", "created_at"))
+
+
+@api.get("/articles", summary="Articles, newest first", tags=["articles"])
 def article_list(
     request,
     q: str = "",
@@ -231,24 +289,21 @@ def article_list(
     published_before: str = "",
     featured: str = "",
     updated_since: str = "",
+    state: str = "",
     after: str = "",
     limit: int = PER_PAGE,
     format: Literal["ninjs", "ninjs3", "ninjs2"] = "ninjs",  # noqa: A002 - the public name
 ):
     """Filters are the archive's (`q`, `category`, `author`, `tag`, `published_after`,
-    `published_before`, `featured`) plus `updated_since` (ISO 8601 time); `after` is the cursor
-    of the `Link: rel="next"` header."""
-    caller(request)  # a bad key is a 401; a good one is recorded
+    `published_before`, `featured`) plus `updated_since` (ISO 8601 time) and, for read-drafts
+    keys, `state`; `after` is the cursor of the `Link: rel="next"` header."""
+    key = caller(request)  # a bad key is a 401; a good one is recorded
     version = _version(format)
-    if not 1 <= limit <= MAX_PER_PAGE:
-        raise Problem(
-            400, f"limit: from 1 to {MAX_PER_PAGE}.", title="Invalid parameter", field="limit"
-        )
+    checked_limit(limit)
     data = request.GET.copy()
-    for name in ("updated_since", "after", "limit", "format"):
+    for name in ("updated_since", "state", "after", "limit", "format"):
         data.pop(name, None)
-    base = Article.objects.published()
-    filterset = ArticleFilter(data, queryset=base)
+    filterset = ArticleFilter(data, queryset=listed(key, state))
     if not filterset.is_valid():
         field, errors = next(iter(filterset.errors.items()))
         field = "" if field == "__all__" else field
@@ -263,24 +318,12 @@ def article_list(
     if updated_since:
         since = parse_datetime(updated_since)
         if since is None or since.tzinfo is None or not 1900 <= since.year <= 9998:
-            raise Problem(
-                400,
-                "updated_since: an ISO 8601 time with its offset, e.g. 2026-01-31T09:00:00Z.",
-                title="Invalid parameter",
-                field="updated_since",
+            raise bad_parameter(
+                "updated_since", "an ISO 8601 time with its offset, e.g. 2026-01-31T09:00:00Z."
             )
         articles = articles.filter(Q(updated_at__gte=since) | Q(revised_at__gte=since))
-    if after:
-        when, pk = decode_cursor(after)
-        articles = articles.filter(Q(published_at__lt=when) | Q(published_at=when, pk__lt=pk))
-    rows = list(with_ninjs(articles.order_by(*NEWEST_FIRST))[: limit + 1])
-    page, more = rows[:limit], len(rows) > limit
+    page, links = paginate(request, with_ninjs(articles), key="listed_at", limit=limit, after=after)
     cache.tag(request, *page)
-    links = []
-    if more:
-        query = [(k, v) for k in request.GET for v in request.GET.getlist(k) if k != "after"]
-        query.append(("after", encode_cursor(page[-1])))
-        links.append(("next", absolute(f"{request.path}?{urlencode(query)}")))
     return json_response(
         request, [to_ninjs(article, version=version) for article in page], links=links
     )
@@ -307,45 +350,57 @@ def article_by_slug(request, slug: str, format: str = "ninjs"):  # noqa: A002
     return _detail(request, found, format)
 
 
-def _taxonomy(request, objects, kind):
-    cache.tag(request, *objects)
+def _taxonomy(request, queryset, *, after: str, limit: int, extra=lambda obj: {}):
+    """A page of sections, authors or topics by name (a cursor and `Link: rel="next"` as the
+    articles list has)."""
+    page, links = paginate(
+        request, queryset, key="name", limit=limit, after=after, newest_first=False
+    )
+    cache.tag(request, *page)
     return json_response(
         request,
         [
             {
-                "uri": urn(kind, obj.pk),
+                "uri": taxonomy_urn(obj),
                 "name": obj.name,
                 "slug": obj.slug,
                 "url": absolute(obj.get_absolute_url()),
-                **extra,
+                **extra(obj),
             }
-            for obj, extra in objects.items()
+            for obj in page
         ],
+        links=links,
     )
 
 
-@api.get("/sections", summary="Sections", tags=["taxonomy"])
-def section_list(request):
+@api.get("/sections", summary="Sections, by name", tags=["taxonomy"])
+def section_list(request, after: str = "", limit: int = PER_PAGE):
     caller(request)  # a bad key is a 401; a good one is recorded
-    sections = {c: {"description": c.description} for c in Category.objects.all()}
-    return _taxonomy(request, sections, "section")
+    sections = Category.objects.only("name", "slug", "description")
+    return _taxonomy(
+        request,
+        sections,
+        after=after,
+        limit=limit,
+        extra=lambda c: {"description": c.description},
+    )
 
 
-@api.get("/authors", summary="Authors with a published article", tags=["taxonomy"])
-def author_list(request):
+@api.get("/authors", summary="Authors with a published article, by name", tags=["taxonomy"])
+def author_list(request, after: str = "", limit: int = PER_PAGE):
     caller(request)  # a bad key is a 401; a good one is recorded
     on_byline = Exists(
         Article.objects.published().filter(bylines__author=OuterRef("pk")).values("pk")
     )
     authors = Author.objects.filter(on_byline).only("name", "slug", "bio")
-    return _taxonomy(request, {a: {"bio": a.bio} for a in authors}, "author")
+    return _taxonomy(request, authors, after=after, limit=limit, extra=lambda a: {"bio": a.bio})
 
 
-@api.get("/topics", summary="Topics with a published article", tags=["taxonomy"])
-def topic_list(request):
+@api.get("/topics", summary="Topics with a published article, by name", tags=["taxonomy"])
+def topic_list(request, after: str = "", limit: int = PER_PAGE):
     caller(request)  # a bad key is a 401; a good one is recorded
     tagged = Exists(Article.objects.published().filter(tags=OuterRef("pk")).values("pk"))
-    return _taxonomy(request, {t: {} for t in Tag.objects.filter(tagged)}, "topic")
+    return _taxonomy(request, Tag.objects.filter(tagged), after=after, limit=limit)
 
 
 @api.get(
@@ -353,25 +408,10 @@ def topic_list(request):
 )
 def correction_list(request, after: str = "", limit: int = PER_PAGE):
     caller(request)  # a bad key is a 401; a good one is recorded
-    if not 1 <= limit <= MAX_PER_PAGE:
-        raise Problem(
-            400, f"limit: from 1 to {MAX_PER_PAGE}.", title="Invalid parameter", field="limit"
-        )
     corrections = Correction.objects.filter(
         Exists(Article.objects.published().filter(pk=OuterRef("article_id")))
     ).select_related("article")
-    if after:
-        when, pk = decode_cursor(after)
-        corrections = corrections.filter(Q(created_at__lt=when) | Q(created_at=when, pk__lt=pk))
-    rows = list(corrections.order_by("-created_at", "-pk")[: limit + 1])
-    page, more = rows[:limit], len(rows) > limit
-    links = []
-    if more:
-        raw = f"{page[-1].created_at.isoformat()}|{page[-1].pk}".encode()
-        cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
-        links.append(
-            ("next", absolute(f"{request.path}?{urlencode({'after': cursor, 'limit': limit})}"))
-        )
+    page, links = paginate(request, corrections, key="created_at", limit=limit, after=after)
     cache.tag(request, *(c.article for c in page))
     return json_response(
         request,
@@ -382,7 +422,7 @@ def correction_list(request, after: str = "", limit: int = PER_PAGE):
                 "text": c.text,
                 "created": c.created_at.isoformat(),
                 "url": absolute(c.get_absolute_url()),
-                "article": urn("article", c.article_id),
+                "article": article_uri(c.article),
             }
             for c in page
         ],
@@ -397,9 +437,9 @@ ROUTE_PARAMS = {
     "article_list": (LIST_PARAMS, ("archive", "feeds")),
     "article_detail": (("format",), ()),
     "article_by_slug": (("format",), ()),
-    "section_list": ((), ("archive",)),
-    "author_list": ((), ("archive",)),
-    "topic_list": ((), ("archive",)),
+    "section_list": (("after", "limit"), ("archive",)),
+    "author_list": (("after", "limit"), ("archive",)),
+    "topic_list": (("after", "limit"), ("archive",)),
     "correction_list": (("after", "limit"), ("corrections",)),
 }
 

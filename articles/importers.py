@@ -33,7 +33,7 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from . import services, workflow
-from .models import Article, AuditEntry, Author, Category, Tag
+from .models import Article, AuditEntry, Author, Category, SlugRedirect, Tag
 
 MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
 DATE_LINE = re.compile(
@@ -42,6 +42,7 @@ DATE_LINE = re.compile(
 POSTED_IN = re.compile(r"^posted\s+in\s*:(?P<value>.*)$", re.IGNORECASE)
 WRITTEN_BY = re.compile(r"^written\s+by\s*:(?P<value>.*)$", re.IGNORECASE)
 AUTHOR_SEPARATOR = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+", re.IGNORECASE)
+SAFE_MEDIA_NAME = re.compile(r"^[\w][\w./-]{0,99}$")
 HEADLINE_MAX = 255
 NAME_MAX = 100
 
@@ -73,14 +74,28 @@ class WireArticle:
     version: int | None = None
     pub_status: str = "usable"
     embargo_until: dt.datetime | None = None
+    # What a ninjs document of ours carries besides (so an export imports back as it was).
+    seo_title: str = ""
+    seo_description: str = ""
+    slug: str = ""
+    old_slugs: list[str] = field(default_factory=list)
+    # (kind, name casefolded) -> slug, for "author", "section" and "topic" URNs of ours.
+    slugs: dict = field(default_factory=dict)
+    sectionless: bool = False  # the subjects say which is the section: there is none
+    corrections: list[WireCorrection] = field(default_factory=list)
+    picture: WirePicture | None = None
+    content_created: dt.datetime | None = None
 
     @property
     def category(self) -> str | None:
-        return self.categories[0] if self.categories else None
+        return self.categories[0] if self.categories and not self.sectionless else None
 
     @property
     def tags(self) -> list[str]:
-        return self.categories[1:]
+        return self.categories if self.sectionless else self.categories[1:]
+
+    def slug_of(self, kind: str, name: str) -> str:
+        return self.slugs.get((kind, name.casefold()), "")
 
     @property
     def body(self) -> str:
@@ -115,11 +130,47 @@ class WireArticle:
             + (
                 [self.body_html, self.standfirst, self.dateline, self.source, self.version]
                 + ([self.embargo_until.isoformat()] if self.embargo_until else [])
+                + ([self._extras()] if self._extras() else [])
                 if self.uri
                 else []
-            )
+            ),
+            default=str,
         )
         return hashlib.sha256(raw.encode()).hexdigest()
+
+    def _extras(self) -> dict:
+        """The fields added for the round trip, when any is set (checksums of earlier imports
+        stay as they were)."""
+        extras = {
+            "seo": [self.seo_title, self.seo_description],
+            "slugs": [self.slug, self.old_slugs, sorted(self.slugs.items())],
+            "sectionless": self.sectionless,
+            "corrections": [vars(c) for c in self.corrections],
+            "picture": vars(self.picture) if self.picture else None,
+            "created": self.content_created,
+        }
+        empty = {"seo": ["", ""], "slugs": ["", [], []], "sectionless": False, "corrections": [],
+                 "picture": None, "created": None}  # fmt: skip
+        return {k: v for k, v in extras.items() if v != empty[k]}
+
+
+@dataclass(frozen=True)
+class WireCorrection:
+    kind: str
+    text: str
+    created_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class WirePicture:
+    """The lead picture of a ninjs document: where to fetch it (`where` is its JSON pointer),
+    and its texts."""
+
+    href: str
+    where: str
+    caption: str = ""
+    alt: str = ""
+    credit: str = ""
 
 
 @dataclass
@@ -279,21 +330,24 @@ def parse_wire_copy(text: str) -> WireArticle:
     )
 
 
-def _get_or_create_named(model, name: str, *, attempts: int = 5):
-    """The row named `name` (in any case), created when there is none.
+def _get_or_create_named(model, name: str, *, slug: str = "", attempts: int = 5):
+    """The row named `name` (in any case), created when there is none. With `slug` (from one of
+    our URNs), the row with that slug comes first, and a new row takes it when it is free.
 
     Two imports may introduce the same name at once: on PostgreSQL the second INSERT waits for
     the first transaction, then fails on the unique slug. The insert runs in a savepoint, so the
     failure leaves the import's transaction usable, and the name is read again (the other row is
     committed by then). When that finds nothing, only the slug was shared ("Health", "Health!")
     and the next attempt takes the next free slug."""
-    for _ in range(attempts - 1):
-        existing = model.objects.filter(name__iexact=name).order_by("pk").first()
+    for attempt in range(attempts - 1):
+        existing = (model.objects.filter(slug=slug).first() if slug else None) or (
+            model.objects.filter(name__iexact=name).order_by("pk").first()
+        )
         if existing:
             return existing
         try:
             with transaction.atomic():
-                return model.objects.create(name=name)
+                return model.objects.create(name=name, slug=slug if attempt == 0 else "")
         except IntegrityError:
             continue
     return model.objects.filter(name__iexact=name).order_by("pk").first() or model.objects.create(
@@ -301,13 +355,14 @@ def _get_or_create_named(model, name: str, *, attempts: int = 5):
     )
 
 
-def _get_or_create_all(model, names: list[str]) -> list:
+def _get_or_create_all(model, names: list[str], slugs=None) -> list:
     """`_get_or_create_named` for each of `names`, in the order given, but created in one sorted
     order: two imports that introduce the same two names in opposite orders would otherwise
-    each hold one new row while waiting for the other's (a deadlock on PostgreSQL)."""
+    each hold one new row while waiting for the other's (a deadlock on PostgreSQL). `slugs`
+    gives a name's slug, if any."""
     found = {}
     for name in sorted(names, key=str.casefold):
-        found[name] = _get_or_create_named(model, name)
+        found[name] = _get_or_create_named(model, name, slug=slugs(name) if slugs else "")
     return [found[name] for name in names]
 
 
@@ -344,10 +399,16 @@ def _standing(article: Article | None, parsed: WireArticle) -> str | None:
 
 
 @transaction.atomic
-def import_wire_copy(parsed: WireArticle, *, status: str = Article.Status.PUBLISHED, user=None):
+def import_wire_copy(
+    parsed: WireArticle,
+    *,
+    status: str = Article.Status.PUBLISHED,
+    user=None,
+    picture: bytes | None = None,
+):
     """Create or update the article for `parsed`. Returns (article, 'created'|'updated'|
     'unchanged'|'skipped'). Raises ImportRefused when `user` may not change the story the copy
-    matches."""
+    matches. `picture` is the lead picture's file, fetched beforehand (`fetch_picture`)."""
     article = Article.objects.select_for_update().filter(wire_key=parsed.key).first()
     standing = _standing(article, parsed)
     if standing:
@@ -360,6 +421,8 @@ def import_wire_copy(parsed: WireArticle, *, status: str = Article.Status.PUBLIS
     action = workflow.Action.SAVE
     if article is None:
         article = Article(wire_key=parsed.key, status=Article.Status.DRAFT)
+        if parsed.slug and not _slug_taken(parsed.slug):
+            article.slug = parsed.slug
         if status == Article.Status.PUBLISHED:
             action = workflow.Action.PUBLISH
     article.headline = parsed.headline
@@ -370,11 +433,25 @@ def import_wire_copy(parsed: WireArticle, *, status: str = Article.Status.PUBLIS
         parsed.standfirst or article.standfirst or _standfirst(parsed.paragraphs[0])
     )
     article.dateline = parsed.dateline or article.dateline
+    article.seo_title = parsed.seo_title or article.seo_title
+    article.seo_description = parsed.seo_description or article.seo_description
+    if parsed.picture is not None:
+        if picture is not None:
+            _store_picture(article, parsed.picture, picture)
+        article.lead_image_caption = parsed.picture.caption
+        article.lead_image_alt = parsed.picture.alt
+        article.lead_image_credit = parsed.picture.credit
     article.ingest_uri = parsed.uri
     if parsed.embargo_until is not None:
         article.embargo_until = parsed.embargo_until
     article.ingest_version = parsed.version
-    article.category = _get_or_create_named(Category, parsed.category) if parsed.category else None
+    article.category = (
+        _get_or_create_named(
+            Category, parsed.category, slug=parsed.slug_of("section", parsed.category)
+        )
+        if parsed.category
+        else None
+    )
     article.wire_checksum = parsed.checksum
     article.source = parsed.source or article.source or "Wire"
     try:
@@ -383,14 +460,93 @@ def import_wire_copy(parsed: WireArticle, *, status: str = Article.Status.PUBLIS
             user=user,
             action=action,
             published_at=parsed.published_at,
-            authors=_get_or_create_all(Author, parsed.authors),
-            tags=_get_or_create_all(Tag, parsed.tags),
+            authors=_get_or_create_all(
+                Author, parsed.authors, lambda n: parsed.slug_of("author", n)
+            ),
+            tags=_get_or_create_all(Tag, parsed.tags, lambda n: parsed.slug_of("topic", n)),
+            old_slugs=parsed.old_slugs,
             audit_action=AuditEntry.Action.IMPORT,
             audit_detail={"outcome": outcome},
         )
+        _import_corrections(article, parsed, user=user)
     except PermissionDenied as exc:
         raise ImportRefused(str(exc)) from None
+    if outcome == "created" and parsed.content_created is not None:
+        Article.objects.filter(pk=article.pk).update(created_at=parsed.content_created)
+        article.created_at = parsed.content_created
+    _keep_source_version(article, parsed)
     return article, outcome
+
+
+def _slug_taken(slug: str) -> bool:
+    return (
+        Article._base_manager.filter(slug=slug).exists()
+        or SlugRedirect.objects.filter(old_slug=slug).exists()
+    )
+
+
+def _import_corrections(article: Article, parsed: WireArticle, *, user) -> None:
+    """The document's corrections the story lacks (same time and text), added through the
+    desk's service. Only a story readers have seen takes corrections: a draft import has none."""
+    if not parsed.corrections or not article.was_published:
+        return
+    have = set(article.corrections.values_list("created_at", "text"))
+    for wired in parsed.corrections:
+        if wired.created_at is not None and (wired.created_at, wired.text) in have:
+            continue
+        if wired.created_at is None and any(text == wired.text for _, text in have):
+            continue
+        services.correction_add(
+            article, user=user, kind=wired.kind, text=wired.text, created_at=wired.created_at
+        )
+
+
+def _keep_source_version(article: Article, parsed: WireArticle) -> None:
+    """An imported story keeps its source's ninjs `version` (see `ninjs.published_version`):
+    `Article.version` is set so that it plus the story's correction changes give it. Never
+    backwards: a form opened before the import is refused as after any save."""
+    if parsed.version is None:
+        return
+    from .ninjs import published_version
+
+    changes = published_version(article) - article.version
+    target = parsed.version - changes
+    if target > article.version:
+        Article.objects.filter(pk=article.pk).update(version=target)
+        article.version = target
+
+
+def _store_picture(article: Article, picture: WirePicture, data: bytes) -> None:
+    """Make `data` the lead image, under the name the source gave it when that is free: a
+    picture from this site's own media address keeps its folder and name (so its renditions
+    get the same addresses again), any other keeps its file name in the upload folder."""
+    import io
+    from urllib.parse import unquote, urlsplit
+
+    from django.conf import settings
+    from django.core.files.base import ContentFile
+    from PIL import Image
+
+    from .seo import absolute
+
+    field = Article._meta.get_field("lead_image")
+    storage = field.storage
+    media = absolute(settings.MEDIA_URL)
+    path = unquote(urlsplit(picture.href).path)
+    wanted = ""
+    if picture.href.startswith(media):
+        wanted = unquote(picture.href[len(media) :].split("?", 1)[0])
+    if not SAFE_MEDIA_NAME.match(wanted) or ".." in wanted.split("/"):
+        wanted = field.generate_filename(article, path.rsplit("/", 1)[-1] or "picture")
+    current = article.lead_image
+    if current and current.name == wanted and storage.exists(wanted):
+        if storage.size(wanted) == len(data):
+            return  # the same file: nothing to store
+    name = storage.save(wanted, ContentFile(data))
+    with Image.open(io.BytesIO(data)) as image:
+        width, height = image.size
+    article.lead_image = name
+    article.lead_image_width, article.lead_image_height = width, height
 
 
 def _standfirst(paragraph: str, limit: int = 300) -> str:
@@ -480,9 +636,15 @@ def _import_file_bytes(name, data, *, status, result, dry_run, user):
         else:
             result.add("updated" if existing else "created")
         return None
+    try:
+        picture = _picture_for(name, parsed, result)
+    except IngestError as exc:
+        result.failed += 1
+        result.errors.append(exc.for_file(name))
+        return None
     for attempt in range(1, RACE_ATTEMPTS + 1):
         try:
-            article, outcome = import_wire_copy(parsed, status=status, user=user)
+            article, outcome = import_wire_copy(parsed, status=status, user=user, picture=picture)
             break
         except ImportRefused as exc:
             result.failed += 1
@@ -500,6 +662,25 @@ def _import_file_bytes(name, data, *, status, result, dry_run, user):
         return None
     result.articles.append(article)
     return article
+
+
+def _picture_for(name: str, parsed: WireArticle, result: ImportResult) -> bytes | None:
+    """The lead picture's file, fetched before the import's transaction (never inside one),
+    and only when the copy will be applied. A picture on a host not allowed is left out, with
+    a note."""
+    from .ingest import fetch_picture, picture_host_allowed
+
+    if parsed.picture is None:
+        return None
+    if _standing(Article.objects.filter(wire_key=parsed.key).first(), parsed):
+        return None
+    if not picture_host_allowed(parsed.picture.href):
+        result.notes.append(
+            f"{name}: {parsed.picture.where}: the picture was not fetched: its host is not in "
+            "NEWSDESK_INGEST_IMAGE_HOSTS"
+        )
+        return None
+    return fetch_picture(parsed.picture)
 
 
 def _older_note(name: str, parsed: WireArticle, article: Article) -> str:

@@ -12,28 +12,44 @@ are HTML and stay HTML (`Article.BodyFormat.HTML`): the one sanitiser renders th
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import re
+import urllib.error
+import urllib.request
 import xml.etree.ElementTree as ET
+from urllib.parse import urlsplit
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from .images import validate_image
 from .importers import (
     AUTHOR_SEPARATOR,
     HEADLINE_MAX,
     NAME_MAX,
     WireArticle,
     WireCopyError,
+    WireCorrection,
+    WirePicture,
     parse_wire_copy,
     split_names,
 )
+from .models import ANCHOR_TIME, Correction
 from .rendering import html_to_text, plain_text_to_html, sanitize
 
 URI_MAX = 500
 DATELINE_MAX = 100
 BY_PREFIX = re.compile(r"^\s*by\s+", re.IGNORECASE)
 G2_NS = "http://iptc.org/std/nar/2006-10-01/"
+SLUG_MAX = 100  # the shortest of the slug fields (sections, topics)
+OUR_URN = re.compile(r"^urn:newsdesk:.+:(?P<kind>section|topic|author):(?P<slug>[-a-zA-Z0-9_]+)$")
+SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,200}$")
+CORRECTION_ROLE = "https://schema.org/correction"
+ANCHOR = re.compile(r"#correction-(?P<time>\d{8}T\d{12}Z)$")
+KINDS = {label.casefold(): value for value, label in Correction.Kind.choices}
 
 
 class IngestError(ValueError):
@@ -142,11 +158,13 @@ def _record(
     text = html_to_text(sanitize(body_html))
     if not text:
         raise IngestError(body_where, "the article has no body text")
-    if embargo is not None and embargo > published_at:
-        # Embargoed copy carries its embargo (the desk shows "EMBARGOED until …") and is
-        # scheduled for the embargo's end: publishing before it would be refused.
-        published_at = embargo
+    if embargo is not None:
+        # Embargoed copy carries its embargo (the desk shows "EMBARGOED until …"); copy still
+        # under it is scheduled for the embargo's end, as publishing before it is refused. An
+        # embargo already over changes nothing but the record.
         fields["embargo_until"] = embargo
+        if embargo > published_at and embargo > timezone.now():
+            published_at = embargo
     fields["dateline"] = " ".join(fields.get("dateline", "").split())[:DATELINE_MAX]
     return WireArticle(
         headline=headline,
@@ -251,7 +269,17 @@ def parse_ninjs(text: str) -> WireArticle:
     if not body_html.strip():
         raise IngestError(body_where, "required")
 
-    authors = _byline(by, by_where) if by.strip() else []
+    extra = _round_trip_fields(doc) if not legacy else {}
+    authored = [
+        item
+        for _, item in _objects(doc, "people")[1]
+        if str(item.get("rel") or item.get("role") or "").lower() == "author" and item.get("name")
+    ]
+    if authored and not legacy:
+        # Each author by name (a name may hold a comma or "and"), matched by our URN's slug.
+        authors = _names([str(item["name"]) for item in authored], "/people")
+    else:
+        authors = _byline(by, by_where) if by.strip() else []
     if not authors:
         people = [
             (where, item)
@@ -261,10 +289,21 @@ def parse_ninjs(text: str) -> WireArticle:
         ]
         authors = _names([str(item.get("name") or "") for _, item in people], "/infoSources")
     subject_key, subjects = _objects(doc, subject_key)
-    categories = _names(
-        [str(item.get("name") or "") for _, item in subjects if item.get("name")],
-        f"/{subject_key}",
-    )
+    named = [item for _, item in subjects if item.get("name")]
+    rels = [str(item.get("rel") or "") for item in named]
+    if not legacy and "section" in rels:
+        named = [named[rels.index("section")]] + [
+            item for item, rel in zip(named, rels, strict=True) if rel != "section"
+        ]
+    elif not legacy and "topic" in rels:
+        extra["sectionless"] = True  # only topics: no section
+    categories = _names([str(item["name"]) for item in named], f"/{subject_key}")
+    slugs = {}
+    for item in [*named, *authored]:
+        match = OUR_URN.match(str(item.get("uri") or ""))
+        if match and len(match["slug"]) <= SLUG_MAX:
+            name = " ".join(str(item["name"]).replace(",", " ").split())
+            slugs[(match["kind"], name.casefold())] = match["slug"]
 
     first_key, first = _get(doc, "firstCreated")
     version_key, version_created = _get(doc, "versionCreated")
@@ -295,9 +334,109 @@ def parse_ninjs(text: str) -> WireArticle:
         authors=authors,
         standfirst=" ".join(html_to_text(sanitize(standfirst)).split()),
         dateline=_string(doc, "located"),
-        source=_string(doc, "copyrightHolder")[:200],
+        source=(_source(doc) or _string(doc, "copyrightHolder"))[:200],
         pub_status=pub_status or "usable",
+        slugs=slugs,
+        **extra,
     )
+
+
+def _source(doc: dict) -> str:
+    """The name of the `infoSources` entry with the role `source` (ours name the origin)."""
+    for _, item in _objects(doc, "infoSources")[1]:
+        if item.get("role") == "source" and isinstance(item.get("name"), str):
+            return " ".join(item["name"].split())
+    return ""
+
+
+def _round_trip_fields(doc: dict) -> dict:
+    """What a 2.x/3.x document of ours carries beyond the basics: the SEO title and
+    description, slug and old slugs, corrections, the lead picture, contentCreated."""
+    fields = {}
+    _, seo_title = _value_by_role_only(doc, "headlines", "seo")
+    _, seo_description = _value_by_role_only(doc, "descriptions", "seo")
+    fields["seo_title"] = " ".join(seo_title.split())[:70]
+    fields["seo_description"] = " ".join(seo_description.split())[:160]
+    key, alt_ids = _objects(doc, "altIds")
+    old = []
+    for where, item in alt_ids:
+        value = item.get("value")
+        if item.get("role") in ("slug", "oldSlug") and not (
+            isinstance(value, str) and SLUG.match(value)
+        ):
+            raise IngestError(f"{where}/value", f"not a slug: {value!r}")
+        if item.get("role") == "slug":
+            fields["slug"] = value.lower()
+        elif item.get("role") == "oldSlug":
+            old.append(value.lower())
+    fields["old_slugs"] = old
+    key, indicators = _objects(doc, "trustIndicators")
+    corrections = []
+    for where, item in indicators:
+        if item.get("role") != CORRECTION_ROLE:
+            continue
+        title = item.get("title")
+        if not isinstance(title, str) or not title.strip():
+            raise IngestError(f"{where}/title", "required: the correction's text")
+        label, sep, text = title.partition(":")
+        kind = KINDS.get(label.strip().casefold()) if sep else None
+        text = text.strip() if kind else title.strip()
+        anchor = ANCHOR.search(str(item.get("href") or ""))
+        when = None
+        if anchor:
+            when = dt.datetime.strptime(anchor["time"], ANCHOR_TIME).replace(tzinfo=dt.UTC)
+        corrections.append(
+            WireCorrection(kind=kind or Correction.Kind.CORRECTION, text=text, created_at=when)
+        )
+    fields["corrections"] = corrections
+    fields["picture"] = _lead_picture(doc)
+    created_key, created = _get(doc, "contentCreated")
+    if created is not None:
+        fields["content_created"] = _datetime(created, f"/{created_key}")
+    return fields
+
+
+def _value_by_role_only(doc: dict, name: str, role: str) -> tuple[str, str]:
+    key, items = _objects(doc, name)
+    for where, item in items:
+        if item.get("role") == role:
+            value = item.get("value")
+            if not isinstance(value, str):
+                raise IngestError(f"{where}/value", "required (a string)")
+            return f"{where}/value", value
+    return f"/{key}", ""
+
+
+def _lead_picture(doc: dict) -> WirePicture | None:
+    """The first picture association: its original rendition (else its widest), and its texts."""
+    key, associations = _objects(doc, "associations")
+    for where, item in associations:
+        if item.get("type") != "picture":
+            continue
+        renditions = item.get("renditions") or []
+        if not isinstance(renditions, list) or not all(isinstance(r, dict) for r in renditions):
+            raise IngestError(f"{where}/renditions", "expected an array of objects")
+        candidates = [
+            (i, r) for i, r in enumerate(renditions) if isinstance(r.get("href"), str) and r["href"]
+        ]
+        if not candidates:
+            return None
+        i, best = next(
+            ((i, r) for i, r in candidates if r.get("name") == "original"),
+            max(candidates, key=lambda pair: pair[1].get("width") or 0),
+        )
+        texts = {}
+        for d in item.get("descriptions") or []:
+            if isinstance(d, dict) and isinstance(d.get("value"), str):
+                texts.setdefault(d.get("role"), d["value"])
+        return WirePicture(
+            href=best["href"],
+            where=f"{where}/renditions/{i}/href",
+            caption=texts.get("caption", "")[:500],
+            alt=texts.get("alternative", "")[:250],
+            credit=str(item.get("by") or "")[:200],
+        )
+    return None
 
 
 # --- NewsML-G2 -----------------------------------------------------------------------------
@@ -428,3 +567,43 @@ def parse_newsml(text: str) -> WireArticle:
         source=(_text(_child(provider, "name")) or "") if provider is not None else "",
         pub_status=pub_status,
     )
+
+
+# --- pictures ------------------------------------------------------------------------------
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl}", headers, fp)
+
+
+def picture_host_allowed(href: str) -> bool:
+    """Pictures are fetched only from the hosts in NEWSDESK_INGEST_IMAGE_HOSTS (`host` or
+    `host:port`): a document must not make the server fetch an address of its choosing."""
+    parts = urlsplit(href)
+    allowed = {h.lower() for h in settings.NEWSDESK_INGEST_IMAGE_HOSTS}
+    return parts.scheme in ("http", "https") and bool(
+        parts.hostname and ({parts.hostname.lower(), parts.netloc.lower()} & allowed)
+    )
+
+
+def fetch_picture(picture: WirePicture) -> bytes:
+    """The picture's bytes, checked as an upload is (`validate_image`); IngestError naming the
+    rendition's href when it cannot be fetched or is not an image we accept. No redirects are
+    followed (they could lead off the allowed hosts)."""
+    opener = urllib.request.build_opener(_NoRedirects)
+    limit = settings.IMAGE_MAX_BYTES
+    try:
+        with opener.open(picture.href, timeout=settings.NEWSDESK_INGEST_IMAGE_TIMEOUT) as answer:
+            data = answer.read(limit + 1)
+    except urllib.error.HTTPError as exc:
+        reason = f"HTTP {exc.code} {exc.reason}"
+        raise IngestError(picture.where, f"could not fetch the picture ({reason})") from None
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise IngestError(picture.where, f"could not fetch the picture ({reason})") from None
+    try:
+        validate_image(io.BytesIO(data))
+    except ValidationError as exc:
+        raise IngestError(picture.where, " ".join(exc.messages)) from None
+    return data

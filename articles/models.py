@@ -1056,6 +1056,9 @@ class Revision(models.Model):
         return f"{self.article} — revision {self.number}"
 
 
+ANCHOR_TIME = "%Y%m%dT%H%M%S%fZ"  # a correction's anchor: `Correction.anchor`
+
+
 class Correction(models.Model):
     """A correction, clarification, update or editor's note readers see on the article."""
 
@@ -1083,7 +1086,13 @@ class Correction(models.Model):
         return f"{self.get_kind_display()}: {self.article}"
 
     def get_absolute_url(self):
-        return f"{self.article.get_absolute_url()}#correction-{self.pk}"
+        return f"{self.article.get_absolute_url()}#{self.anchor}"
+
+    @property
+    def anchor(self) -> str:
+        """Its id on the article's page: its time (UTC, to the microsecond), not a database id,
+        so a copy of the story imported elsewhere (ninjs `trustIndicators`) keeps the address."""
+        return "correction-" + self.created_at.astimezone(dt.UTC).strftime(ANCHOR_TIME)
 
 
 class AuditEntry(models.Model):
@@ -1110,6 +1119,8 @@ class AuditEntry(models.Model):
         LOGIN_FAILED = "login_failed", "Login failed"
         LOCKOUT = "lockout", "Locked out (too many failed logins)"
         UNLOCK = "unlock", "Unlocked a login"
+        API_KEY_CREATE = "api_key_create", "Made an API key"
+        API_KEY_REVOKE = "api_key_revoke", "Revoked an API key"
 
     created_at = models.DateTimeField(default=timezone.now)
     user = models.ForeignKey(

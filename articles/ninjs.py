@@ -4,11 +4,21 @@ the read API (and anything else that speaks ninjs) uses. 3.x by default, `versio
 Choices the standard leaves to us:
 
 - `uri` is `urn:newsdesk:<SITE_URL host>:article:<pk>`: stable across slug changes and page
-  moves (the page address is in `altIds` with the role `url`).
+  moves (the page address is in `altIds` with the role `url`). A story that came from elsewhere
+  (ninjs or NewsML-G2 ingest) keeps the uri it came with (`Article.ingest_uri`), so a copy of a
+  copy is still the same story to everyone downstream.
+- Sections, topics and authors are `urn:newsdesk:<host>:<kind>:<slug>`: the importer finds (or
+  makes) them by that slug, so they survive an export and an import into another database.
 - `version` is `Article.version` (bumped by every save of the article) plus the number of
   correction changes in the audit trail (adding, editing or deleting one is a published change
   that does not touch the article's row). Both only grow, so a newer copy always has a higher
   version. A caller may pass `correction_changes` as an annotation to spare the count query.
+  The importer sets `Article.version` so that an imported story keeps its source's version.
+- `copyrightHolder` is the site; `infoSources` names the story's source when it is someone
+  else (`Article.source`).
+- Each correction is a `trustIndicators` entry: `title` "<kind>: <text>", `href` the correction
+  on the article's page, whose anchor is its time (`Correction.anchor`), not a database id, so
+  an imported copy links to its corrections at the same address.
 - `firstCreated` is the first publication (the creation time before that), `contentCreated`
   when the desk created the story, `versionCreated` the last change of the article or of its
   corrections.
@@ -25,7 +35,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from .images import MIME_TYPES, rendition_url, renditions_of
-from .models import Article, AuditEntry
+from .models import Article, AuditEntry, count_words
 from .seo import absolute
 
 TAGS = re.compile(r"<[^>]*>")
@@ -41,6 +51,17 @@ def site_host() -> str:
 def urn(kind: str, pk) -> str:
     """The stable URI of one of our objects: `urn:newsdesk:<host>:<kind>:<pk>`."""
     return f"urn:newsdesk:{site_host()}:{kind}:{pk}"
+
+
+def taxonomy_urn(obj) -> str:
+    """The URI of a section, topic or author: by slug (see the module's docstring)."""
+    kind = {"Category": "section", "Tag": "topic", "Author": "author"}[type(obj).__name__]
+    return urn(kind, obj.slug)
+
+
+def article_uri(article: Article) -> str:
+    """The stable URI of a story: the one it came with, else ours."""
+    return article.ingest_uri or urn("article", article.pk)
 
 
 def language() -> str:
@@ -63,11 +84,17 @@ def published_version(article: Article) -> int:
     return article.version + changes
 
 
+def _text(body_html: str) -> str:
+    return html.unescape(TAGS.sub("", body_html)).strip()
+
+
 def _text_length(body_html: str) -> int:
-    return len(html.unescape(TAGS.sub("", body_html)).strip())
+    """`charCount` and `wordCount` count the body the document carries (the HTML readers see),
+    not the desk's source (Markdown link addresses are no words of the story)."""
+    return len(_text(body_html))
 
 
-def _picture(article: Article) -> dict | None:
+def _picture(article: Article, uri: str) -> dict | None:
     image = article.lead_image
     if not image:
         return None
@@ -90,7 +117,7 @@ def _picture(article: Article) -> dict | None:
         original.update(width=article.lead_image_width, height=article.lead_image_height)
     picture = {
         "name": "picture",
-        "uri": urn("article", f"{article.pk}:lead-image"),
+        "uri": f"{uri}:lead-image",
         "type": "picture",
         "renditions": [original, *renditions],
     }
@@ -113,8 +140,9 @@ def to_ninjs(article: Article, *, version: int = 3) -> dict:
     authors = article.byline_authors
     corrections = list(article.corrections.all())
     changed = [article.updated_at, *(c.created_at for c in corrections)]
+    uri = article_uri(article)
     doc = {
-        "uri": urn("article", article.pk),
+        "uri": uri,
         "type": "text",
         "representationType": "full",
         "version": str(published_version(article)),
@@ -139,18 +167,25 @@ def to_ninjs(article: Article, *, version: int = 3) -> dict:
                 "role": "main",
                 "contentType": "text/html",
                 "charCount": _text_length(article.body_html),
-                "wordCount": article.word_count,
+                "wordCount": count_words(_text(article.body_html)),
                 "value": article.body_html,
             }
         ],
         "by": ", ".join(a.name for a in authors) or None,
-        "people": [{"name": a.name, "rel": "author", "uri": urn("author", a.pk)} for a in authors],
+        "people": [{"name": a.name, "rel": "author", "uri": taxonomy_urn(a)} for a in authors],
         "subjects": [],
         "located": article.dateline or None,
         "altIds": [{"role": "slug", "value": article.slug}],
         "trustIndicators": [
             {"role": CORRECTIONS_POLICY, "href": absolute(reverse("articles:corrections"))},
-            *({"role": CORRECTION, "href": absolute(c.get_absolute_url())} for c in corrections),
+            *(
+                {
+                    "role": CORRECTION,
+                    "title": f"{c.get_kind_display()}: {c.text}",
+                    "href": absolute(c.get_absolute_url()),
+                }
+                for c in corrections
+            ),
         ],
     }
     if article.seo_title:
@@ -170,18 +205,18 @@ def to_ninjs(article: Article, *, version: int = 3) -> dict:
             {
                 "name": article.category.name,
                 "rel": "section",
-                "uri": urn("section", article.category.pk),
+                "uri": taxonomy_urn(article.category),
             }
         )
     doc["subjects"] += [
-        {"name": t.name, "rel": "topic", "uri": urn("topic", t.pk)} for t in article.tags.all()
+        {"name": t.name, "rel": "topic", "uri": taxonomy_urn(t)} for t in article.tags.all()
     ]
-    if article.source:
+    if article.source and article.source != doc["copyrightHolder"]:
         doc["infoSources"] = [{"name": article.source, "role": "source"}]
     if state == Article.State.PUBLISHED:
         doc["altIds"].append({"role": "url", "value": absolute(article.get_absolute_url())})
     doc["altIds"] += [{"role": "oldSlug", "value": s.old_slug} for s in article.old_slugs.all()]
-    picture = _picture(article)
+    picture = _picture(article, uri)
     if picture is not None:
         doc["associations"] = [picture]
     doc = {k: v for k, v in doc.items() if v not in (None, [])}

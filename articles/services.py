@@ -29,6 +29,7 @@ from django.utils import dateformat, timezone
 from . import cache, notifications, webhooks, workflow
 from .cache import keys_changed, keys_for_article, keys_for_taxonomy, pages_changed
 from .models import (
+    ApiKey,
     Article,
     AuditEntry,
     Author,
@@ -40,6 +41,7 @@ from .models import (
     Notification,
     Revision,
     ShareLink,
+    SlugRedirect,
     StateChange,
     Tag,
 )
@@ -102,6 +104,46 @@ def audit_login_event(
         " ".join(f"{name}={value!r}" for name, value in detail.items()),
     )
     return audit_record(user=user, action=action, object_repr=username, detail=detail)
+
+
+# --- API keys ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def api_key_create(key: ApiKey, *, user) -> str:
+    """Store a new API key (its name and scope set) with a fresh secret, and return the secret:
+    shown once, never stored. Audited with the key's name and scope."""
+    key.created_by = _human(user)
+    raw = key.new_secret()
+    key.save()
+    _audit_key(key, user=user, action=AuditEntry.Action.API_KEY_CREATE)
+    return raw
+
+
+@transaction.atomic
+def api_keys_revoke(queryset, *, user) -> int:
+    """Revoke the active keys among `queryset`: one audit entry each. Returns how many."""
+    ids = list(queryset.values_list("pk", flat=True))  # the admin's has an aggregate
+    keys = list(
+        ApiKey.objects.filter(pk__in=ids, revoked_at__isnull=True)
+        .select_for_update()
+        .order_by("pk")
+    )
+    now = timezone.now()
+    for key in keys:
+        key.revoked_at = now
+        key.save(update_fields=["revoked_at"])
+        _audit_key(key, user=user, action=AuditEntry.Action.API_KEY_REVOKE)
+    return len(keys)
+
+
+def _audit_key(key: ApiKey, *, user, action: str) -> None:
+    audit_record(
+        user=user,
+        action=action,
+        object_repr=key.name,
+        detail={"key": key.pk, "prefix": key.prefix, "scope": key.scope},
+    )
 
 
 # --- articles ----------------------------------------------------------------------------------
@@ -188,6 +230,7 @@ def article_save(
     audit_action: str | None = None,
     audit_detail: dict | None = None,
     from_revision: Revision | None = None,
+    old_slugs: list[str] | None = None,
 ) -> Article:
     """Create or change an article and take a workflow `action` (save, submit, publish, …).
 
@@ -196,8 +239,10 @@ def article_save(
     topics when given; a new article without a byline gets its writer's author profile.
     `published_at` publishes at a given time (wire copy keeps its filing time).
     `from_revision` is the revision the editor loaded into the form and reviewed: the save is
-    recorded as restoring it (or, for a pending draft revision, as publishing it). Raises
-    PermissionDenied when `user` may not take `action` on this article.
+    recorded as restoring it (or, for a pending draft revision, as publishing it).
+    `old_slugs` are earlier addresses of the story elsewhere (an imported copy): each one no
+    article uses redirects to it, like its own old slugs. Raises PermissionDenied when `user`
+    may not take `action` on this article.
     """
     creating = article.pk is None
     stored = None if creating else Article.objects.select_for_update().get(pk=article.pk)
@@ -228,6 +273,14 @@ def article_save(
         _set_byline(article, authors)
     if tags is not None:
         article.tags.set(tags)
+    for old in old_slugs or ():
+        taken = SlugRedirect.objects.filter(old_slug=old).exists()
+        if (
+            old != article.slug
+            and not taken
+            and not Article._base_manager.filter(slug=old).exists()
+        ):
+            SlugRedirect.objects.create(old_slug=old, article=article)
     revision_note = ""
     if from_revision is not None:
         audit_action, audit_detail, revision_note = _from_revision(

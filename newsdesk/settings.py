@@ -176,6 +176,10 @@ EDGE_PURGE_TIMEOUT = env_int("NEWSDESK_EDGE_PURGE_TIMEOUT", 2)
 # A WebSub hub (https://www.w3.org/TR/websub/): feeds name it as rel="hub", and each change
 # readers can see pings it (through the webhook outbox, sent by `deliver_webhooks`). Empty: none.
 NEWSDESK_WEBSUB_HUB = os.environ.get("NEWSDESK_WEBSUB_HUB", "").strip()
+# Hosts (`host` or `host:port`, comma separated) the ninjs importer may fetch a lead picture
+# from (its rendition's href). Empty: pictures in imported documents are not fetched.
+NEWSDESK_INGEST_IMAGE_HOSTS = env_list("NEWSDESK_INGEST_IMAGE_HOSTS")
+NEWSDESK_INGEST_IMAGE_TIMEOUT = env_int("NEWSDESK_INGEST_IMAGE_TIMEOUT", 10)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

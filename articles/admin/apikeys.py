@@ -1,12 +1,13 @@
 """API keys for the read API: made here (the key is shown once, on the page that follows the
-save), revoked by a bulk action, never deleted (their uses stay in the audit). Only superusers,
+save), revoked by a bulk action, never deleted (their uses stay in the audit). Making and revoking
+one are `services.api_key_create` and `services.api_keys_revoke`: each leaves an audit entry. Only superusers,
 or staff given the model's permissions, see this page."""
 
 from django.contrib import admin, messages
 from django.db.models import Max
 from django.template.response import TemplateResponse
-from django.utils import timezone
 
+from .. import services
 from ..models import ApiKey
 from .base import DeskAdminMixin
 
@@ -41,11 +42,11 @@ class ApiKeyAdmin(DeskAdminMixin, admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.created_by = request.user
-            # Kept on the instance Django hands to `response_add` next, and nowhere else.
-            obj.raw_key = obj.new_secret()
-        super().save_model(request, obj, form, change)
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # Kept on the instance Django hands to `response_add` next, and nowhere else.
+        obj.raw_key = services.api_key_create(obj, user=request.user)
 
     def response_add(self, request, obj, post_url_continue=None):
         raw = getattr(obj, "raw_key", None)
@@ -57,5 +58,5 @@ class ApiKeyAdmin(DeskAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Revoke selected API keys")
     def revoke_selected(self, request, queryset):
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        count = services.api_keys_revoke(queryset, user=request.user)
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)

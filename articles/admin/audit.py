@@ -41,6 +41,11 @@ SIGN_INS = {
     Action.LOCKOUT: "Sign-ins as {what}{where} were locked out after {failures} failures",
     Action.UNLOCK: "{who} unlocked sign-ins as {what}{where}",
 }
+# API keys name the key and its scope.
+KEYS = {
+    Action.API_KEY_CREATE: "{who} made the API key {what}, scope {scope}",
+    Action.API_KEY_REVOKE: "{who} revoked the API key {what}, scope {scope}",
+}
 MOVES = {
     State.PUBLISHED: "published {what}",
     State.SCHEDULED: "scheduled {what}",
@@ -83,6 +88,10 @@ class AuditEntryAdmin(ReadOnlyAdmin):
             text = SIGN_INS[obj.action].format(
                 who=who, what=f"“{obj.object_repr}”", where=where, failures=detail.get("failures")
             )
+            return f"{text} — {when}"
+        if obj.action in KEYS:
+            scope = detail.get("scope", "")
+            text = KEYS[obj.action].format(who=who, what=f"“{obj.object_repr}”", scope=scope)
             return f"{text} — {when}"
         verb = VERBS.get(obj.action, "{what}: " + obj.get_action_display().lower())
         came_from, went_to = detail.get("from"), detail.get("to")

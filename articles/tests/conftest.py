@@ -1,6 +1,9 @@
+import functools
 import os
 import shutil
 import tempfile
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -57,6 +60,32 @@ def _clear_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+class MediaHandler(SimpleHTTPRequestHandler):
+    """Serves a media folder at /media/, quietly."""
+
+    def translate_path(self, path):
+        return super().translate_path(path.removeprefix("/media"))
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def media_server(settings):
+    """The original site: its media folder served over HTTP on loopback, and `SITE_URL` pointing
+    there, so the exported picture hrefs are real addresses the importer fetches from."""
+    handler = functools.partial(MediaHandler, directory=str(settings.MEDIA_ROOT))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host = f"127.0.0.1:{server.server_address[1]}"
+    settings.SITE_URL = f"http://{host}"
+    settings.NEWSDESK_INGEST_IMAGE_HOSTS = [host]
+    yield host
+    server.shutdown()
+    server.server_close()
 
 
 def pytest_report_header(config):

@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 
 from articles import services
-from articles.models import ApiKey, ApiKeyUse, Article
-from articles.ninjs import to_ninjs
+from articles.models import ApiKey, ApiKeyUse, Article, Category
+from articles.ninjs import to_ninjs, urn
 
 from .factories import (
     image_upload,
@@ -133,9 +133,7 @@ def test_full_story_document_says_what_the_page_says():
     assert {"role": "oldSlug", "value": "grid-fails-in-the-north"} in doc["altIds"]
     assert {"role": "slug", "value": "grid-fails"} in doc["altIds"]
     correction = story.corrections.get()
-    assert doc["trustIndicators"][1]["href"].endswith(
-        f"/articles/grid-fails/#correction-{correction.pk}"
-    )
+    assert doc["trustIndicators"][1]["href"].endswith(f"/articles/grid-fails/#{correction.anchor}")
     picture = doc["associations"][0]
     assert picture["name"] == "picture" and picture["type"] == "picture"
     widths = {(r["width"], r["contentType"]) for r in picture["renditions"]}
@@ -431,10 +429,31 @@ DRAFT_SCOPE = {"published": (200, "usable"), "withdrawn": (200, "canceled"),
 
 @pytest.mark.parametrize("state", STATES)
 def test_every_state_with_each_key_scope(state, reader):
-    """A read-published key sees what readers see; a read-drafts key sees all but the trash."""
+    """A read-published key sees what readers see; a read-drafts key sees all but the trash,
+    by id, by slug and in the list (where `state` picks the story's state)."""
     story = _in_state(state)
+    make_live_article(headline="Another published story")
     _, published = make_key()
     _, drafts = make_key(ApiKey.Scope.READ_DRAFTS)
+    anonymous = [d["uri"] for d in get_json(reader, "/api/v1/articles").json()]
+    assert anonymous == [urn("article", a.pk) for a in Article.objects.published().newest_first()]
+    assert [d["uri"] for d in get_json(reader, "/api/v1/articles", **bearer(published)).json()] == (
+        anonymous
+    )
+    listed = get_json(reader, "/api/v1/articles", **bearer(drafts)).json()
+    for doc in listed:
+        validate(doc)
+    for doc in get_json(reader, "/api/v1/articles?format=ninjs2", **bearer(drafts)).json():
+        validate(doc, 2)
+    uris = [d["uri"] for d in listed]
+    assert (urn("article", story.pk) in uris) == (DRAFT_SCOPE[state][0] == 200)
+    assert set(anonymous) <= set(uris)
+    if state != "trashed":
+        only = get_json(reader, f"/api/v1/articles?state={story.state}", **bearer(drafts)).json()
+        assert [d["uri"] for d in only if d["uri"].endswith(f":{story.pk}")] == [
+            urn("article", story.pk)
+        ]
+        assert {d["pubStatus"] for d in only} == {DRAFT_SCOPE[state][1]}
     expect = {published: (STATES[state][1], STATES[state][2]), drafts: DRAFT_SCOPE[state]}
     for raw, (status, pub_status) in expect.items():
         for url in (f"/api/v1/articles/{story.pk}", f"/api/v1/articles/slug/{story.slug}"):
@@ -511,8 +530,153 @@ def test_key_is_made_in_the_desk_shown_once_and_kept_hashed(client):
     get_json(client, f"/api/v1/articles/{story.pk}", 401, **bearer(raw))
 
 
+def test_making_and_revoking_a_key_in_the_desk_is_in_the_audit_trail(client):
+    """Each leaves one audit entry naming who, which key and its scope, shown as a sentence in
+    the desk's audit trail; revoking a key already revoked records nothing more."""
+    from articles.models import AuditEntry
+
+    chief = make_user("chief", superuser=True)
+    chief.first_name, chief.last_name = "Carla", "Chief"
+    chief.save()
+    client.force_login(chief)
+    client.post("/admin/articles/apikey/add/", {"name": "Mobile app", "scope": "read-drafts"})
+    key = ApiKey.objects.get(name="Mobile app")
+    made = AuditEntry.objects.get(action=AuditEntry.Action.API_KEY_CREATE)
+    assert made.user == chief and made.object_repr == "Mobile app"
+    assert made.detail == {"key": key.pk, "prefix": key.prefix, "scope": "read-drafts"}
+    revoke = {"action": "revoke_selected", "index": "0", "_selected_action": [key.pk]}
+    response = client.post("/admin/articles/apikey/", revoke, follow=True)
+    assert "Revoked 1 key(s)." in response.content.decode()
+    client.post("/admin/articles/apikey/", revoke)
+    [revoked] = AuditEntry.objects.filter(action=AuditEntry.Action.API_KEY_REVOKE)
+    assert revoked.user == chief and revoked.detail["prefix"] == key.prefix
+    trail = client.get("/admin/articles/auditentry/").content.decode()
+    assert "Carla Chief made the API key “Mobile app”, scope read-drafts" in trail
+    assert "Carla Chief revoked the API key “Mobile app”, scope read-drafts" in trail
+    filtered = client.get("/admin/articles/auditentry/?action__exact=api_key_revoke")
+    assert "revoked the API key" in filtered.content.decode()
+    assert "made the API key" not in filtered.content.decode()
+
+
 def test_reporters_cannot_manage_keys(client):
     client.force_login(make_reporter("rita"))
     assert client.get("/admin/articles/apikey/").status_code == 403
     assert client.post("/admin/articles/apikey/add/", {"name": "x"}).status_code == 403
     assert not ApiKey.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("scope", "query", "message"),
+    [(ApiKey.Scope.READ_DRAFTS, "state=gone", "state: choose one of draft, review"),
+     (ApiKey.Scope.READ_DRAFTS, "state=trashed", "state: choose one of"),
+     (ApiKey.Scope.READ_PUBLISHED, "state=draft", "state: only a read-drafts API key"),
+     (None, "state=review", "state: only a read-drafts API key")],
+)  # fmt: skip
+def test_bad_or_forbidden_state_is_a_400_naming_the_field(scope, query, message, reader):
+    """Only read-drafts keys pick a state; an unknown state is refused whoever asks."""
+    make_article(status=Article.Status.DRAFT)
+    headers = bearer(make_key(scope)[1]) if scope else {}
+    body = get_json(reader, f"/api/v1/articles?{query}", 400, **headers).json()
+    assert body["field"] == "state" and body["detail"].startswith(message)
+
+
+def test_published_state_is_the_readers_list_for_anyone(reader):
+    story, _ = make_live_article(), make_article(status=Article.Status.DRAFT)
+    docs = get_json(reader, "/api/v1/articles?state=published").json()
+    assert [d["uri"] for d in docs] == [urn("article", story.pk)]
+
+
+def test_read_drafts_cursor_walk_visits_drafts_without_a_time_once(reader):
+    """Drafts have no publication time: a read-drafts key's list sorts them by creation time,
+    and following `Link: rel="next"` visits every article in the desk exactly once."""
+    stories = [make_article(status=Article.Status.DRAFT) for _ in range(3)]
+    stories += [make_live_article() for _ in range(2)]
+    stories += [make_article(published_at=timezone.now() + dt.timedelta(days=1))]
+    _, raw = make_key(ApiKey.Scope.READ_DRAFTS)
+    seen, url = [], "/api/v1/articles?limit=2"
+    while url:
+        response = get_json(reader, url, **bearer(raw))
+        seen += [d["uri"] for d in response.json()]
+        link = response.get("Link", "")
+        url = link[1 : link.index(">")].replace("http://127.0.0.1:8000", "") if link else ""
+    assert sorted(seen) == sorted(urn("article", s.pk) for s in stories)
+    assert len(seen) == len(set(seen))
+
+
+# --- sections, authors, topics: paged ---------------------------------------------------------
+
+
+def _walk(reader, url):
+    seen, pages = [], 0
+    while url:
+        response = get_json(reader, url)
+        seen += [item["slug"] for item in response.json()]
+        link = response.get("Link", "")
+        assert not link or link.endswith('rel="next"')
+        url = link[1 : link.index(">")].replace("http://127.0.0.1:8000", "") if link else ""
+        pages += 1
+    return seen, pages
+
+
+def test_taxonomy_lists_page_by_name_with_a_cursor(reader):
+    """Sections, authors and topics come by name, `limit` at a time, with `Link: rel="next"`
+    until the last page; authors and topics only with a published story."""
+    names = ["Delta", "Alpha", "Charlie", "Bravo", "Echo"]
+    sections = [make_category(n) for n in names]
+    authors = [make_author(n) for n in names]
+    topics = [make_tag(n) for n in names]
+    for section, author, topic in zip(sections, authors, topics, strict=True):
+        make_live_article(category=section, authors=[author], tags=[topic])
+    make_author("Unpublished")
+    make_tag("Unused")
+    for resource, objects in (("sections", sections), ("authors", authors), ("topics", topics)):
+        seen, pages = _walk(reader, f"/api/v1/{resource}?limit=2")
+        expected = [o.slug for o in sorted(objects, key=lambda o: (o.name, o.pk))]
+        if resource == "sections":  # every section, the builders' own ones too
+            expected = list(Category.objects.order_by("name", "pk").values_list("slug", flat=True))
+        assert seen == expected, resource
+        assert pages == -(-len(expected) // 2)
+    [doc] = get_json(reader, "/api/v1/topics?limit=1").json()
+    assert doc["uri"] == urn("topic", doc["slug"])
+
+
+@pytest.mark.parametrize("resource", ["sections", "authors", "topics"])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("limit=0", "limit"), ("limit=101", "limit"), ("limit=abc", "limit"),
+     ("after=not-a-cursor", "after")],
+)  # fmt: skip
+def test_bad_taxonomy_paging_is_a_400_naming_the_field(resource, query, field, reader):
+    make_live_article(tags=[make_tag()])
+    body = get_json(reader, f"/api/v1/{resource}?{query}", 400).json()
+    assert body["field"] == field and body["detail"].startswith(field)
+
+
+@pytest.mark.parametrize("resource", ["sections", "authors", "topics"])
+def test_taxonomy_page_costs_one_query(resource, reader, django_assert_num_queries):
+    """A page of sections, authors or topics is one query, however many there are."""
+    for _ in range(3):
+        make_live_article(tags=[make_tag()])
+    with django_assert_num_queries(1):
+        get_json(reader, f"/api/v1/{resource}?limit=2")
+    for _ in range(30):
+        make_live_article(tags=[make_tag()])
+    with django_assert_num_queries(1):
+        assert len(get_json(reader, f"/api/v1/{resource}?limit=20").json()) == 20
+
+
+def test_keyed_list_of_drafts_costs_a_fixed_number_of_queries(reader, django_assert_num_queries):
+    """A read-drafts key's list: the key and its use recorded, then the list's own five."""
+    _, raw = make_key(ApiKey.Scope.READ_DRAFTS)
+
+    def many(n):
+        for _ in range(n):
+            story = make_article(status=Article.Status.DRAFT, tags=[make_tag()])
+            make_correction(story)
+
+    many(2)
+    with django_assert_num_queries(7):
+        get_json(reader, "/api/v1/articles?limit=20", **bearer(raw))
+    many(20)
+    with django_assert_num_queries(7):
+        assert len(get_json(reader, "/api/v1/articles?limit=20", **bearer(raw)).json()) == 20

@@ -182,7 +182,7 @@ def test_corrections_feed_is_valid_rss_with_times(client):
     [entry] = feed.entries
     assert entry.title == "Clarification: Fed story"
     assert entry.summary == "<p>Fixed a name.</p>"
-    assert entry.link.endswith(f"/articles/{article.slug}/#correction-{correction.pk}")
+    assert entry.link.endswith(f"/articles/{article.slug}/#{correction.anchor}")
     published = dt.datetime(*entry.published_parsed[:6], tzinfo=dt.UTC)
     assert abs(published - correction.created_at) < dt.timedelta(seconds=1)
 
@@ -195,9 +195,7 @@ def test_corrections_feed_links_are_on_site_url_not_the_request_host(client, set
     assert feed.feed.link == "https://news.example/corrections/"
     assert self_link(feed) == "https://news.example/corrections/feed/"
     [entry] = feed.entries
-    assert entry.link == (
-        f"https://news.example/articles/{article.slug}/#correction-{correction.pk}"
-    )
+    assert entry.link == (f"https://news.example/articles/{article.slug}/#{correction.anchor}")
     assert entry.id == f"https://news.example/corrections/{correction.pk}"
 
 

@@ -305,3 +305,101 @@ def test_an_html_body_counts_the_words_readers_see(tmp_path):
     assert article.body_format == Article.BodyFormat.HTML
     assert article.word_count == count_words(html_to_text(article.body_html))
     assert article.word_count < count_words(article.body)  # tags and attributes are not words
+
+
+# --- pictures, slugs, corrections in ninjs ------------------------------------------------------
+
+
+def with_picture(tmp_path, href, name="pictured.json"):
+    return variant(
+        tmp_path,
+        name,
+        associations=[
+            {
+                "name": "picture",
+                "type": "picture",
+                "renditions": [{"name": "original", "href": href}],
+                "descriptions": [{"role": "caption", "value": "The bridge at dawn"}],
+            }
+        ],
+    )
+
+
+def test_picture_from_an_allowed_host_becomes_the_lead_image(tmp_path, media_server, settings):
+    """The picture is fetched, stored with its file name and given renditions like an upload."""
+    from .factories import image_bytes
+
+    (Path(settings.MEDIA_ROOT) / "wire").mkdir()
+    (Path(settings.MEDIA_ROOT) / "wire" / "bridge.png").write_bytes(image_bytes("PNG", (800, 600)))
+    settings.MEDIA_ROOT = str(tmp_path / "our-media")  # the server serves the agency's folder
+    run(with_picture(tmp_path, f"http://{media_server}/media/wire/bridge.png"))
+    article = Article.objects.get()
+    assert article.lead_image.name == "wire/bridge.png"
+    assert (article.lead_image_width, article.lead_image_height) == (800, 600)
+    assert article.lead_image_caption == "The bridge at dawn"
+    assert article.lead_image_renditions["items"]
+
+
+def test_picture_from_a_host_not_allowed_is_left_out_with_a_note(tmp_path, settings):
+    """The story is imported; the server fetched nothing it was pointed at."""
+    settings.NEWSDESK_INGEST_IMAGE_HOSTS = []
+    out, err = run(with_picture(tmp_path, "http://169.254.169.254/latest/meta-data/x.jpg"))
+    assert out == "1 created, 0 updated, 0 unchanged, 0 failed."
+    assert "/associations/0/renditions/0/href: the picture was not fetched" in err
+    assert not Article.objects.get().lead_image
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [("missing.jpg", "could not fetch the picture (HTTP 404 File not found)"),
+     ("not-an-image.jpg", "This file is not an image Newsdesk accepts"),
+     ("moved", "could not fetch the picture (HTTP 301 redirect to")],
+)  # fmt: skip
+def test_picture_that_cannot_be_had_fails_the_file(tmp_path, media_server, settings, path, message):
+    """A missing picture, a file that is no image, or a redirect (which could lead off the
+    allowed hosts) fail the file with the href's pointer, and nothing is saved."""
+    (Path(settings.MEDIA_ROOT) / "not-an-image.jpg").write_text("<html>nope</html>")
+    (Path(settings.MEDIA_ROOT) / "moved").mkdir()  # the server redirects to moved/
+    error, out, err = run_failing(with_picture(tmp_path, f"http://{media_server}/media/{path}"))
+    assert out == "0 created, 0 updated, 0 unchanged, 1 failed."
+    assert "pictured.json: /associations/0/renditions/0/href: " + message in err
+    assert not Article.objects.exists()
+
+
+def test_slug_old_slugs_and_corrections_come_with_the_document(tmp_path, reader):
+    """A free slug is taken, old slugs redirect, corrections are added with their kind and time
+    once (a second run adds none)."""
+    href = "https://agency.example/items/bridge/#correction-20240504T130000000000Z"
+    path = variant(
+        tmp_path,
+        "slugged.json",
+        altIds=[{"role": "slug", "value": "bridge-opens"},
+                {"role": "oldSlug", "value": "bridge-to-open"}],
+        trustIndicators=[{"role": "https://schema.org/correction",
+                          "title": "Clarification: The bridge is 2 km long.", "href": href}],
+    )  # fmt: skip
+    run(path)
+    article = Article.objects.get()
+    assert article.slug == "bridge-opens"
+    assert reader.get("/articles/bridge-to-open/")["Location"].endswith("/articles/bridge-opens/")
+    [correction] = article.corrections.all()
+    assert (correction.kind, correction.text) == ("clarification", "The bridge is 2 km long.")
+    assert correction.created_at.isoformat() == "2024-05-04T13:00:00+00:00"
+    assert run(path)[0] == "0 created, 0 updated, 1 unchanged, 0 failed."
+    assert article.corrections.count() == 1
+
+
+def test_a_bad_slug_is_refused_with_its_pointer(tmp_path):
+    path = variant(tmp_path, "bad.json", altIds=[{"role": "slug", "value": "../etc"}])
+    _, _, err = run_failing(path)
+    assert "bad.json: /altIds/0/value: not a slug: '../etc'" in err
+    assert not Article.objects.exists()
+
+
+def test_an_embargo_already_over_keeps_the_publication_time(tmp_path):
+    """Only copy still under its embargo waits for it; an old embargo is kept as a record."""
+    run(variant(tmp_path, "old.json", embargoedUntil="2024-05-04T12:00:00Z"))
+    article = Article.objects.get()
+    assert article.published_at.isoformat() == "2024-05-04T11:00:00+00:00"
+    assert article.embargo_until.isoformat() == "2024-05-04T12:00:00+00:00"
+    assert article.state == Article.State.PUBLISHED

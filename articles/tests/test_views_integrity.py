@@ -69,7 +69,7 @@ def test_corrections_show_at_the_foot_or_top_with_their_times(client):
     top = make_correction(article, text="Top note text.", kind="editors_note", pinned_top=True)
     html = client.get(article.get_absolute_url()).content.decode()
     assert html.index("Top note text.") < html.index("The story body.") < html.index("Foot note")
-    assert "Editor&#x27;s note" in html and f'id="correction-{foot.pk}"' in html
+    assert "Editor&#x27;s note" in html and f'id="{foot.anchor}"' in html
     assert (
         f'<time datetime="{timezone.localtime(top.created_at).replace(microsecond=0).isoformat()}'
         in html
