@@ -64,17 +64,7 @@ class Compiled:
     def union_column(self, each, *, using="default"):
         """The first column of the query run once per values in `each`, as one UNION ALL
         statement (each part keeps its own ORDER BY and LIMIT)."""
-        if not each:
-            return []
-        connection = connections[using]
-        parts, params = [], []
-        for i, values in enumerate(each):
-            sql, bound, converters = self.bound(connection, values)
-            parts.append(f"SELECT * FROM ({sql}) AS part{i}")
-            params.extend(bound)
-        with connection.cursor() as cursor:
-            cursor.execute(" UNION ALL ".join(parts), params)
-            return [row[0] for row in _converted(cursor.fetchall(), converters, connection)]
+        return union_column([(self, values) for values in each], using=using)
 
     def _plan(self, connection, values):
         shape = (connection.alias, connection.vendor) + tuple(
@@ -128,6 +118,29 @@ class Compiled:
         if seen != set(wanted) or any(str(s) in sql for s in wanted if type(s) in (int, str)):
             return None
         return sql, tuple(slots), tuple(params), converters
+
+
+def union_column(parts, *, using="default"):
+    """The first column of each `(compiled, values)` query in `parts`, as one UNION ALL
+    statement (each part keeps its own ORDER BY and LIMIT; their first columns must be of one
+    kind)."""
+    if not parts:
+        return []
+    connection = connections[using]
+    sqls, params = [], []
+    for i, (compiled, values) in enumerate(parts):
+        sql, bound, converters = compiled.bound(connection, values)
+        sqls.append(f"SELECT * FROM ({sql}) AS part{i}")
+        params.extend(bound)
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(sqls), params)
+        return [row[0] for row in _converted(cursor.fetchall(), converters, connection)]
+
+
+def padded(ids: list) -> list:
+    """`ids` padded with 0 (no row's id) to a power of two: a list of any length then binds
+    to one of a few compiled shapes instead of one per length."""
+    return ids + [0] * ((1 << max(len(ids) - 1, 0).bit_length()) - len(ids))
 
 
 def _compile(queryset, connection):

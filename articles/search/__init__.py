@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from ..compiled import Compiled
+from ..compiled import Compiled, padded
 from ..models import Article, load_cards
 from ..rendering import html_to_text
 from . import postgresql, sqlite
@@ -129,10 +129,7 @@ class SearchResults:
     def count(self) -> int:
         if self._count is None:
             window = self.window()
-            # Padded to a power of two with 0 (no article has it): ten compiled shapes serve
-            # every window length.
-            padded = window + [0] * ((1 << max(len(window) - 1, 0).bit_length()) - len(window))
-            found = PUBLISHED_AMONG.column(now=timezone.now(), ids=padded) if window else []
+            found = PUBLISHED_AMONG.column(now=timezone.now(), ids=padded(window)) if window else []
             self._count = len(found)
         return self._count
 
