@@ -542,6 +542,8 @@ class Article(models.Model):
                 ],
                 name="article_public_idx",
             ),
+            # Every column of the published rule, so a section's count (up to COUNT_LIMIT) is
+            # read from the index alone: without `withdrawn_at` PostgreSQL read the rows.
             models.Index(
                 fields=[
                     "category",
@@ -549,6 +551,7 @@ class Article(models.Model):
                     "published_at",
                     "unpublish_at",
                     "deleted_at",
+                    "withdrawn_at",
                     "embargo_until",
                 ],
                 name="article_public_category_idx",
