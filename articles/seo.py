@@ -9,6 +9,7 @@ previews and structured-data readers may render what they read as HTML.
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -73,11 +74,11 @@ class PageMeta:
     structured_data: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
-    @property
+    @cached_property  # the meta tags read it two or three times
     def share_title(self) -> str:
         return plain_text(self.name or self.title)
 
-    @property
+    @cached_property  # the meta tags read it two or three times
     def share_image_alt(self) -> str:
         return plain_text(self.image_alt)
 
@@ -85,11 +86,11 @@ class PageMeta:
     def locale(self) -> str:
         return og_locale()
 
-    @property
+    @cached_property  # the meta tags read it two or three times
     def canonical(self) -> str:
         return absolute(self.path)
 
-    @property
+    @cached_property  # the meta tags read it two or three times
     def short_description(self) -> str:
         return Truncator(" ".join(plain_text(self.description).split())).chars(160)
 
