@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed, Enclosure, Rss201rev2Feed
 
 from . import cache
+from .images import stored_size
 from .models import Article, Author, Category, Correction, load_cards
 from .rendering import field_html, field_text
 from .seo import absolute
@@ -87,6 +88,7 @@ class LatestArticlesFeed(Feed):
         item = context["obj"]
         context["standfirst"] = field_html(item, "standfirst") if item.standfirst else ""
         context["alt"] = field_text(item, "lead_image_alt")
+        context["image_url"] = absolute(item.lead_image.url) if item.lead_image else ""
         return context
 
     def item_title(self, item):
@@ -118,10 +120,7 @@ class LatestArticlesFeed(Feed):
     def item_enclosures(self, item):
         if not item.lead_image:
             return []
-        try:
-            length = item.lead_image.size
-        except OSError:
-            length = 0
+        length = stored_size(item.lead_image)  # recorded on the row: no call to the storage
         mime = mimetypes.guess_type(item.lead_image.name)[0] or "image/jpeg"
         return [Enclosure(absolute(item.lead_image.url), str(length), mime)]
 
