@@ -130,3 +130,15 @@ def ensure_bucket(storage: S3MediaStorage) -> bool:
                 raise
         client.create_bucket(Bucket=storage.bucket_name)
         return True
+
+
+def stored_names(storage, folder: str = ""):
+    """Every file name under `folder` of `storage` (the local disk or a bucket), depth first.
+    For maintenance commands (backup, move_media) only: it lists the store."""
+    folders, files = storage.listdir(folder)
+    for name in sorted(files):
+        yield f"{folder}/{name}" if folder else name
+    for sub in sorted(folders):
+        if sub.startswith(".newsdesk-"):  # a restore in progress on the local disk
+            continue
+        yield from stored_names(storage, f"{folder}/{sub}" if folder else sub)

@@ -8,6 +8,7 @@ inside a request; each server writes its log under the folder it is given.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
@@ -102,6 +103,7 @@ class Server:
                 cwd=cwd,
                 start_new_session=True,  # Ctrl-C in the terminal reaches us, not the servers
             )
+        atexit.register(self.stop)  # a test run or command that ends early stops it too
 
     @property
     def running(self) -> bool:
