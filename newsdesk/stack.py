@@ -235,3 +235,163 @@ class SeaweedFS(Server):
 
     def storage_url(self, bucket: str) -> str:
         return f"s3://{bucket}?endpoint={self.endpoint}&region=us-east-1"
+
+
+# --- Redis, PostgreSQL, gunicorn, Varnish ------------------------------------------------------
+
+
+class Redis(Server):
+    name = "redis"
+
+    def __init__(self, workdir: Path):
+        super().__init__(workdir)
+        self.port = free_port()
+
+    def start(self) -> Redis:
+        binary = executable("redis-server")
+        if not binary:
+            raise StackError("redis-server is not installed (Debian: apt-get install redis-server)")
+        self.spawn([binary, "--bind", LOOPBACK, "--port", str(self.port), "--save", "",
+                    "--appendonly", "no", "--dir", str(self.workdir)])  # fmt: skip
+        self.wait_until(lambda: answers(self.port), what="answer")
+        return self
+
+
+class Postgres(Server):
+    """A throwaway cluster made with initdb and run with pg_ctl, for machines without one."""
+
+    name = "postgres"
+
+    def __init__(self, workdir: Path):
+        super().__init__(workdir)
+        self.port = free_port()
+        self.data = self.workdir / "pgdata"
+
+    def _tool(self, name):
+        found = executable(name, *sorted(str(p) for p in Path("/usr/lib/postgresql").glob("*/bin")))
+        if not found:
+            raise StackError(f"PostgreSQL's {name} is not installed (Debian: postgresql)")
+        return found
+
+    def start(self) -> Postgres:
+        subprocess.run(
+            [self._tool("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        self.spawn([self._tool("postgres"), "-D", str(self.data), "-p", str(self.port),
+                    "-h", LOOPBACK, "-k", str(self.workdir)])  # fmt: skip
+        self.wait_until(lambda: answers(self.port), what="answer")
+        time.sleep(0.5)
+        return self
+
+
+def create_database(url_base: str, name: str) -> str:
+    """A fresh database `name` on the server at `url_base` (postgres://user@host:port)."""
+    import psycopg
+
+    with psycopg.connect(f"{url_base}/postgres", autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{url_base}/{name}"
+
+
+class Gunicorn(Server):
+    """An app server as deployed: gunicorn with the project's gunicorn.conf.py."""
+
+    def __init__(self, workdir: Path, name: str, env: dict, root: Path):
+        self.name = name
+        super().__init__(workdir)
+        self.port, self.env, self.root = free_port(), env, root
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self) -> Gunicorn:
+        self.spawn(
+            [str(Path(sys.executable).parent / "gunicorn"), "newsdesk.wsgi", "-c",
+             str(self.root / "gunicorn.conf.py"), "--bind", f"{LOOPBACK}:{self.port}"],
+            env=self.env, cwd=self.root,
+        )  # fmt: skip
+        self.wait_until(self.healthy, seconds=60, what="answer /healthz")
+        return self
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:
+                return response.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
+
+
+CLUSTER_VCL_HEAD = """
+import directors;
+
+probe health {{
+    .request = "GET /healthz HTTP/1.1" "Host: {host}" "Connection: close";
+    .interval = 1s;
+    .timeout = 1s;
+    .window = 3;
+    .threshold = 2;
+}}
+
+backend app_a {{ .host = "{host}"; .port = "{a}"; .connect_timeout = 1s; .probe = health; }}
+backend app_b {{ .host = "{host}"; .port = "{b}"; .connect_timeout = 1s; .probe = health; }}
+backend media {{ .host = "{host}"; .port = "{s3}"; .connect_timeout = 2s; }}
+
+sub vcl_init {{
+    new apps = directors.round_robin();
+    apps.add_backend(app_a);
+    apps.add_backend(app_b);
+}}
+
+# Runs before site.vcl's vcl_recv: media go to the object store (this Varnish is the cluster's
+# CDN, MEDIA_CDN_URL=<varnish>/media/), everything else to a healthy app server in turn.
+sub vcl_recv {{
+    if (req.url ~ "^/media/" && (req.method == "GET" || req.method == "HEAD")) {{
+        set req.backend_hint = media;
+        set req.url = regsub(req.url, "^/media/", "/{bucket}/");
+        unset req.http.Cookie;
+        return (hash);
+    }}
+    set req.backend_hint = apps.backend();
+}}
+"""
+
+
+def cluster_vcl(site_vcl: str, *, app_ports, s3_port: int, bucket: str) -> str:
+    """deploy/varnish/site.vcl with two app servers behind a round-robin director (each probed
+    on /healthz) and the media bucket at /media/."""
+    head, marker, rest = site_vcl.partition("import xkey;")
+    if not marker:
+        raise StackError("site.vcl no longer imports xkey; update newsdesk/stack.py")
+    start = rest.index("backend default {")
+    end = rest.index("}", start) + 1
+    extra = CLUSTER_VCL_HEAD.format(host=LOOPBACK, a=app_ports[0], b=app_ports[1], s3=s3_port,
+                                    bucket=bucket)  # fmt: skip
+    return head + marker + "\n" + extra + rest[:start] + rest[end:]
+
+
+class Varnish(Server):
+    name = "varnish"
+
+    def __init__(self, workdir: Path):
+        super().__init__(workdir)
+        self.workdir.chmod(0o755)  # varnishd started as root reads its files as its own user
+        self.port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self, vcl_text: str) -> Varnish:
+        binary = executable("varnishd", "/usr/sbin")
+        if not binary:
+            raise StackError("varnishd is not installed (Debian: varnish varnish-modules)")
+        vcl = self.workdir / "cluster.vcl"
+        vcl.write_text(vcl_text)
+        vcl.chmod(0o644)
+        self.spawn([binary, "-F", "-a", f"{LOOPBACK}:{self.port}", "-f", str(vcl),
+                    "-n", str(self.workdir / "n"), "-s", "malloc,64m"])  # fmt: skip
+        self.wait_until(lambda: answers(self.port), what="answer")
+        return self
