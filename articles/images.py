@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import FileSystemStorage
 from django.core.files.utils import validate_file_name
+from django.db import transaction
 from django.db.models.fields.files import FieldFile
 from django.utils.deconstruct import deconstructible
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -269,24 +270,34 @@ def generate_renditions(fieldfile: FieldFile) -> list[Rendition]:
     """Make (or reuse) the renditions of a stored image: each width in WebP and in the
     original's format. Files that already exist are not rewritten. An unreadable original
     gives no renditions (pages then fall back to the original)."""
+    return _generate(fieldfile)[0]
+
+
+def _generate(fieldfile: FieldFile) -> tuple[list[Rendition], int]:
+    """The renditions and the original's size in bytes (0 when it cannot be read)."""
     if not fieldfile or not fieldfile.name:
-        return []
+        return [], 0
     storage = fieldfile.storage
     try:
         with storage.open(fieldfile.name, "rb") as handle:
             data = handle.read()
         with _bomb_guard(), _open(io.BytesIO(data)) as image:
             if image.format not in ACCEPTED_FORMATS:
-                return []
+                return [], len(data)
             image.seek(0)  # the first frame of an animation
             image.load()
             upright = ImageOps.exif_transpose(image.copy())
             if upright.mode not in ("RGB", "RGBA", "L"):
                 # Palette and 1-bit images would resize with nearest-neighbour: smooth them.
                 upright = upright.convert("RGBA" if _has_alpha(upright) else "RGB")
+    except OSError:
+        if _stored.get() is not None:  # a store that failed during the desk's save
+            raise
+        logger.warning("Cannot make renditions of %s", fieldfile.name, exc_info=True)
+        return [], 0
     except Exception:  # noqa: BLE001 - an unreadable original just has no renditions
         logger.warning("Cannot make renditions of %s", fieldfile.name, exc_info=True)
-        return []
+        return [], 0
     original_format = ACCEPTED_FORMATS[image.format][0]
     formats = ["WEBP"] if original_format == "WEBP" else ["WEBP", original_format]
     folder = rendition_folder(fieldfile.name, len(data))
@@ -307,20 +318,28 @@ def generate_renditions(fieldfile: FieldFile) -> list[Rendition]:
             renditions.append(
                 {"name": name, "width": target, "height": target_height, "format": fmt.lower()}
             )
-    return renditions
+    return renditions, len(data)
 
 
 def refresh_renditions(instance, field_name: str, *, force: bool = False) -> bool:
     """Bring `<field>_renditions` in line with the stored image; True when it changed.
-    Cheap when nothing changed: no file is read and nothing is written."""
+    Cheap when nothing changed: no file is read and nothing is written. The original's size
+    is recorded beside the renditions (`bytes`), so feeds never ask the storage for it."""
     fieldfile = getattr(instance, field_name)
     attr = f"{field_name}_renditions"
     current = getattr(instance, attr) or {}
     source = fieldfile.name if fieldfile else ""
-    if not force and current.get("source", "") == source and (current or not source):
+    recorded = "bytes" in current or not source
+    if not force and current.get("source", "") == source and recorded and (current or not source):
         return False
+    replaced = current.get("source", "")
+    if replaced and replaced != source:
+        forget_image(instance, field_name, replaced, current.get("items") or [])
     try:
-        value = {"source": source, "items": generate_renditions(fieldfile)} if source else {}
+        value = {}
+        if source:
+            items, size = _generate(fieldfile)
+            value = {"source": source, "items": items, "bytes": size}
     except OSError:
         if _stored.get() is not None:  # the desk's form reports it and undoes the whole save
             raise
@@ -344,6 +363,15 @@ def renditions_of(fieldfile: FieldFile) -> list[Rendition]:
     if recorded.get("source") != fieldfile.name:
         return []
     return list(recorded.get("items") or [])
+
+
+def stored_size(fieldfile: FieldFile) -> int:
+    """The original's size in bytes as recorded when its renditions were made (0 unknown):
+    read from the row, never from the storage."""
+    if not fieldfile:
+        return 0
+    recorded = getattr(fieldfile.instance, f"{fieldfile.field.name}_renditions", None) or {}
+    return int(recorded.get("bytes") or 0) if recorded.get("source") == fieldfile.name else 0
 
 
 def rendition_url(fieldfile: FieldFile, rendition: Rendition) -> str:
@@ -382,10 +410,72 @@ def og_image_url(article, *, target: int = 1200) -> str:
     return settings.SITE_URL.rstrip("/") + url
 
 
+# Removing ---------------------------------------------------------------------------------------
+# The one place that removes an image's files: when a save replaced or cleared it (from
+# `refresh_renditions`) and when its row is deleted (`pre_delete`). Files go after COMMIT, so a
+# save that is rolled back removes nothing; a file another row (or, for an original, the story's
+# history) still names is kept.
+
+
+def _named_elsewhere(instance, field_name: str, name: str) -> bool:
+    model = type(instance)
+    return model._base_manager.filter(**{field_name: name}).exclude(pk=instance.pk).exists()
+
+
+def _named_by_history(instance, field_name: str, name: str) -> bool:
+    """A revision of the story names this original: restoring it must find the file."""
+    if not hasattr(type(instance), "revisions") or instance.pk is None:
+        return False
+    return instance.revisions.filter(**{f"data__{field_name}": name}).exists()
+
+
+def forget_image(instance, field_name: str, name: str, renditions: list[Rendition]) -> None:
+    """`instance` no longer shows the image `name`: remove its renditions (they are made again
+    if the image comes back) and the original unless its history still names it, after COMMIT."""
+    if _named_elsewhere(instance, field_name, name):
+        return
+    names = [r["name"] for r in renditions]
+    if not _named_by_history(instance, field_name, name):
+        names.append(name)
+    remove_later(getattr(instance, field_name).storage, names)
+
+
+def remove_later(storage, names) -> None:
+    """Delete `names` from `storage` once the transaction commits; a failure is logged (the
+    files are then orphans, never a broken save)."""
+    names = [n for n in dict.fromkeys(names) if n]
+    if not names:
+        return
+
+    def remove():
+        for name in names:
+            try:
+                storage.delete(name)
+            except Exception:  # noqa: BLE001 - an unreachable store must not break the save
+                logger.warning("Could not remove the replaced media file %s", name, exc_info=True)
+
+    transaction.on_commit(remove)
+
+
+def _files_before_delete(sender, instance, **kwargs):
+    """A row with an image is deleted: its original, its renditions and the originals its
+    history named go too, once the delete commits."""
+    field_name = IMAGE_FIELDS[sender._meta.label]
+    fieldfile = getattr(instance, field_name)
+    names = []
+    if fieldfile and not _named_elsewhere(instance, field_name, fieldfile.name):
+        names = [fieldfile.name, *(r["name"] for r in renditions_of(fieldfile))]
+    if hasattr(type(instance), "revisions") and instance.pk is not None:
+        for old in instance.revisions.values_list(f"data__{field_name}", flat=True):
+            if old and old not in names and not _named_elsewhere(instance, field_name, old):
+                names.append(old)
+    remove_later(fieldfile.storage, names)
+
+
 # Storing ----------------------------------------------------------------------------------------
 
 MEDIA_ERROR = (
-    "The image could not be stored: the media disk {problem}. Nothing was saved; your other "
+    "The image could not be stored: the media {where} {problem}. Nothing was saved; your other "
     "changes are still in the form. Ask an administrator to {remedy}, then save again."
 )
 
@@ -393,9 +483,10 @@ MEDIA_ERROR = (
 _stored: contextvars.ContextVar[list | None] = contextvars.ContextVar("stored_media", default=None)
 
 
-class MediaStorage(FileSystemStorage):
-    """The file system storage, but a write that fails part way (a full disk, ENOSPC; a
-    read-only or vanished disk) leaves no truncated or empty file behind."""
+class StoresWholeFiles:
+    """A storage mixin: a write that fails part way (a full disk, ENOSPC; a read-only or
+    vanished disk; an object store that stopped answering) leaves nothing behind, and each
+    stored name is recorded for `undone_on_failure`. Failures must be OSErrors."""
 
     def save(self, name, content, max_length=None):
         # Storage.save, with the name kept so a failed _save can remove what it began.
@@ -416,6 +507,11 @@ class MediaStorage(FileSystemStorage):
         if stored is not None:
             stored.append((self, name))
         return name
+
+
+class MediaStorage(StoresWholeFiles, FileSystemStorage):
+    """The file system storage, but a write that fails part way leaves no truncated or empty
+    file behind."""
 
 
 def _discard(storage, name):
@@ -445,10 +541,13 @@ def undone_on_failure():
 
 def media_error_message(exc: OSError) -> str:
     """What the editor is told when storing media failed with `exc`."""
+    where = getattr(exc, "where", "disk")  # MediaStoreError says "store"
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return MEDIA_ERROR.format(problem="is full", remedy="free space")
+        return MEDIA_ERROR.format(where=where, problem="is full", remedy="free space")
     reason = exc.strerror or type(exc).__name__
-    return MEDIA_ERROR.format(problem=f"cannot be written ({reason})", remedy="check it")
+    return MEDIA_ERROR.format(
+        where=where, problem=f"cannot be written ({reason})", remedy="check it"
+    )
 
 
 # Hooks --------------------------------------------------------------------------------------
@@ -468,9 +567,12 @@ def _renditions_after_save(sender, instance, raw=False, update_fields=None, **kw
 
 
 def connect_signals() -> None:
-    from django.db.models.signals import post_save
+    from django.db.models.signals import post_save, pre_delete
 
     for label in IMAGE_FIELDS:
         post_save.connect(
             _renditions_after_save, sender=label, dispatch_uid=f"newsdesk-renditions-{label}"
+        )
+        pre_delete.connect(
+            _files_before_delete, sender=label, dispatch_uid=f"newsdesk-image-files-{label}"
         )

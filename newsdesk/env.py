@@ -99,3 +99,79 @@ def sqlite_database(path):
             ),
         },
     }
+
+
+# Media storage ----------------------------------------------------------------------------------
+
+_STORE_OPTIONS = {"endpoint", "region", "addressing"}
+
+
+def media_store_from_url(url):
+    """Read MEDIA_STORAGE_URL: None for the local disk (unset, empty or `file://`), else the
+    S3-compatible store it names as a dict (bucket, location, endpoint_url, region_name,
+    addressing_style and public_url, where the objects can be read without signing).
+
+    `s3://bucket[/prefix]?endpoint=http://127.0.0.1:8333&region=us-east-1[&addressing=path]`;
+    without an endpoint the store is Amazon S3 itself. Credentials never travel in the URL:
+    boto3 reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the environment.
+    """
+    url = (url or "").strip()
+    if not url or url in {"file:", "file://"}:
+        return None
+    parts = urlsplit(url)
+    name = "MEDIA_STORAGE_URL"
+    if parts.scheme == "file":
+        raise ImproperlyConfigured(
+            f"{name} {url!r}: write `file://` (or leave it unset) for the local media folder; "
+            "DJANGO_MEDIA_ROOT chooses the folder."
+        )
+    if parts.scheme != "s3":
+        raise ImproperlyConfigured(
+            f"{name} must start with s3:// (an S3-compatible bucket) or be file:// (the local "
+            f"disk), not {url!r}."
+        )
+    if parts.username or parts.password:
+        raise ImproperlyConfigured(
+            f"{name} must not hold credentials: set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY in the environment instead."
+        )
+    bucket = parts.hostname or ""
+    if not bucket:
+        raise ImproperlyConfigured(f"{name} {url!r} names no bucket: s3://BUCKET?endpoint=…")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(query) - _STORE_OPTIONS)
+    if unknown:
+        raise ImproperlyConfigured(
+            f"{name} has unknown option(s) {', '.join(unknown)}; known: endpoint, region, "
+            "addressing."
+        )
+    options = {k: v[-1].strip() for k, v in query.items()}
+    endpoint = options.get("endpoint", "").rstrip("/")
+    if endpoint:
+        endpoint_parts = urlsplit(endpoint)
+        if endpoint_parts.scheme not in {"http", "https"} or not endpoint_parts.netloc:
+            raise ImproperlyConfigured(
+                f"{name}: endpoint must be an http:// or https:// address, not {endpoint!r}."
+            )
+    region = options.get("region", "") or "us-east-1"
+    addressing = options.get("addressing", "") or ("path" if endpoint else "virtual")
+    if addressing not in {"path", "virtual"}:
+        raise ImproperlyConfigured(
+            f"{name}: addressing must be path or virtual, not {addressing!r}."
+        )
+    location = unquote(parts.path).strip("/")
+    if endpoint and addressing == "path":
+        base = f"{endpoint}/{bucket}/"
+    elif endpoint:
+        endpoint_parts = urlsplit(endpoint)
+        base = f"{endpoint_parts.scheme}://{bucket}.{endpoint_parts.netloc}/"
+    else:
+        base = f"https://{bucket}.s3.{region}.amazonaws.com/"
+    return {
+        "bucket": bucket,
+        "location": location,
+        "endpoint_url": endpoint or None,
+        "region_name": region,
+        "addressing_style": addressing,
+        "public_url": base + (f"{location}/" if location else ""),
+    }

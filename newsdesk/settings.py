@@ -15,7 +15,14 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-from newsdesk.env import database_from_url, env_bool, env_int, env_list, sqlite_database
+from newsdesk.env import (
+    database_from_url,
+    env_bool,
+    env_int,
+    env_list,
+    media_store_from_url,
+    sqlite_database,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -195,17 +202,37 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or DATA_DIR / "static")
-MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT") or DATA_DIR / "media")
-SERVE_MEDIA = env_bool("NEWSDESK_SERVE_MEDIA", True)
+# Uploads and renditions on the local disk (the default) or, with MEDIA_STORAGE_URL=s3://…, in an
+# S3-compatible bucket shared by every app server. Readers fetch them from MEDIA_CDN_URL when set,
+# else from the bucket's public address, else from /media/ on this site.
+MEDIA_STORE = media_store_from_url(os.environ.get("MEDIA_STORAGE_URL"))
+MEDIA_CDN_URL = os.environ.get("MEDIA_CDN_URL", "").strip()
+if MEDIA_CDN_URL and urlsplit(MEDIA_CDN_URL).scheme not in {"http", "https"}:
+    raise ImproperlyConfigured(
+        f"MEDIA_CDN_URL must be an http:// or https:// address, not {MEDIA_CDN_URL!r}"
+    )
+MEDIA_URL = (
+    MEDIA_CDN_URL.rstrip("/") + "/"
+    if MEDIA_CDN_URL
+    else MEDIA_STORE["public_url"]
+    if MEDIA_STORE
+    else "/media/"
+)
+# Files in a bucket are never served by the app servers.
+SERVE_MEDIA = env_bool("NEWSDESK_SERVE_MEDIA", True) and not MEDIA_STORE
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
 WHITENOISE_AUTOREFRESH = DEBUG or TESTING
 if DEBUG or TESTING:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 STORAGES = {
-    # FileSystemStorage that removes what a failed write (a full disk) left behind.
-    "default": {"BACKEND": "articles.images.MediaStorage"},
+    # Either storage removes what a failed write (a full disk, a store that went away) left.
+    "default": (
+        {"BACKEND": "articles.media_store.S3MediaStorage", "OPTIONS": {"store": MEDIA_STORE}}
+        if MEDIA_STORE
+        else {"BACKEND": "articles.images.MediaStorage"}
+    ),
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"

@@ -8,6 +8,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from .browser import chromium  # noqa: F401 - the shared browser fixture
+from .objectstore import bucket, seaweedfs  # noqa: F401 - a real SeaweedFS for media tests
 
 
 @pytest.fixture(autouse=True)

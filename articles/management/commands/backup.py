@@ -30,6 +30,11 @@ class Command(BaseCommand):
                 f"Wrote {path}: {manifest['engine']} database "
                 f"({counts.get('articles_article', 0)} articles, "
                 f"{counts.get('articles_revision', 0)} revisions), "
-                f"{manifest['media']['files']} media files."
+                f"{manifest['media']['files']} media files"
+                + (
+                    f" from the bucket {manifest['media']['store']}."
+                    if manifest["media"].get("store")
+                    else "."
+                )
             )
         )
