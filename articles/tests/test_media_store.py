@@ -161,7 +161,6 @@ def test_bad_media_cdn_url_is_refused():
 # --- against a real SeaweedFS --------------------------------------------------------------------
 
 
-@pytest.mark.own_stack
 def test_desk_upload_stores_the_original_and_renditions_in_the_bucket(admin_client, client, bucket):
     """An editor's upload lands in the bucket (read back with boto3); the page and the feed
     point at the store, and the objects there are the real images."""
@@ -183,7 +182,6 @@ def test_desk_upload_stores_the_original_and_renditions_in_the_bucket(admin_clie
     assert f'length="{len(bucket.read(article.lead_image.name))}"' in feed
 
 
-@pytest.mark.own_stack
 def test_media_cdn_url_is_what_readers_get(admin_client, client, seaweedfs, settings):
     """With MEDIA_CDN_URL the page, the feed and the og:image point at the CDN base."""
     made = new_bucket(seaweedfs)
@@ -200,7 +198,6 @@ def test_media_cdn_url_is_what_readers_get(admin_client, client, seaweedfs, sett
     assert f"https://img.news.example/{article.lead_image.name}" in feed
 
 
-@pytest.mark.own_stack
 def test_replacing_a_lead_image_removes_the_old_renditions_and_keeps_history_originals(
     admin_client, bucket, commits
 ):
@@ -216,7 +213,6 @@ def test_replacing_a_lead_image_removes_the_old_renditions_and_keeps_history_ori
     assert bucket.keys() == second | {first_original}
 
 
-@pytest.mark.own_stack
 def test_replacing_and_deleting_an_author_photo_removes_every_old_object(
     admin_client, bucket, commits
 ):
@@ -245,7 +241,6 @@ def test_replacing_and_deleting_an_author_photo_removes_every_old_object(
     assert bucket.keys() == set()
 
 
-@pytest.mark.own_stack
 def test_deleting_an_article_for_good_removes_all_its_objects(admin_client, bucket, commits):
     """Trash, then empty the trash: the current image, its renditions and the originals its
     history kept all leave the bucket."""
@@ -271,7 +266,6 @@ class _AskingStorage(S3MediaStorage):
     exists = size = listdir = _open = get_modified_time = _refuse
 
 
-@pytest.mark.own_stack
 def test_reading_pages_never_asks_the_store(admin_client, client, bucket, settings):
     """Article page, front page, feeds, author page and the desk's list are built from the keys
     on the rows: a storage that raises on exists/size/listdir/open changes nothing."""
@@ -307,7 +301,6 @@ def doomed_store(settings):
     stop_seaweedfs(weed, folder)
 
 
-@pytest.mark.own_stack
 def test_a_store_that_is_down_gives_the_form_back_with_nothing_saved(admin_client, doomed_store):
     """The store stops: the upload fails with a clear error on the image field (200), the
     editor's typed text is in the form, the row is unchanged and, once the store is back, no
@@ -338,7 +331,6 @@ class _RenditionsFail(S3MediaStorage):
         return super()._save(name, content)
 
 
-@pytest.mark.own_stack
 def test_a_store_failing_part_way_leaves_no_orphan_original(admin_client, bucket, settings):
     """The original was stored but its renditions were refused: the save is undone and the
     original is deleted from the bucket again."""

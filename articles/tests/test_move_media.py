@@ -16,8 +16,6 @@ from newsdesk.stack import free_port
 from .factories import image_bytes, image_upload, make_article, make_author
 from .objectstore import use_store
 
-pytestmark = pytest.mark.own_stack
-
 
 def with_picture(article, size=(1000, 600)):
     form = ArticleImageForm(
