@@ -13,6 +13,7 @@ Every feed names itself (`rel="self"`) and, when `NEWSDESK_WEBSUB_HUB` is set, t
 (`rel="hub"`) that `webhooks` pings when it changes.
 """
 
+import io
 import mimetypes
 
 from django.conf import settings
@@ -34,7 +35,17 @@ from .seo import absolute
 FEED_SIZE = 30
 
 
-class HubRssFeed(Rss201rev2Feed):
+class WrittenWhole:
+    """Writes the feed into a string, then into the response once: the XML writer's thousand
+    small writes each went through an encoding wrapper and the response's own write."""
+
+    def write(self, outfile, encoding):
+        buffer = io.StringIO()
+        super().write(buffer, encoding)
+        outfile.write(buffer.getvalue())
+
+
+class HubRssFeed(WrittenWhole, Rss201rev2Feed):
     """RSS 2.0 with `<atom:link rel="self">` (Django's) and `<atom:link rel="hub">`."""
 
     def add_root_elements(self, handler):
@@ -45,7 +56,7 @@ class HubRssFeed(Rss201rev2Feed):
             )
 
 
-class HubAtomFeed(Atom1Feed):
+class HubAtomFeed(WrittenWhole, Atom1Feed):
     """Atom with `<link rel="self">` (Django's) and `<link rel="hub">`."""
 
     def add_root_elements(self, handler):
