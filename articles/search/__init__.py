@@ -101,15 +101,16 @@ PUBLISHED_AMONG = Compiled(_published_among)
 class SearchResults:
     """Ranked matches among published articles, sliceable and countable for a Paginator.
 
-    A page costs the window's ids, a count, one ranked query for the page, and the listing
-    queries for its articles, whatever the number of matches. `complete` is False when there
+    A page costs the window's ids, the published ones among them (which are also the count),
+    one ranked query for the page over those ids, and the listing queries for its articles,
+    whatever the number of matches. `complete` is False when there
     were more matches than the window (the page then says "more than"). The database marks the
     headline; the snippet is cut in Python from the page's rendered bodies as text.
     """
 
     def __init__(self, parsed: ParsedQuery):
         self.parsed = parsed
-        self._count = None
+        self._published = None
         self._window = None
         self.complete = True
 
@@ -126,12 +127,17 @@ class SearchResults:
         window = self.window()
         return window[-1] if window else 2**62
 
-    def count(self) -> int:
-        if self._count is None:
+    def published(self) -> list[int]:
+        """The published articles among the window (one compiled query): the count, and what
+        the ranked page chooses from, so the two always agree."""
+        if self._published is None:
             window = self.window()
-            found = PUBLISHED_AMONG.column(now=timezone.now(), ids=padded(window)) if window else []
-            self._count = len(found)
-        return self._count
+            now = timezone.now()
+            self._published = PUBLISHED_AMONG.column(now=now, ids=padded(window)) if window else []
+        return self._published
+
+    def count(self) -> int:
+        return len(self.published())
 
     def __len__(self):
         return self.count()
@@ -144,7 +150,10 @@ class SearchResults:
         limit = max(0, stop - start)
         if not limit:
             return []
-        rows = backend().ranked_page(self.parsed, limit, start, self.floor())
+        among = self.published()
+        if not among:
+            return []
+        rows = backend().ranked_page(self.parsed, limit, start, self.floor(), among)
         # Cards with the rendered body the snippets are cut from.
         articles = load_cards([row[0] for row in rows], html=True)
         page = []

@@ -4,11 +4,7 @@ Migration 0003 carries its own copy of the column and index SQL below.
 """
 
 from django.db import connection
-from django.db.models.expressions import RawSQL
-from django.utils import timezone
 
-from ..compiled import Compiled
-from ..models import Article
 from .query import (
     ANGLE_STANDINS,
     HIGHLIGHT_END,
@@ -51,30 +47,16 @@ def newest_match_ids(parsed: ParsedQuery, limit: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def _published_row(*, now):
-    """A correlated check that the candidate row `a` is a published article: a primary key
-    lookup per candidate (at most the ranking window), where `a.id IN (published ids)` hashed
-    every published id (130 ms at 100,000 articles)."""
-    row = RawSQL("a.id", [])
-    return Article.objects.published(now=now).filter(pk=row).order_by().values("id")
-
-
-PUBLISHED_ROW = Compiled(_published_row)  # compiled once: building it cost more than running
-
-
-def _published_exists_sql():
-    sql, params, _ = PUBLISHED_ROW.bound(connection, {"now": timezone.now()})
-    return sql, params
-
-
-def ranked_page(parsed: ParsedQuery, limit: int, offset: int, floor: int) -> list[tuple]:
-    """(id, rank, marked headline) for one page of published matches with ids from `floor`
-    up, best first."""
-    published_sql, published_params = _published_exists_sql()
+def ranked_page(
+    parsed: ParsedQuery, limit: int, offset: int, floor: int, among: list[int]
+) -> list[tuple]:
+    """(id, rank, marked headline) for one page of the matches among the ids `among` (the
+    window's published articles, all from `floor` up), best first: a primary key lookup per
+    candidate, where `a.id IN (published ids)` hashed every published id."""
     with connection.cursor() as cursor:
         # Headlines are computed on the page's rows only (the inner query is limited).
         cursor.execute(
-            f"""
+            """
             SELECT r.id, r.rank,
               ts_headline(%s::regconfig, translate(r.headline, '<>', %s), r.q, %s)
             FROM (
@@ -82,7 +64,7 @@ def ranked_page(parsed: ParsedQuery, limit: int, offset: int, floor: int) -> lis
                      ts_rank(a.search_vector, q.q) AS rank
               FROM articles_article a,
                    websearch_to_tsquery(%s::regconfig, %s) AS q(q)
-              WHERE a.search_vector @@ q.q AND a.id >= %s AND EXISTS ({published_sql})
+              WHERE a.search_vector @@ q.q AND a.id >= %s AND a.id = ANY(%s)
               ORDER BY rank DESC, a.published_at DESC, a.id DESC
               LIMIT %s OFFSET %s
             ) r
@@ -95,7 +77,7 @@ def ranked_page(parsed: ParsedQuery, limit: int, offset: int, floor: int) -> lis
                 PG_CONFIG,
                 websearch_expression(parsed),
                 floor,
-                *published_params,
+                list(among),
                 limit,
                 offset,
             ],
