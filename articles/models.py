@@ -542,6 +542,21 @@ class Article(models.Model):
                 ],
                 name="article_public_idx",
             ),
+            # Lists reached through bylines or topics (author and topic pages, their counts)
+            # check the published rule here, by id, instead of in the wide rows: a fifth of the
+            # time at 100,000 articles.
+            models.Index(
+                fields=[
+                    "id",
+                    "status",
+                    "published_at",
+                    "unpublish_at",
+                    "deleted_at",
+                    "withdrawn_at",
+                    "embargo_until",
+                ],
+                name="article_public_by_id_idx",
+            ),
             # Every column of the published rule, so a section's count (up to COUNT_LIMIT) is
             # read from the index alone: without `withdrawn_at` PostgreSQL read the rows.
             models.Index(
@@ -719,6 +734,8 @@ class Byline(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["article", "author"], name="unique_author_per_article")
         ]
+        # An author's articles from the index alone (the author page and its count).
+        indexes = [models.Index(fields=["author", "article"], name="byline_author_article_idx")]
 
     def __str__(self):
         return f"{self.author} on {self.article}"
