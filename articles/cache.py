@@ -211,7 +211,7 @@ def _purge(keys):
 def _purge_cache(keys):
     cache.set(PURGED_KEY, uuid.uuid4().hex, None)
     _index().purge(keys)
-    copies = _etag_copies()
+    copies = _etag_copies(start=False)  # a process that never revalidated keeps none
     if copies is not None:  # other workers hear it from Redis; this one need not wait
         copies.forget_all()
 
@@ -418,12 +418,13 @@ def _revalidated(request, found, entry) -> bool:
     return False
 
 
-def _etag_copies():
+def _etag_copies(*, start=True):
     """This worker's copies of the stored ETags, which Redis keeps true (see
     `newsdesk.redis_cache.TrackedCopies`): a revalidation then needs no round trip at all.
-    None with other caches (the local-memory cache of the tests, the file cache)."""
+    None with other caches (the local-memory cache of the tests, the file cache), and, unless
+    `start`, when this process has none yet."""
     tracked = getattr(cache, "tracked_copies", None)
-    return tracked(f"etag:{STORE_FORMAT}:") if tracked is not None else None
+    return tracked(f"etag:{STORE_FORMAT}:", start=start) if tracked is not None else None
 
 
 def _not_modified(request, etag):

@@ -20,9 +20,7 @@ from django.conf import settings
 from django.contrib.syndication.views import Feed
 from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404
-from django.template.defaultfilters import date as date_filter
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.feedgenerator import Atom1Feed, Enclosure, Rss201rev2Feed
 from django.utils.html import escape
 
@@ -31,6 +29,7 @@ from .images import stored_size
 from .models import Article, Author, Category, Correction, load_cards
 from .rendering import field_html, field_text
 from .seo import absolute
+from .templatetags.newsdesk_dates import long_date
 
 FEED_SIZE = 30
 
@@ -107,7 +106,7 @@ class LatestArticlesFeed(Feed):
             parts.append(field_html(item, "standfirst"))
         parts.append("\n")
         if item.is_revised:
-            updated = date_filter(timezone.localtime(item.modified_at), "j F Y, H:i T")
+            updated = long_date(item.modified_at)
             parts.append(f"<p><em>Updated {escape(updated)}</em></p>")
         parts.append("\n")
         return "".join(parts)

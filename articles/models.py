@@ -392,6 +392,18 @@ class DeskQuerySet(ArticleQuerySet):
         return years if order == "ASC" else years[::-1]
 
 
+# Every column the published state reads (`state_conditions`), in the order the readers' list
+# indexes hold them after their leading column: a list and its count are read from the index.
+PUBLISHED_RULE_COLUMNS = (
+    "status",
+    "published_at",
+    "unpublish_at",
+    "deleted_at",
+    "withdrawn_at",
+    "embargo_until",
+)
+
+
 class Article(models.Model):
     URL_NAME = "articles:detail"  # its public page, by slug (`slug_url`)
 
@@ -532,43 +544,20 @@ class Article(models.Model):
             # Covering indexes for `published()` lists: ordering, filtering and COUNT(*) read
             # the index alone, so lists and their counts stay fast at 100,000+ articles.
             models.Index(
-                fields=[
-                    "status",
-                    "published_at",
-                    "unpublish_at",
-                    "deleted_at",
-                    "withdrawn_at",
-                    "embargo_until",
-                ],
+                fields=[*PUBLISHED_RULE_COLUMNS],
                 name="article_public_idx",
             ),
             # Lists reached through bylines or topics (author and topic pages, their counts)
             # check the published rule here, by id, instead of in the wide rows: a fifth of the
             # time at 100,000 articles.
             models.Index(
-                fields=[
-                    "id",
-                    "status",
-                    "published_at",
-                    "unpublish_at",
-                    "deleted_at",
-                    "withdrawn_at",
-                    "embargo_until",
-                ],
+                fields=["id", *PUBLISHED_RULE_COLUMNS],
                 name="article_public_by_id_idx",
             ),
             # Every column of the published rule, so a section's count (up to COUNT_LIMIT) is
             # read from the index alone: without `withdrawn_at` PostgreSQL read the rows.
             models.Index(
-                fields=[
-                    "category",
-                    "status",
-                    "published_at",
-                    "unpublish_at",
-                    "deleted_at",
-                    "withdrawn_at",
-                    "embargo_until",
-                ],
+                fields=["category", *PUBLISHED_RULE_COLUMNS],
                 name="article_public_category_idx",
             ),
             # The desk's change list by state, newest activity first: read in order and filtered

@@ -10,11 +10,18 @@ from django.conf import settings
 from django.contrib.sitemaps import Sitemap
 from django.core.paginator import Paginator
 from django.db.models import Exists, Max, OuterRef
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from .models import Article, Author, Category, Tag, load_id_block
+from .models import (
+    SLUG_PLACEHOLDER,
+    Article,
+    Author,
+    Category,
+    Tag,
+    load_id_block,
+    slug_pattern,
+)
 from .rendering import field_text
 
 NEWS_WINDOW = dt.timedelta(hours=48)
@@ -35,9 +42,10 @@ class SiteSitemap(Sitemap):
 
 
 class IdBlockPaginator(Paginator):
-    """Page p holds the ids in ((p - 1) * per_page, p * per_page], read by a primary key range:
-    every page costs the same at any depth, and a page keeps its URLs as new articles are
-    published (they join the last page). A block with no published article is an empty page."""
+    """Page p holds the published articles with ids in ((p - 1) * per_page, p * per_page], read
+    by a primary key range (`load_id_block`): every page costs the same at any depth, and a page
+    keeps its URLs as new articles are published (they join the last page). A block with no
+    published article is an empty page."""
 
     @cached_property
     def num_pages(self):
@@ -46,16 +54,10 @@ class IdBlockPaginator(Paginator):
         last = self.object_list.model.objects.aggregate(last=Max("pk"))["last"]
         return -(-last // self.per_page) if last else 1
 
-    block = None  # a loader of the ids in (low, high], else the object list filtered by range
-
     def page(self, number):
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
-        if self.block is not None:
-            rows = self.block(bottom, bottom + self.per_page)
-        else:
-            rows = list(self.object_list.filter(pk__gt=bottom, pk__lte=bottom + self.per_page))
-        return self._get_page(rows, number, self)
+        return self._get_page(load_id_block(bottom, bottom + self.per_page), number, self)
 
 
 class ArticleSitemap(SiteSitemap):
@@ -67,19 +69,16 @@ class ArticleSitemap(SiteSitemap):
 
     @property
     def paginator(self):
-        paginator = IdBlockPaginator(self.items(), self.limit)
-        paginator.block = load_id_block
-        return paginator
+        return IdBlockPaginator(self.items(), self.limit)
 
     def lastmod(self, item):
         return item.modified_at
 
     def location(self, item):
-        # `get_absolute_url()` with one reverse() per page instead of one per article: reversing
-        # is most of the cost of a 50,000-URL page. Slugs need no quoting.
-        if not hasattr(self, "_detail_url"):
-            self._detail_url = reverse("articles:detail", args=["-slug-"])
-        return self._detail_url.replace("-slug-", item.slug)
+        # `get_absolute_url()` with its address pattern looked up once per page, not per URL.
+        if not hasattr(self, "_pattern"):
+            self._pattern = slug_pattern(Article.URL_NAME)
+        return self._pattern.replace(SLUG_PLACEHOLDER, item.slug)
 
     def get_latest_lastmod(self):
         # One query instead of walking every item, as the base class would.

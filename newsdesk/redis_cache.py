@@ -163,12 +163,15 @@ class Cache(RedisCache):
     def _connected(self, connection):
         self.connects += 1
 
-    def tracked_copies(self, prefix: str) -> TrackedCopies:
+    def tracked_copies(self, prefix: str, *, start: bool = True) -> TrackedCopies | None:
         """This process's tracked copies of the entries whose names start with `prefix`
-        (one per process and prefix, shared by the threads' cache objects)."""
+        (one per process and prefix, shared by the threads' cache objects); with `start`
+        false, None instead of starting them (a command that only purges needs no listener)."""
         full = self.make_key(prefix)
         copies = _TRACKED.get(full)
         if copies is None or copies.pid != os.getpid():
+            if not start:
+                return None
             with _TRACKED_LOCK:
                 copies = _TRACKED.get(full)
                 if copies is None or copies.pid != os.getpid():

@@ -12,7 +12,6 @@ tags.
 import html
 
 from django import template
-from django.template.defaultfilters import date as date_filter
 from django.template.defaultfilters import linebreaksbr
 from django.utils import timezone
 from django.utils.dates import MONTHS_3
@@ -20,7 +19,7 @@ from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
 from ..models import SLUG_PLACEHOLDER, slug_pattern
-from .newsdesk_dates import machine_time
+from .newsdesk_dates import long_date, machine_time
 from .newsdesk_images import picture
 
 register = template.Library()
@@ -154,7 +153,7 @@ def corrections_html(article, *, pinned, page=None) -> str:
     items = []
     for correction in chosen:
         created = correction.created_at
-        shown = date_filter(timezone.localtime(created, zone), "j F Y, H:i T")
+        shown = long_date(created, zone)
         items.append(
             f'\n    <li id="{esc(correction.anchor)}" class="correction'
             f' correction--{esc(correction.kind)}">\n'

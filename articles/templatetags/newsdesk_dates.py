@@ -1,6 +1,7 @@
-"""`machine_time`: a datetime for a <time datetime="…"> attribute."""
+"""`machine_time`: a datetime for a <time datetime="…"> attribute; `long_date`: one for readers."""
 
 from django import template
+from django.template.defaultfilters import date as date_filter
 from django.utils import timezone
 
 register = template.Library()
@@ -13,3 +14,9 @@ def machine_time(value, zone=None):
     if not value:
         return ""
     return timezone.localtime(value, zone).replace(microsecond=0).isoformat()
+
+
+def long_date(value, zone=None) -> str:
+    """`j F Y, H:i T` in the site's time zone (or `zone`), as templates write it with the `date`
+    filter: for the parts of pages and feeds written in Python."""
+    return date_filter(timezone.localtime(value, zone), "j F Y, H:i T")
