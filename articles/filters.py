@@ -115,8 +115,16 @@ class NameChoiceField(forms.ModelChoiceField):
     iterator = NameChoiceIterator
 
 
+class NameMultipleChoiceField(forms.ModelMultipleChoiceField):
+    iterator = NameChoiceIterator
+
+
 class NameChoiceFilter(django_filters.ModelChoiceFilter):
     field_class = NameChoiceField
+
+
+class NameMultipleChoiceFilter(django_filters.ModelMultipleChoiceFilter):
+    field_class = NameMultipleChoiceField
 
 
 class BoundedDateFilter(django_filters.DateFilter):
@@ -163,7 +171,7 @@ class ArticleFilter(django_filters.FilterSet):
         max_length=settings.SEARCH_MAX_LENGTH,
         widget=QuickTextInput(attrs={"type": "search"}),
     )
-    category = django_filters.ModelChoiceFilter(
+    category = NameChoiceFilter(
         queryset=Category.objects.only("name", "slug"),
         to_field_name="slug",
         empty_label="Any section",
@@ -178,7 +186,7 @@ class ArticleFilter(django_filters.FilterSet):
         widget=QuickSelect,
         method="filter_author",
     )
-    tag = django_filters.ModelMultipleChoiceFilter(
+    tag = NameMultipleChoiceFilter(
         queryset=Tag.objects.only("name", "slug"),
         to_field_name="slug",
         label="Topics",

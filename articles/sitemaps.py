@@ -31,8 +31,33 @@ NEWS_LIMIT = 1000  # the news sitemap format allows at most 1,000 URLs
 ARTICLES_PER_SITEMAP = 500
 
 
+class OnePagePaginator(Paginator):
+    """A taxonomy sitemap's paginator that knows it has one page without counting: when the
+    whole table fits on a page, so do the rows that have published articles. Counting those
+    (an EXISTS per section, author or topic) grew with the archive's authors and made the
+    sitemap index 1.4x slower at 100,000 articles than at 1,000."""
+
+    @cached_property
+    def fits(self):
+        return self.object_list.model.objects.count() <= self.per_page
+
+    @cached_property
+    def num_pages(self):
+        return 1 if self.fits else super().num_pages
+
+    def page(self, number):
+        if not self.fits:
+            return super().page(number)
+        number = self.validate_number(number)
+        return self._get_page(self.object_list[: self.per_page], number, self)
+
+
 class SiteSitemap(Sitemap):
     limit = 50_000
+
+    @property
+    def paginator(self):
+        return OnePagePaginator(self.items(), self.limit)
 
     def get_protocol(self, protocol=None):
         return urlsplit(settings.SITE_URL).scheme or "https"

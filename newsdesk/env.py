@@ -51,7 +51,10 @@ def database_from_url(url, *, base_dir, pool=None):
     """Turn a DATABASE_URL (sqlite:///path or postgres://user:pass@host:port/name) into settings.
 
     A relative SQLite path is relative to `base_dir`. `pool` (the options of Django's PostgreSQL
-    connection pool, or None for no pool) is used unless the URL says `?pool=0`.
+    connection pool, or None for no pool) is used unless the URL says `?pool=0`. The pages' kept
+    SQL (`articles.compiled`) runs as prepared statements unless the URL says `?prepare=0` (for a
+    pooler in front of PostgreSQL that cannot keep them, such as PgBouncer before 1.21 in
+    transaction mode); Django's other queries are never prepared.
     """
     parts = urlsplit(url)
     scheme = parts.scheme
@@ -63,6 +66,9 @@ def database_from_url(url, *, base_dir, pool=None):
     if scheme in {"postgres", "postgresql", "pgsql"}:
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         pooled = options.pop("pool", "1") not in {"0", "false", "off"}
+        if options.pop("prepare", "1") not in {"0", "false", "off"}:
+            # Only server-binding cursors prepare; Django's own bind on the client and never do.
+            options["prepare_threshold"] = 5
         options.setdefault("connect_timeout", "5")
         if pooled and pool:
             options["pool"] = pool

@@ -240,3 +240,33 @@ def test_every_column_of_a_card_lands_in_its_field(archive, html):
                 assert field.attname not in card.__dict__, field.name  # deferred, not read
                 continue
             assert card.__dict__[field.attname] == getattr(ref, field.attname), field.name
+
+
+def _prepared_statements():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="prepared statements are PostgreSQL's; .ci/run's second pass runs this on it",
+)
+def test_on_postgresql_the_kept_sql_is_prepared_once_per_connection(
+    archive, client, settings, monkeypatch, django_assert_num_queries
+):
+    settings.CACHE_SECONDS = 0
+    url = archive["made"][2].get_absolute_url()
+    assert client.get(url).status_code == 200
+    prepared = _prepared_statements()
+    assert any('"articles_article"' in sql for sql in prepared), prepared
+    with django_assert_num_queries(9):  # counted like any other query (test_views pins them)
+        assert client.get(url).status_code == 200
+    assert _prepared_statements() == prepared  # the second page reuses every statement
+
+    # `?prepare=0` in DATABASE_URL (no `prepare_threshold`): nothing is prepared.
+    monkeypatch.delitem(connection.settings_dict["OPTIONS"], "prepare_threshold")
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    assert client.get(url).status_code == 200
+    assert _prepared_statements() == []

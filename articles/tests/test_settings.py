@@ -62,9 +62,16 @@ def test_postgres_urls(url, expected):
 def test_postgres_pool_is_given_by_settings_and_turned_off_by_the_url():
     pool = {"min_size": 1, "max_size": 3, "timeout": 2}
     pooled = env.database_from_url("postgres://u@h/db", base_dir=ROOT, pool=pool)
-    assert pooled["OPTIONS"] == {"pool": pool, "connect_timeout": "5"}
+    assert pooled["OPTIONS"] == {"pool": pool, "connect_timeout": "5", "prepare_threshold": 5}
     unpooled = env.database_from_url("postgres://u@h/db?pool=0", base_dir=ROOT, pool=pool)
-    assert unpooled["OPTIONS"] == {"connect_timeout": "5"}
+    assert unpooled["OPTIONS"] == {"connect_timeout": "5", "prepare_threshold": 5}
+
+
+@pytest.mark.parametrize("flag", ["0", "off", "false"])
+def test_prepared_statements_are_turned_off_by_the_url(flag):
+    """For a pooler that cannot keep prepared statements (PgBouncer in transaction mode)."""
+    db = env.database_from_url(f"postgres://u@h/db?prepare={flag}&pool=0", base_dir=ROOT)
+    assert db["OPTIONS"] == {"connect_timeout": "5"}
 
 
 def test_sqlite_url_and_options(tmp_path):

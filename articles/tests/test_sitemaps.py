@@ -4,6 +4,8 @@ import datetime as dt
 import xml.etree.ElementTree as ET
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from articles.models import Article
@@ -91,6 +93,34 @@ def test_other_sitemaps_hold_only_objects_with_published_articles(client, site):
     ]
     assert locs(xml(client, "/sitemap-authors.xml")) == ["https://news.example/authors/ann-lee/"]
     assert locs(xml(client, "/sitemap-tags.xml")) == ["https://news.example/tags/climate/"]
+
+
+def test_taxonomy_sitemaps_page_when_the_table_outgrows_one_page(client, site, monkeypatch):
+    """The index counts no EXISTS while a whole table fits on a page; past that it counts the
+    rows with published articles exactly, so no empty page is listed and every row is on one."""
+    from articles.sitemaps import AuthorSitemap
+
+    for name in ["Bea Cruz", "Cai Dunn"]:
+        make_article(f"Story by {name}", authors=[make_author(name)])
+    monkeypatch.setattr(AuthorSitemap, "limit", 2)  # 4 authors, 3 with published stories
+    index = locs(xml(client, "/sitemap.xml"))
+    assert "https://news.example/sitemap-authors.xml?p=2" in index
+    assert "https://news.example/sitemap-authors.xml?p=3" not in index
+    pages = [locs(xml(client, f"/sitemap-authors.xml?p={p}")) for p in (1, 2)]
+    assert sorted(sum(pages, [])) == [
+        "https://news.example/authors/ann-lee/",
+        "https://news.example/authors/bea-cruz/",
+        "https://news.example/authors/cai-dunn/",
+    ]
+    assert client.get("/sitemap-authors.xml?p=3").status_code == 404
+    monkeypatch.setattr(AuthorSitemap, "limit", 4)  # the table fits: one page, no EXISTS count
+    with CaptureQueriesContext(connection) as index_queries:
+        index = locs(xml(client, "/sitemap.xml"))
+    assert "https://news.example/sitemap-authors.xml" in index
+    assert "https://news.example/sitemap-authors.xml?p=2" not in index
+    assert not [q for q in index_queries.captured_queries if "EXISTS" in q["sql"].upper()]
+    assert len(locs(xml(client, "/sitemap-authors.xml"))) == 3
+    assert client.get("/sitemap-authors.xml?p=2").status_code == 404
 
 
 def test_sitemaps_split_into_pages_of_consecutive_ids(client, site, monkeypatch):
