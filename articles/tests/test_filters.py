@@ -200,3 +200,27 @@ def test_the_archive_form_renders_as_django_would(client):
             plain = next(k for k in type(widget).__mro__ if k.__module__ == forms.widgets.__name__)
             widget.__class__ = plain
     assert str(quick.form) != "" and [str(f) for f in quick.form] == [str(f) for f in slow.form]
+
+
+def test_each_filterset_filters_by_its_own_values_and_keeps_its_own_form(desk):
+    """Filters are copied per filter set, not shared: a method filter asks its own filter set
+    (the text filter reads that set's parsed query), and a refused field's widget changes stay
+    on that request's form."""
+    from articles.filters import ArticleFilter
+
+    published = Article.objects.published()
+    solar = ArticleFilter({"q": "solar"}, queryset=published)
+    wind = ArticleFilter({"q": "wind", "author": "bo-chen"}, queryset=published)
+    bad = ArticleFilter({"published_after": "2024-13-45"}, queryset=published)
+    assert not bad.is_valid()
+    assert [a.headline for a in wind.qs] == ["Wind tariffs cut"]
+    assert [a.headline for a in solar.qs] == ["Solar farm opens"]
+    assert bad.form["published_after"].field.widget.input_type == "text"
+    assert "aria-describedby" in str(bad.form["published_after"])
+    fresh = ArticleFilter({"published_after": "2024-03-01"}, queryset=published)
+    assert fresh.is_valid()
+    assert fresh.form["published_after"].field.widget.input_type == "date"
+    assert "aria-describedby" not in str(fresh.form["published_after"])
+    assert fresh.filters["q"].parent is fresh and solar.filters["q"].parent is solar
+    assert ArticleFilter.base_filters["q"].field_name == "q"  # the class's own are untouched
+    assert not hasattr(ArticleFilter.base_filters["q"], "parent")
