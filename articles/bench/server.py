@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -512,26 +513,34 @@ def busy_desk(base, info, clients=3):
 
 
 def varnish(backend_port):
-    """varnishd in front of the server, when installed and the site ships a VCL; else None."""
+    """varnishd in front of the server, when installed and the site ships a VCL: (process,
+    base URL, its folder), or None. Raises RuntimeError with varnishd's words when it does not
+    start. Its folder is a fresh one anyone may read: varnishd drops its privileges before it
+    reads the VCL, and a private umask made `var/bench` unreadable to it."""
     vcl = BASE_DIR / "deploy" / "varnish" / "site.vcl"
     if not shutil.which("varnishd") or not vcl.exists():
         return None
     text = re.sub(r'(\.port\s*=\s*)"\d+"', rf'\1"{backend_port}"', vcl.read_text())
     text = re.sub(r'(\.host\s*=\s*)"[^"]*"', r'\1"127.0.0.1"', text)
-    workdir = BENCH_DIR / "varnish"
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="newsdesk-bench-varnish-"))
+    workdir.chmod(0o755)
     (workdir / "site.vcl").write_text(text)
+    (workdir / "site.vcl").chmod(0o644)
     port = free_port()
     process = subprocess.Popen(
         ["varnishd", "-F", "-a", f"127.0.0.1:{port}", "-f", str(workdir / "site.vcl"),
-         "-n", str(workdir), "-s", "malloc,64m"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+         "-n", str(workdir / "n"), "-s", "malloc,64m"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     for _ in range(50):
+        if process.poll() is not None:
+            break
         try:
             fetch(f"http://127.0.0.1:{port}/")
-            return process, f"http://127.0.0.1:{port}"
+            return process, f"http://127.0.0.1:{port}", workdir
         except OSError:
             time.sleep(0.2)
     process.kill()
-    return None
+    reason = process.communicate()[1].decode(errors="replace").strip()
+    shutil.rmtree(workdir, ignore_errors=True)
+    raise RuntimeError(reason.splitlines()[0] if reason else "no answer within 10 s")

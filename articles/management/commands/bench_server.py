@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import time
 from pathlib import Path
 
@@ -88,6 +89,7 @@ class Command(BaseCommand):
         if backend not in ("sqlite", "postgres"):
             raise CommandError("BENCH_DB must be sqlite or postgres")
         self.seconds = int(os.environ.get("BENCH_SECONDS", "5"))
+        self.varnish_skipped = "not installed"
         self.connections = int(os.environ.get("BENCH_CONNECTIONS", "16"))
         self.use_wrk = server.ensure_wrk()
         tool = "wrk" if self.use_wrk else "Python load generator (wrk could not be installed)"
@@ -131,7 +133,7 @@ class Command(BaseCommand):
                 + (f" (last: {done['last_failure']})" if done["last_failure"] else "")
             )
         if not any(r["run"] == "varnish" for r in rows):
-            self.stdout.write("Varnish: not installed — skipped")
+            self.stdout.write(f"Varnish: {self.varnish_skipped} — skipped")
         self.stdout.write("\nTargets (reported, not asserted):\n" + report.render_targets(targets))
         out = Path(server.BASE_DIR / "var" / "bench.json")
         out.write_text(
@@ -257,15 +259,19 @@ class Command(BaseCommand):
             "failures": sum(d.failures for d in desks),
             "last_failure": next((d.last_failure for d in desks if d.last_failure), ""),
         }
-        edge = server.varnish(cached.port)
+        try:
+            edge = server.varnish(cached.port)
+        except RuntimeError as exc:
+            edge, self.varnish_skipped = None, f"varnishd did not start ({exc})"
         if edge:
-            process, base = edge
+            process, base, workdir = edge
             try:
                 server.fetch(base + "/")
                 figures["varnish"]["front page"] = self.load(base, "/")
             finally:
                 process.terminate()
                 process.wait()
+                shutil.rmtree(workdir, ignore_errors=True)
         figures["desk"] = {run: figures[run].pop("desk") for run in ("live desk", "busy desk")}
         server.log(f"  desk saves: {figures['desk']}")
         return figures
