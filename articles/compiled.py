@@ -22,6 +22,7 @@ import threading
 from contextlib import contextmanager
 
 from django.db import connections
+from django.db.backends.utils import CursorDebugWrapper
 
 try:
     import psycopg
@@ -36,7 +37,8 @@ class Compiled:
     """`build(**values)` returns a queryset; `rows(**values)` runs it, compiled once per shape.
 
     Values are ints, strings, aware datetimes or lists of them (each list length is its own
-    shape).
+    shape). `fixed` values (a dict) are handed to `build` as they are and are part of the shape:
+    what Django writes into the SQL itself, such as a slice's LIMIT and OFFSET.
     """
 
     def __init__(self, build):
@@ -44,12 +46,13 @@ class Compiled:
         self._plans = {}
         self._lock = threading.Lock()
 
-    def bound(self, connection, values):
+    def bound(self, connection, values, fixed=None):
         """(sql, params, converters) of the query for `values` on `connection`; `converters`
         are the selected columns' database converters, which `rows` applies."""
-        plan = self._plan(connection, values)
+        fixed = fixed or {}
+        plan = self._plan(connection, values, fixed)
         if plan is None:
-            return _compile(self.build(**values), connection)
+            return _compile(self.build(**values, **fixed), connection)
         sql, slots, params, converters = plan
         params = list(params)
         for index, (name, item) in slots:
@@ -59,25 +62,35 @@ class Compiled:
             params[index] = value
         return sql, params, converters
 
-    def rows(self, *, using="default", **values):
+    def rows(self, *, using="default", fixed=None, **values):
         """The rows, with values as the ORM gives them (aware datetimes, booleans, ...)."""
         connection = connections[using]
-        sql, params, converters = self.bound(connection, values)
+        sql, params, converters = self.bound(connection, values, fixed)
         with _cursor(connection) as cursor:
             cursor.execute(sql, params)
             return _converted(cursor.fetchall(), converters, connection)
 
-    def column(self, *, using="default", **values):
+    def column(self, *, using="default", fixed=None, **values):
         """The first column of every row (ids, usually)."""
-        return [row[0] for row in self.rows(using=using, **values)]
+        return [row[0] for row in self.rows(using=using, fixed=fixed, **values)]
+
+    def count(self, *, using="default", fixed=None, **values):
+        """How many rows the query gives (at most a slice's LIMIT), counted by the database:
+        with no column to return, PostgreSQL counts from a covering index alone."""
+        connection = connections[using]
+        sql, params, _ = self.bound(connection, values, fixed)
+        with _cursor(connection) as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM ({sql}) AS counted", params)
+            return cursor.fetchone()[0]
 
     def union_column(self, each, *, using="default"):
         """The first column of the query run once per values in `each`, as one UNION ALL
         statement (each part keeps its own ORDER BY and LIMIT)."""
         return union_column([(self, values) for values in each], using=using)
 
-    def _plan(self, connection, values):
-        shape = (connection.alias, connection.vendor) + tuple(
+    def _plan(self, connection, values, fixed=None):
+        fixed = fixed or {}
+        shape = (connection.alias, connection.vendor, *sorted(fixed.items())) + tuple(
             (name, len(value) if isinstance(value, list | tuple) else type(value).__name__)
             for name, value in sorted(values.items())
         )
@@ -87,10 +100,10 @@ class Compiled:
             pass
         with self._lock:
             if shape not in self._plans:
-                self._plans[shape] = self._compile(connection, values)
+                self._plans[shape] = self._compile(connection, values, fixed)
         return self._plans[shape]
 
-    def _compile(self, connection, values):
+    def _compile(self, connection, values, fixed):
         sentinels, wanted = {}, {}
         ints, times = iter(range(_FIRST_INT, _FIRST_INT - 10_000, -1)), 0
 
@@ -116,7 +129,7 @@ class Compiled:
             else:
                 sentinels[name] = stand_in(value, name, None)
         try:
-            sql, params, converters = _compile(self.build(**sentinels), connection)
+            sql, params, converters = _compile(self.build(**sentinels, **fixed), connection)
         except Exception:  # a sentinel where the queryset wants a real value (a slice, say)
             return None
         slots, seen = [], set()
@@ -156,6 +169,20 @@ if psycopg is not None:
             return super().execute(query, params, prepare=prepare is not False, binary=binary)
 
 
+class _PreparedDebugCursor(CursorDebugWrapper):
+    """Django's query log for a prepared statement, with the values written into the SQL as
+    Django logs server-side binding: psycopg does not keep a prepared statement's text, and the
+    log (`connection.queries`, the tests' query captures) would show None."""
+
+    def execute(self, sql, params=None):
+        try:
+            shown = self.db.ops.compose_sql(sql, params)
+        except Exception:  # noqa: BLE001 - a value psycopg cannot write: log the SQL alone
+            shown = sql
+        with self.debug_sql(shown, params):
+            return super(CursorDebugWrapper, self).execute(sql, params)
+
+
 @contextmanager
 def _cursor(connection):
     """A cursor for kept SQL: Django's own, except on PostgreSQL with prepared statements on
@@ -177,7 +204,7 @@ def _cursor(connection):
             raw.prepared_max = _PREPARED_MAX
         cursor = _PreparedCursor(raw)
     wrapped = (
-        connection.make_debug_cursor(cursor)
+        _PreparedDebugCursor(cursor, connection)
         if connection.queries_logged
         else connection.make_cursor(cursor)
     )

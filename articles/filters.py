@@ -7,6 +7,7 @@ import functools
 import django_filters
 from django import forms
 from django.conf import settings
+from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from django.forms.models import ModelChoiceIterator
 from django.http import QueryDict
@@ -242,6 +243,15 @@ class ArticleFilter(django_filters.FilterSet):
             form_class = super().get_form_class()
             type(self)._form_class = form_class
         return form_class
+
+    def narrowing(self):
+        """The names of the filters given a value (the form is valid): none means the whole
+        archive, which the view reads with its compiled queries."""
+        return [
+            name
+            for name, value in self.form.cleaned_data.items()
+            if value not in (None, "", []) and not (isinstance(value, QuerySet) and not value)
+        ]
 
     def filter_q(self, queryset, name, value):
         if not value.strip():

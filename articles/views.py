@@ -43,7 +43,7 @@ from .models import (
     load_article,
     load_cards,
 )
-from .paging import IdFirstPaginator
+from .paging import CompiledList, IdFirstPaginator
 from .search import SearchQueryError, search_articles
 from .sitemaps import news_articles, sitemaps
 
@@ -77,11 +77,12 @@ def not_found_page(request, reason):
     return TemplateResponse(request, "404.html", {"reason": reason}, status=404)
 
 
-def paginate(request, items, per_page, count_from=None, rows=None):
+def paginate(request, items, per_page, rows=None, compiled=None):
     """A page of `items`, or PageNotFound with a message a reader understands. `rows` reads
-    the page's objects from its ids (default: the rows of `items`)."""
+    the page's objects from its ids (default: the rows of `items`); `compiled` is `(a
+    CompiledList, its values)` for the same list."""
     paginator = IdFirstPaginator(
-        items, per_page, count_from=count_from, after=request.GET.get("after"), rows=rows
+        items, per_page, after=request.GET.get("after"), rows=rows, compiled=compiled
     )
     number = request.GET.get("page") or 1
     try:
@@ -128,6 +129,38 @@ def section_head(*, now, category):
 FEATURED = Compiled(featured_ids)
 LATEST = Compiled(latest_ids)
 SECTION_HEAD = Compiled(section_head)
+
+
+def in_archive(*, now):
+    return Article.objects.published(now=now)
+
+
+def in_section(*, now, of):
+    return Article.objects.published(now=now).in_category(of)
+
+
+def by_author(*, now, of):
+    return Article.objects.published(now=now).by_author(of)
+
+
+def on_topic(*, now, of):
+    """A topic's page walks the newest published articles and asks each whether it is on the
+    topic (EXISTS), stopping when the page is full; joining from the topic's links would read
+    and sort every article on it."""
+    links = Article.tags.through.objects.filter(article_id=OuterRef("pk"), tag=of)
+    return Article.objects.published(now=now).filter(Exists(links))
+
+
+def tagged(*, now, of):
+    """The same articles as `on_topic`, counted from the topic's links: the count stops after
+    COUNT_LIMIT + 1 of them."""
+    return Article.objects.published(now=now).tagged(of)
+
+
+ARCHIVE = CompiledList(in_archive)
+SECTION = CompiledList(in_section)
+AUTHOR = CompiledList(by_author)
+TOPIC = CompiledList(on_topic, count_rows=tagged)
 
 
 def related_in_section(*, now, article, category):
@@ -242,17 +275,24 @@ class ArticleListView(TemplateView):
     template_name = "articles/article_list.html"
 
     def get(self, request, *args, **kwargs):
-        base = Article.objects.published()
+        now = timezone.now()
+        base = in_archive(now=now)
         filterset = ArticleFilter(request.GET or None, queryset=base)
-        status = 200
+        status, compiled = 200, None
         if filterset.is_bound and not filterset.is_valid():
             status = 400
             articles = base.none()
-        else:
-            articles = filterset.qs if filterset.is_bound else base
+        elif filterset.is_bound and filterset.narrowing():
+            articles = filterset.qs
+        else:  # the whole archive (`?page=` and `?after=` alone included)
+            articles, compiled = base, (ARCHIVE, {"now": now})
         try:
             page_obj = paginate(
-                request, articles.newest_first(), settings.ARTICLES_PER_PAGE, rows=card_rows
+                request,
+                articles.newest_first(),
+                settings.ARTICLES_PER_PAGE,
+                rows=card_rows,
+                compiled=compiled,
             )
         except PageNotFound as exc:
             return not_found_page(request, str(exc))
@@ -281,10 +321,8 @@ class ArticleListView(TemplateView):
             return []
         data = filterset.form.cleaned_data
         active = []
-        for name in filterset.form.fields:
-            value = data.get(name)
-            if value in (None, "", []) or (hasattr(value, "exists") and not value):
-                continue
+        for name in filterset.narrowing():
+            value = data[name]
             label = filterset.filters[name].label or name.title()
             if name == "tag":
                 for tag in value:
@@ -307,7 +345,7 @@ class _ArticlesOfView(ListView):
 
     model = None
     template_name = None
-    relation = None
+    listing = None  # a CompiledList of the object's articles (values: `now` and its id, `of`)
     context_object_name = "articles"
 
     def get_paginate_by(self, queryset):
@@ -320,15 +358,14 @@ class _ArticlesOfView(ListView):
             return not_found_page(request, str(exc))
 
     def paginate_queryset(self, queryset, page_size):
-        count_from = self.count_from() if hasattr(self, "count_from") else None
-        page_obj = paginate(
-            self.request, queryset, page_size, count_from=count_from, rows=card_rows
-        )
+        compiled = (self.listing, self.values)
+        page_obj = paginate(self.request, queryset, page_size, rows=card_rows, compiled=compiled)
         return page_obj.paginator, page_obj, page_obj.object_list, page_obj.has_other_pages()
 
     def get_queryset(self):
         self.object = get_object_or_404(self.model, slug=self.kwargs["slug"])
-        return getattr(Article.objects.published(), self.relation)(self.object).newest_first()
+        self.values = {"now": timezone.now(), "of": self.object.pk}
+        return self.listing.rows(**self.values).newest_first()
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -355,7 +392,7 @@ class _ArticlesOfView(ListView):
 class CategoryView(_ArticlesOfView):
     model = Category
     template_name = "articles/category_detail.html"
-    relation = "in_category"
+    listing = SECTION
 
     def describe(self):
         return self.object.description or f"The latest {self.object.name} articles."
@@ -364,7 +401,7 @@ class CategoryView(_ArticlesOfView):
 class AuthorView(_ArticlesOfView):
     model = Author
     template_name = "articles/author_detail.html"
-    relation = "by_author"
+    listing = AUTHOR
 
     def describe(self):
         return self.object.bio or f"Articles by {self.object.name}."
@@ -381,22 +418,10 @@ class AuthorView(_ArticlesOfView):
 class TagView(_ArticlesOfView):
     model = Tag
     template_name = "articles/tag_detail.html"
-    relation = "tagged"
+    listing = TOPIC
 
     def describe(self):
         return f"Articles on {self.object.name}."
-
-    def get_queryset(self):
-        # A page walks the newest published articles and asks each whether it is on the topic
-        # (EXISTS), stopping when the page is full; joining from the topic's links would read
-        # and sort every article on it.
-        self.object = get_object_or_404(Tag, slug=self.kwargs["slug"])
-        on_topic = Article.tags.through.objects.filter(article_id=OuterRef("pk"), tag=self.object)
-        return Article.objects.published().filter(Exists(on_topic)).newest_first()
-
-    def count_from(self):
-        # Counting starts from the topic's links: the count stops after COUNT_LIMIT + 1.
-        return Article.objects.published().tagged(self.object)
 
 
 @cache.public()

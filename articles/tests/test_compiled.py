@@ -6,13 +6,14 @@ import datetime as dt
 import pytest
 from django.db import connection
 from django.db.models import Q
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from articles import views
 from articles.compiled import Compiled
 from articles.models import Article
 
-from .factories import make_article, make_category, make_tag
+from .factories import make_article, make_author, make_category, make_tag
 
 pytestmark = pytest.mark.django_db
 
@@ -76,6 +77,9 @@ def archive():
 def test_every_compiled_query_of_the_views_binds_instead_of_recompiling(archive):
     now, news = archive["now"], archive["news"]
     article = archive["made"][2]
+    author = make_author("Ann Lee")
+    for made in archive["made"][:6]:
+        made.bylines.create(author=author, position=0)
     cases = [
         (views.FEATURED, {"now": now}),
         (views.LATEST, {"now": now, "lead": []}),
@@ -85,10 +89,59 @@ def test_every_compiled_query_of_the_views_binds_instead_of_recompiling(archive)
         (views.RELATED_ON_TOPIC, {"article": article.pk, "tag": archive["tags"][0].pk}),
         (views.NEWEST_PUBLISHED, {"now": now, "ids": [article.pk, news.pk, 0, 0]}),
     ]
-    for compiled, values in cases:
+    lists = [
+        (views.ARCHIVE, {"now": now}),
+        (views.SECTION, {"now": now, "of": news.pk}),
+        (views.AUTHOR, {"now": now, "of": author.pk}),
+        (views.TOPIC, {"now": now, "of": archive["tags"][0].pk}),
+    ]
+    cases = [(compiled, values, {}) for compiled, values in cases]
+    for listing, values in lists:
+        cases.append((listing.counted, values, {"limit": 501}))
+        for bottom in (0, 2, 5):  # pages of two and of three
+            cases.append((listing.ids, values, {"bottom": bottom, "top": bottom + 3}))
+    for compiled, values, fixed in cases:
+        name = compiled.build.__name__
         # A shape that cannot be bound would be compiled on every call: correct, but slow.
-        assert compiled._plan(connection, values) is not None, compiled.build.__name__
-        assert compiled.column(**values) == fresh(compiled, **values), compiled.build.__name__
+        assert compiled._plan(connection, values, fixed) is not None, name
+        assert compiled.column(fixed=fixed, **values) == fresh(compiled, **values, **fixed), name
+    # The lists' compiled pages are the ORM's own pages of the same list.
+    for listing, values in lists:
+        everything = list(listing.rows(**values).newest_first().values_list("pk", flat=True))
+        assert everything, listing.rows.__name__
+        assert sorted(listing.counted.column(fixed={"limit": 501}, **values)) == sorted(everything)
+        pages = [listing.ids.column(fixed={"bottom": b, "top": b + 2}, **values) for b in (0, 2)]
+        assert pages == [everything[0:2], everything[2:4]]
+        assert listing.counted.count(fixed={"limit": 501}, **values) == len(everything)
+        assert listing.counted.count(fixed={"limit": 2}, **values) == 2
+        # A cursor page: the rows after article `cursor`, by its publication time.
+        cursor = everything[1]
+        when = listing.cursor_time.column(after=cursor, **values)
+        assert when == [Article.objects.get(pk=cursor).published_at]
+        both = {"when": when[0], "after": cursor, **values}
+        assert listing.following._plan(connection, both, {"top": 2}) is not None
+        assert listing.cursor_time._plan(connection, {"after": cursor, **values}) is not None
+        assert listing.following.column(fixed={"top": 2}, **both) == everything[2:4]
+        assert listing.cursor_time.column(after=archive["soon"].pk, **values) == []
+
+
+def test_list_pages_are_compiled_for_counted_pages_only(archive, client, settings, monkeypatch):
+    """Each OFFSET is a shape of its own: pages past the counted ones (`?page=N` without the
+    cursor) are read by the ORM, so naming page after page adds no compiled shapes."""
+    from articles import paging
+
+    settings.CACHE_SECONDS = 0
+    settings.ARTICLES_PER_PAGE = 2
+    monkeypatch.setattr(paging, "COUNT_LIMIT", 4)
+    monkeypatch.setattr(views.ARCHIVE.ids, "_plans", {})
+    newest = list(Article.objects.published().newest_first().values_list("pk", flat=True))
+    for number in range(1, 6):
+        response = client.get(f"/articles/?page={number}")
+        assert response.status_code == 200, number
+        shown = [a.pk for a in response.context["articles"]]
+        assert shown == newest[(number - 1) * 2 : number * 2], number
+    spans = sorted(dict(shape[2:4])["bottom"] for shape in views.ARCHIVE.ids._plans)
+    assert spans == [0, 2]
 
 
 def test_bound_values_change_the_answer_like_a_fresh_compile(archive):
@@ -263,6 +316,11 @@ def test_on_postgresql_the_kept_sql_is_prepared_once_per_connection(
     with django_assert_num_queries(9):  # counted like any other query (test_views pins them)
         assert client.get(url).status_code == 200
     assert _prepared_statements() == prepared  # the second page reuses every statement
+    with CaptureQueriesContext(connection) as logged:
+        client.get(url)
+    # The query log shows each prepared statement with its values written in.
+    assert all(isinstance(q["sql"], str) and "%s" not in q["sql"] for q in logged), logged
+    assert any(f"= {archive['made'][2].pk}" in q["sql"] for q in logged.captured_queries)
 
     # `?prepare=0` in DATABASE_URL (no `prepare_threshold`): nothing is prepared.
     monkeypatch.delitem(connection.settings_dict["OPTIONS"], "prepare_threshold")

@@ -152,14 +152,18 @@ def test_deep_pages_follow_a_cursor_and_walk_the_whole_list(
     monkeypatch.setattr(paging, "COUNT_LIMIT", 4)
     settings.ARTICLES_PER_PAGE = 2
     settings.CACHE_SECONDS = 0
-    world = make_category("World")
+    world, ann, topic = make_category("World"), make_author("Ann Lee"), make_tag("Energy")
     stories = [
-        make_article(f"Story {i}", category=world, ago=dt.timedelta(days=i)) for i in range(9)
+        make_article(
+            f"Story {i}", category=world, authors=[ann], tags=[topic], ago=dt.timedelta(days=i)
+        )
+        for i in range(9)
     ]
     # Two stories published at the same moment: the id breaks the tie.
     stories[6].published_at = stories[7].published_at
     stories[6].save()
-    for base in ["/articles/", world.get_absolute_url()]:
+    lists = [world, ann, topic]
+    for base in ["/articles/", *(each.get_absolute_url() for each in lists)]:
         seen, url, links = [], base, []
         while url:
             page = client.get(url).content.decode()
