@@ -211,9 +211,11 @@ def _purge(keys):
 def _purge_cache(keys):
     cache.set(PURGED_KEY, uuid.uuid4().hex, None)
     _index().purge(keys)
-    copies = _etag_copies(start=False)  # a process that never revalidated keeps none
-    if copies is not None:  # other workers hear it from Redis; this one need not wait
-        copies.forget_all()
+    # Other workers hear of it from Redis; this one need not wait. A process that never served
+    # a page keeps no copies (and starts no listener).
+    for copies in (_etag_copies(start=False), _page_copies(start=False)):
+        if copies is not None:
+            copies.forget_all()
 
 
 def _owe(keys):
@@ -427,6 +429,17 @@ def _etag_copies(*, start=True):
     return tracked(f"etag:{STORE_FORMAT}:", start=start) if tracked is not None else None
 
 
+def _page_copies(*, start=True):
+    """This worker's copies of the pages its readers asked for most recently (at most
+    `PAGE_COPIES` of them), kept true by Redis as the ETags are: a hit on one of them needs no
+    round trip, no transfer of the page from Redis and no unpickling. A big page (the archive,
+    a search, a sitemap) costs as little as a small one, and less than the bare view."""
+    tracked = getattr(cache, "tracked_copies", None)
+    if tracked is None or settings.PAGE_COPIES <= 0:
+        return None
+    return tracked(f"page:{STORE_FORMAT}:", start=start, limit=settings.PAGE_COPIES)
+
+
 def _not_modified(request, etag):
     wanted = request.META.get("HTTP_IF_NONE_MATCH")
     return bool(wanted) and (etag in parse_etags(wanted) or wanted.strip() == "*")
@@ -469,22 +482,23 @@ def _lookup(request):
     digest = _digest(request, found.query)
     page_key, etag_key = f"page:{STORE_FORMAT}:{digest}", f"etag:{STORE_FORMAT}:{digest}"
     conditional = "HTTP_IF_NONE_MATCH" in request.META
+    wanted = etag_key if conditional else page_key
     try:
-        copies = _etag_copies() if conditional else None
+        copies = _etag_copies() if conditional else _page_copies()
         if copies is not None and not _debt_check_due():
             # Copies are named as Redis names them (its invalidations carry those names).
-            tracked_name = cache.make_key(etag_key)
-            if _revalidated(request, found, copies.get(tracked_name)):
+            tracked_name = cache.make_key(wanted)
+            kept = copies.get(tracked_name)
+            if _revalidated(request, found, kept) if conditional else _hit(found, kept):
                 return found
             mark = copies.mark()
         else:
             copies = None
-        entries = cache.get_many([etag_key if conditional else page_key, PURGED_KEY])
+        entries = cache.get_many([wanted, PURGED_KEY])
         found.settle = _debt_check_due()
-        now = time.time()
+        if copies is not None and not found.settle and wanted in entries:
+            copies.keep(tracked_name, entries[wanted], mark)
         if conditional and etag_key in entries:
-            if copies is not None and not found.settle:
-                copies.keep(tracked_name, entries[etag_key], mark)
             if _revalidated(request, found, entries[etag_key]):
                 return found
             entries.update(cache.get_many([page_key]))
@@ -492,13 +506,21 @@ def _lookup(request):
         logger.warning("page cache unavailable", exc_info=True)
         return found
     found.entry_keys, found.purged = (page_key, etag_key), entries.get(PURGED_KEY)
-    entry = entries.get(page_key)
-    if entry is not None:
-        valid_until, header, status, headers, content = entry
-        if now < valid_until:
-            edge = _edge_headers(header, valid_until)
-            found.answer = (status, [*headers, *edge, ("X-Cache", "hit")], content)
+    _hit(found, entries.get(page_key))
     return found
+
+
+def _hit(found, entry) -> bool:
+    """Answer from a stored `(valid_until, key header, status, headers, body)` page entry while
+    it is valid."""
+    if entry is None:
+        return False
+    valid_until, header, status, headers, content = entry
+    if time.time() >= valid_until:
+        return False
+    edge = _edge_headers(header, valid_until)
+    found.answer = (status, [*headers, *edge, ("X-Cache", "hit")], content)
+    return True
 
 
 class FrontDoor:

@@ -39,16 +39,16 @@ class TrackedCopies:
     are kept only while that connection is up: when it fails, every copy is dropped and none is
     kept until it is back. A value read from Redis is kept only if no invalidation arrived since
     the read began (`mark()` before the read, `keep(..., mark)` after), so a change that
-    crosses the read cannot leave an old copy behind. Bounded: past `LIMIT` copies it starts
-    over. What a process changes itself it also drops at once (`forget_all`), without waiting
+    crosses the read cannot leave an old copy behind. Bounded: past `limit` copies the oldest
+    goes. What a process changes itself it also drops at once (`forget_all`), without waiting
     for Redis's message."""
 
-    LIMIT = 10_000
     CHANNEL = "__redis__:invalidate"
     IDLE_SECONDS = 5  # silence longer than this: ping, and reconnect if the pong does not come
 
-    def __init__(self, url: str, options: dict, prefix: str):
+    def __init__(self, url: str, options: dict, prefix: str, limit: int = 10_000):
         self.prefix = prefix
+        self.limit = limit
         self.pid = os.getpid()
         self.values: dict[str, object] = {}
         self.generation = 0
@@ -71,8 +71,8 @@ class TrackedCopies:
         with self._lock:
             if not self.live or self.generation != mark:
                 return
-            if len(self.values) >= self.LIMIT:
-                self.values.clear()
+            if key not in self.values and len(self.values) >= self.limit:
+                del self.values[next(iter(self.values))]  # the oldest copy
             self.values[key] = value
 
     def forget_all(self) -> None:
@@ -163,10 +163,13 @@ class Cache(RedisCache):
     def _connected(self, connection):
         self.connects += 1
 
-    def tracked_copies(self, prefix: str, *, start: bool = True) -> TrackedCopies | None:
+    def tracked_copies(
+        self, prefix: str, *, start: bool = True, limit: int = 10_000
+    ) -> TrackedCopies | None:
         """This process's tracked copies of the entries whose names start with `prefix`
-        (one per process and prefix, shared by the threads' cache objects); with `start`
-        false, None instead of starting them (a command that only purges needs no listener)."""
+        (one per process and prefix, shared by the threads' cache objects, at most `limit` of
+        them); with `start` false, None instead of starting them (a command that only purges
+        needs no listener)."""
         full = self.make_key(prefix)
         copies = _TRACKED.get(full)
         if copies is None or copies.pid != os.getpid():
@@ -180,7 +183,9 @@ class Cache(RedisCache):
                         for k, v in self._options.items()
                         if k in ("socket_connect_timeout", "socket_timeout")
                     }
-                    copies = _TRACKED[full] = TrackedCopies(self._servers[0], options, full)
+                    copies = _TRACKED[full] = TrackedCopies(
+                        self._servers[0], options, full, limit
+                    )
         return copies
 
     def validate_key(self, key):

@@ -173,6 +173,9 @@ else:
         }
     }
 CACHE_SECONDS = env_int("NEWSDESK_CACHE_SECONDS", 300)
+# With Redis, each worker keeps copies of this many recently served pages, which Redis's key
+# tracking keeps true (`articles.cache._page_copies`): about 40 KB each, 0 turns them off.
+PAGE_COPIES = env_int("NEWSDESK_PAGE_COPIES", 200)
 # An HTTP cache in front (Varnish with xkey): how long it may keep a public page, how long it may
 # serve a stale one while fetching a fresh one, and where `articles/edge.py` sends purges.
 EDGE_SECONDS = env_int("NEWSDESK_EDGE_SECONDS", 300)

@@ -1,5 +1,6 @@
-"""The Redis page cache's tracked ETag copies: a revalidation costs no round trip, and Redis's
-own invalidations keep every worker's copies true (run against the machine's Redis)."""
+"""The Redis page cache's tracked copies of ETags and pages: a revalidation, and a hit on a page
+a worker served lately, cost no round trip, and Redis's own invalidations keep every worker's
+copies true (run against the machine's Redis)."""
 
 import os
 import time
@@ -157,3 +158,81 @@ def test_a_value_read_across_an_invalidation_is_not_kept():
         assert copies.get("unit-test:a") == "new"
     finally:
         copies.close()
+
+
+def _page_copies():
+    return page_cache._page_copies()
+
+
+def _keep_page(client, url):
+    """Serve `url` until this worker keeps its page (the store's own write may cross the first
+    read from Redis, which is then not kept); the copy's name."""
+    _wait(lambda: _page_copies().live)
+    client.get(url)
+    names = lambda: [k for k in _page_copies().values if k.startswith(cache.make_key("page:"))]  # noqa: E731
+    _wait(lambda: client.get(url)["X-Cache"] == "hit" and names())
+    return names()[0]
+
+
+def test_a_page_hit_needs_no_round_trip_to_redis(client, redis_cache, count_reads):
+    article = make_article("Kept page")
+    url = article.get_absolute_url()
+    _keep_page(client, url)
+    count_reads.clear()
+    response = client.get(url)
+    assert response.status_code == 200 and "Kept page" in response.content.decode()
+    assert response["X-Cache"] == "hit" and "s-maxage=" in response["Cache-Control"]
+    assert count_reads == []
+
+
+def test_an_edit_here_replaces_the_kept_page_at_once(client, redis_cache):
+    article = make_article("Kept before the edit")
+    url = article.get_absolute_url()
+    _keep_page(client, url)
+    article.headline = "Kept after the edit"
+    services.article_save(article, user=make_editor())
+    assert "Kept after the edit" in client.get(url).content.decode()
+
+
+def test_a_purge_by_another_worker_reaches_the_kept_pages(client, redis_cache):
+    """Another worker's purge deletes the entry in Redis; Redis tells this worker's listener,
+    which drops the copy, and the next request renders the page afresh."""
+    article = make_article("Purged elsewhere")
+    url = article.get_absolute_url()
+    name = _keep_page(client, url)
+    redis_cache.delete(name)
+    _wait(lambda: name not in _page_copies().values)
+    assert client.get(url)["X-Cache"] == "miss"
+
+
+def test_a_kept_page_is_not_served_past_its_time(client, redis_cache, monkeypatch):
+    """A kept page ends when its entry does (the next scheduled change among the pages): the
+    copy is checked against the clock on every hit."""
+    article = make_article("Kept until scheduled")
+    url = article.get_absolute_url()
+    name = _keep_page(client, url)
+    valid_until = _page_copies().values[name][0]
+    monkeypatch.setattr(page_cache.time, "time", lambda: valid_until + 1)
+    assert client.get(url)["X-Cache"] == "miss"
+
+
+def test_kept_pages_are_bounded_oldest_first(settings, redis_cache):
+    copies = TrackedCopies(_redis_url(), {"socket_timeout": 1}, "unit-bound:", limit=2)
+    try:
+        _wait(lambda: copies.live)
+        for name in ("a", "b", "c"):
+            copies.keep(f"unit-bound:{name}", name, copies.mark())
+        copies.keep("unit-bound:b", "b again", copies.mark())  # already kept: nothing goes
+        assert list(copies.values) == ["unit-bound:b", "unit-bound:c"]
+    finally:
+        copies.close()
+
+
+def test_page_copies_can_be_turned_off(client, redis_cache, settings, count_reads):
+    settings.PAGE_COPIES = 0
+    article = make_article("Not kept")
+    url = article.get_absolute_url()
+    client.get(url)
+    count_reads.clear()
+    assert client.get(url)["X-Cache"] == "hit"
+    assert count_reads  # read from Redis every time
