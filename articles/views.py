@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.paginator import InvalidPage
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
@@ -452,11 +452,13 @@ class ArticleDetailView(DetailView):
         return self.render_to_response(context)
 
     def withdrawn(self, slug):
-        """A withdrawn article at this address (current or old): readers get 410 Gone."""
+        """A withdrawn article at this address (current or old): readers get 410 Gone. Two
+        lookups by unique index: one query with `slug OR old slug` joined the old addresses to
+        every article (200 ms per unknown address at 100,000 articles on SQLite)."""
+        withdrawn = Article.objects.in_state(Article.State.WITHDRAWN)
         return (
-            Article.objects.in_state(Article.State.WITHDRAWN)
-            .filter(Q(slug=slug) | Q(old_slugs__old_slug=slug))
-            .first()
+            withdrawn.filter(slug=slug).first()
+            or withdrawn.filter(old_slugs__old_slug=slug).first()
         )
 
     def get_context_data(self, **kwargs):

@@ -4,6 +4,8 @@ import datetime as dt
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -90,6 +92,26 @@ def test_unknown_slugs_are_404_with_a_styled_page(client, prefix):
     response = client.get(f"/{prefix}/no-such-thing/")
     assert response.status_code == 404
     assert "Page not found" in response.content.decode()
+
+
+def test_an_unknown_article_address_reads_articles_by_unique_key_only(client):
+    """Crawlers and mistyped links ask for addresses that do not exist; answering each (is it
+    withdrawn? an old address?) must look articles up by a unique key, not walk them: a 404 is
+    not cached, and one query that matched the slug or an old slug in one OR read every article
+    (200 ms at 100,000). Each query's plan is asked of SQLite."""
+    if connection.vendor != "sqlite":
+        pytest.skip("reads SQLite's query plans; the SQLite pass of .ci/run runs it")
+    make_article("Somewhere else")
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/articles/no-such-story/").status_code == 404
+    steps = []
+    with connection.cursor() as cursor:
+        for query in queries.captured_queries:
+            cursor.execute(f"EXPLAIN QUERY PLAN {query['sql']}")
+            steps += [row[-1] for row in cursor.fetchall() if " articles_article " in f"{row[-1]} "]
+    assert len(steps) >= 3
+    walks = [s for s in steps if not s.endswith(("(slug=?)", "(rowid=?)"))]
+    assert walks == []
 
 
 def test_scheduled_article_appears_by_itself_at_its_time(client):
