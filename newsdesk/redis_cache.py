@@ -183,9 +183,7 @@ class Cache(RedisCache):
                         for k, v in self._options.items()
                         if k in ("socket_connect_timeout", "socket_timeout")
                     }
-                    copies = _TRACKED[full] = TrackedCopies(
-                        self._servers[0], options, full, limit
-                    )
+                    copies = _TRACKED[full] = TrackedCopies(self._servers[0], options, full, limit)
         return copies
 
     def validate_key(self, key):

@@ -30,21 +30,53 @@ POSTGRES_BACKWARD_SQL = [
 ]
 
 
+MATCHES = "search_vector @@ websearch_to_tsquery(%s::regconfig, %s)"
+
+
 def matching_ids_sql(parsed: ParsedQuery) -> tuple[str, list]:
     """SQL (and params) selecting the ids of all articles matching the query, for `pk__in`."""
-    return (
-        "SELECT id FROM articles_article "
-        "WHERE search_vector @@ websearch_to_tsquery(%s::regconfig, %s)",
-        [PG_CONFIG, websearch_expression(parsed)],
-    )
+    return f"SELECT id FROM articles_article WHERE {MATCHES}", _match_params(parsed)
+
+
+def _match_params(parsed):
+    return [PG_CONFIG, websearch_expression(parsed)]
+
+
+FIRST_SPAN = 10_000  # ids the first look covers; each further look covers four times more
 
 
 def newest_match_ids(parsed: ParsedQuery, limit: int) -> list[int]:
-    """The ids of the `limit` newest matches (highest ids first), published or not."""
+    """The ids of the `limit` newest matches (highest ids first), published or not.
+
+    The matches are read in spans of ids from the newest down, each span ANDed with the GIN
+    index's matches (a BitmapAnd of the two indexes), so only the rows of the span that match
+    are visited: asking for the newest of all matches at once visited every matching row (8,474
+    for "budget rules" at 100,000 articles: 35 ms against 5-8 ms). A common word fills the
+    window in the first span, which also reads the newest id (one query); a rare one takes a few
+    more, each four times wider, so an archive of any size is searched in a handful."""
     sql, params = matching_ids_sql(parsed)
     with connection.cursor() as cursor:
-        cursor.execute(f"{sql} ORDER BY id DESC LIMIT %s", [*params, limit])
-        return [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            "SELECT NULL::bigint, max(id) FROM articles_article UNION ALL "
+            f"(SELECT id, NULL::bigint FROM articles_article WHERE {MATCHES} "
+            "AND id > (SELECT max(id) FROM articles_article) - %s ORDER BY id DESC LIMIT %s)",
+            [*_match_params(parsed), FIRST_SPAN, limit],
+        )
+        rows = cursor.fetchall()
+        top = next((newest for first, newest in rows if first is None), None)
+        found = [first for first, _ in rows if first is not None]
+        # `found` came unordered out of the UNION: sort it as the spans below add to it.
+        found.sort(reverse=True)
+        high, span = (top or 0) - FIRST_SPAN + 1, FIRST_SPAN * 4
+        while high > 1 and len(found) < limit:
+            low = max(high - span, 1)
+            cursor.execute(
+                f"{sql} AND id >= %s AND id < %s ORDER BY id DESC LIMIT %s",
+                [*params, low, high, limit - len(found)],
+            )
+            found += [row[0] for row in cursor.fetchall()]
+            high, span = low, span * 4
+    return found
 
 
 def ranked_page(

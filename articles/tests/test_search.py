@@ -410,3 +410,26 @@ def test_search_ranks_within_the_newest_matches_and_says_more_than(client, monke
     # A narrower query reaches it.
     page = client.get("/search/?q=festival").content.decode()
     assert oldest.get_absolute_url() in page and "1 result for" in page
+
+
+@pytest.mark.parametrize("span", [1, 2, 5, 10_000])
+def test_the_newest_matches_are_found_through_any_number_of_spans(monkeypatch, span):
+    """PostgreSQL reads the newest matches span by span of ids (each four times wider than the
+    last); whatever the span, the answer is the newest `limit` matches, as one query over all of
+    them gives. (SQLite's FTS5 reads them newest first in one query: the same answer.)"""
+    from articles import search
+    from articles.search import postgresql
+
+    monkeypatch.setattr(postgresql, "FIRST_SPAN", span)
+    for i in range(14):
+        make_article(f"Lighthouse keeper {i}" if i % 3 else f"Harbour pilot {i}")
+    make_article("Lighthouse keeper withdrawn", status=Article.Status.DRAFT)
+    parsed = parse_query("lighthouse keeper")
+    sql, params = search.matching_ids_sql(parsed)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} ORDER BY 1 DESC", params)
+        every = [row[0] for row in cursor.fetchall()]
+    assert len(every) == 10  # nine published, one draft: published or not
+    for limit in (1, 3, 4, 10, 11, 50):
+        assert search.backend().newest_match_ids(parsed, limit) == every[:limit], limit
+    assert search.backend().newest_match_ids(parse_query("zeppelin"), 5) == []
