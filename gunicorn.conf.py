@@ -28,6 +28,9 @@ limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
 SWITCH_INTERVAL = float(os.environ.get("NEWSDESK_SWITCH_INTERVAL", "0.001"))
+# Desk requests run on a lane of one thread per worker at a lower CPU priority, so a busy desk
+# cannot starve readers (`articles.middleware.DeskLaneMiddleware`; 0 turns the lane off).
+os.environ.setdefault("NEWSDESK_DESK_LANE", "1")
 
 
 def post_fork(server, worker):

@@ -3,17 +3,22 @@ traceback when the database or the cache has vanished."""
 
 import json
 import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 from django.http import HttpResponse, HttpResponseNotAllowed
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse, set_script_prefix, set_urlconf
 
 logger = logging.getLogger(__name__)
 
 READER_METHODS = ("GET", "HEAD")
 DESK_METHODS = ("GET", "HEAD", "POST")
 API_PREFIX = "/api/"
+DESK_PREFIX = "/admin/"
 
 
 class AllowedMethodsMiddleware:
@@ -88,3 +93,70 @@ def _is_cache_outage(exception):
     return isinstance(exception, (RedisConnectionError, RedisTimeoutError)) and not isinstance(
         exception, DatabaseError
     )
+
+
+class DeskLaneMiddleware:
+    """Readers first: each worker runs its desk requests (`/admin/`) on a lane of its own —
+    `NEWSDESK_DESK_LANE` threads (gunicorn.conf.py sets 1; 0, the default elsewhere, turns the
+    lane off) at a lower CPU priority (`NEWSDESK_DESK_NICE`, 4). A change list at 100,000
+    articles or a save is tens of milliseconds of Python; run on the request threads, two or
+    three of them held the interpreter lock most of the time while the readers' cache hits,
+    a tenth of a millisecond each, queued behind them. On the lane they take turns, and the
+    kernel lets the readers' threads run first when the cores are busy."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.lane, self.pid = None, None
+        self.lock = threading.Lock()
+        self.queued = 0  # desk requests on the lane or waiting for it
+
+    def __call__(self, request):
+        if settings.DESK_LANE <= 0 or not request.path_info.startswith(DESK_PREFIX):
+            return self.get_response(request)
+        lane = self._lane()
+        with self.lock:
+            # A request waiting for the lane holds a request thread: with more than one waiting
+            # per lane thread, the rest run where they are, as without the lane, so a crowd of
+            # desk requests (a burst of sign-ins) cannot hold every thread readers need.
+            overflow = self.queued >= 2 * settings.DESK_LANE
+            if not overflow:
+                self.queued += 1
+        if overflow:
+            return self.get_response(request)
+        # What Django's handler set for this request in this thread, for the lane's thread.
+        prefix, urlconf = get_script_prefix(), get_urlconf()
+        try:
+            return lane.submit(self._run, request, prefix, urlconf).result()
+        finally:
+            with self.lock:
+                self.queued -= 1
+
+    def _lane(self):
+        if self.pid != os.getpid():  # none yet, or inherited across a fork
+            with self.lock:
+                if self.pid != os.getpid():
+                    self.lane = ThreadPoolExecutor(
+                        max_workers=settings.DESK_LANE,
+                        thread_name_prefix="desk-lane",
+                        initializer=_lower_priority,
+                    )
+                    self.pid = os.getpid()
+        return self.lane
+
+    def _run(self, request, prefix, urlconf):
+        set_script_prefix(prefix)
+        set_urlconf(urlconf)
+        # As Django's handler does around each request on its own threads: the lane's thread
+        # keeps its database connection only while it is usable and within CONN_MAX_AGE.
+        close_old_connections()
+        try:
+            return self.get_response(request)
+        finally:
+            close_old_connections()
+
+
+def _lower_priority():
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), settings.DESK_NICE)
+    except OSError:  # not allowed here: the desk still takes turns on its lane
+        logger.warning("desk lane: could not lower its priority", exc_info=True)

@@ -90,6 +90,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "articles.middleware.AllowedMethodsMiddleware",
     "articles.logins.SignInThrottleMiddleware",
+    # After the sign-in throttle, which turns a crowd of sign-ins away before any waits here.
+    "articles.middleware.DeskLaneMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.http.ConditionalGetMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -176,6 +178,10 @@ CACHE_SECONDS = env_int("NEWSDESK_CACHE_SECONDS", 300)
 # With Redis, each worker keeps copies of this many recently served pages, which Redis's key
 # tracking keeps true (`articles.cache._page_copies`): about 40 KB each, 0 turns them off.
 PAGE_COPIES = env_int("NEWSDESK_PAGE_COPIES", 200)
+# Desk requests on a lane of their own in each worker: this many threads at a lower CPU priority
+# (`articles.middleware.DeskLaneMiddleware`); gunicorn.conf.py sets 1, 0 runs them in place.
+DESK_LANE = env_int("NEWSDESK_DESK_LANE", 0)
+DESK_NICE = env_int("NEWSDESK_DESK_NICE", 4)
 # An HTTP cache in front (Varnish with xkey): how long it may keep a public page, how long it may
 # serve a stale one while fetching a fresh one, and where `articles/edge.py` sends purges.
 EDGE_SECONDS = env_int("NEWSDESK_EDGE_SECONDS", 300)
