@@ -99,11 +99,18 @@ def websearch_expression(parsed: ParsedQuery) -> str:
     return " ".join(parts)
 
 
+_MARKERS = re.compile(f"([{HIGHLIGHT_START}{HIGHLIGHT_END}])")
+
+
 def highlight(text: str) -> SafeString:
     """Escape `text`, then turn only the highlight markers into balanced <mark> elements."""
+    # Escaped whole, once (the markers are private-use characters escaping leaves alone): a
+    # search page highlights forty texts, and escaping piece by piece was ten times the calls.
+    text = escape((text or "").translate(_RESTORE_ANGLES))
+    if HIGHLIGHT_START not in text and HIGHLIGHT_END not in text:
+        return text
     out, open_ = [], False
-    text = (text or "").translate(_RESTORE_ANGLES)
-    for piece in re.split(f"([{HIGHLIGHT_START}{HIGHLIGHT_END}])", text):
+    for piece in _MARKERS.split(text):
         if piece == HIGHLIGHT_START:
             if not open_:
                 out.append("<mark>")
@@ -113,10 +120,10 @@ def highlight(text: str) -> SafeString:
                 out.append("</mark>")
                 open_ = False
         else:
-            out.append(escape(piece))
+            out.append(piece)
     if open_:
         out.append("</mark>")
-    return mark_safe("".join(out))  # noqa: S308 - every piece of text was escaped above
+    return mark_safe("".join(out))  # noqa: S308 - the text was escaped above
 
 
 _SUFFIXES = ("ing", "ed", "es", "s", "ly")
