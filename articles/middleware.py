@@ -4,6 +4,7 @@ traceback when the database or the cache has vanished."""
 import json
 import logging
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -156,6 +157,10 @@ class DeskLaneMiddleware:
 
 
 def _lower_priority():
+    # Linux alone gives each thread a priority of its own, set through its thread id; elsewhere
+    # the same call would renice whatever process has that number.
+    if not sys.platform.startswith("linux") or settings.DESK_NICE <= 0:
+        return
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), settings.DESK_NICE)
     except OSError:  # not allowed here: the desk still takes turns on its lane
