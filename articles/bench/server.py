@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import re
+import runpy
 import shutil
 import signal
 import socket
@@ -184,8 +185,14 @@ def flush(url):
     redis.Redis.from_url(url, socket_connect_timeout=1).flushdb()
 
 
+def deployed_worker_class() -> str:
+    """The worker class gunicorn.conf.py deploys: the benchmark and the load test measure it."""
+    return runpy.run_path(str(BASE_DIR / "gunicorn.conf.py"))["worker_class"]
+
+
 class Server:
-    """gunicorn serving Newsdesk on a free loopback port."""
+    """gunicorn serving Newsdesk on a free loopback port, with the deployed worker class (and
+    gunicorn.conf.py's other settings, which gunicorn reads from the project folder)."""
 
     def __init__(
         self,
@@ -193,9 +200,10 @@ class Server:
         *,
         cache_seconds,
         cache_url,
-        worker_class="gthread",
+        worker_class=None,
         worker_connections=WORKER_CONNECTIONS,
     ):
+        self.worker_class = worker_class or deployed_worker_class()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = base_env(database_url)
@@ -213,7 +221,7 @@ class Server:
                 "newsdesk.wsgi:application",
                 f"--bind=127.0.0.1:{self.port}",
                 f"--workers={WORKERS}",
-                f"--worker-class={worker_class}",
+                f"--worker-class={self.worker_class}",
                 f"--threads={THREADS}",
                 "--timeout=120",
                 f"--worker-connections={worker_connections}",

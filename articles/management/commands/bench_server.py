@@ -114,7 +114,7 @@ class Command(BaseCommand):
         header = (
             f"Newsdesk real-server benchmark — {backend}, {sizes[-1]:,} articles "
             f"(flat ratio against {sizes[0]:,}), gunicorn {server.WORKERS} workers × "
-            f"{server.THREADS} threads (gthread), cache {'Redis' if cache_url else 'file'}, "
+            f"{server.THREADS} threads ({server.deployed_worker_class()}), cache {'Redis' if cache_url else 'file'}, "
             f"{tool} {self.connections} connections × {self.seconds} s; {machine}"
         )
         self.stdout.write("\n" + inprocess)

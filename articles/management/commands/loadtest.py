@@ -9,7 +9,6 @@ BENCH_DB=postgres for PostgreSQL), the cache Redis db 13 when it answers.
 
 import json
 import os
-import runpy
 import subprocess
 import threading
 import time
@@ -137,7 +136,7 @@ class Command(BaseCommand):
         )
         paths_file = server.BENCH_DIR / "loadtest-paths.txt"
         paths_file.write_text("\n".join(loadtest.weighted_paths(info["groups"])) + "\n")
-        worker_class = runpy.run_path(str(server.BASE_DIR / "gunicorn.conf.py"))["worker_class"]
+        worker_class = server.deployed_worker_class()
         site = server.Server(
             url,
             cache_seconds=300,
