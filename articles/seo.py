@@ -1,6 +1,7 @@
 """Page metadata for machines: titles, descriptions, canonical URLs, Open Graph and JSON-LD.
 
-Views put a `PageMeta` in the context as `meta`; `templates/includes/meta.html` renders it.
+Views put a `PageMeta` in the context as `meta`; `{% page_meta %}` (templatetags/newsdesk_meta.py)
+renders it.
 JSON-LD is built as Python data and serialised with `json_ld()`, which escapes it for a
 <script> element, so user text can never close the element or open markup. Every field in it,
 and in the meta tags, is plain text with its markup stripped (`rendering.field_text`): link
