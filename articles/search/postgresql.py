@@ -35,11 +35,10 @@ MATCHES = "search_vector @@ websearch_to_tsquery(%s::regconfig, %s)"
 
 def matching_ids_sql(parsed: ParsedQuery) -> tuple[str, list]:
     """SQL (and params) selecting the ids of all articles matching the query, for `pk__in`."""
-    return f"SELECT id FROM articles_article WHERE {MATCHES}", _match_params(parsed)
-
-
-def _match_params(parsed):
-    return [PG_CONFIG, websearch_expression(parsed)]
+    return f"SELECT id FROM articles_article WHERE {MATCHES}", [
+        PG_CONFIG,
+        websearch_expression(parsed),
+    ]
 
 
 FIRST_SPAN = 10_000  # ids the first look covers; each further look covers four times more
@@ -60,7 +59,7 @@ def newest_match_ids(parsed: ParsedQuery, limit: int) -> list[int]:
             "SELECT NULL::bigint, max(id) FROM articles_article UNION ALL "
             f"(SELECT id, NULL::bigint FROM articles_article WHERE {MATCHES} "
             "AND id > (SELECT max(id) FROM articles_article) - %s ORDER BY id DESC LIMIT %s)",
-            [*_match_params(parsed), FIRST_SPAN, limit],
+            [*params, FIRST_SPAN, limit],
         )
         rows = cursor.fetchall()
         top = next((newest for first, newest in rows if first is None), None)

@@ -10,7 +10,7 @@ from django.urls import reverse, set_script_prefix
 
 from articles.middleware import DeskLaneMiddleware
 
-from .factories import make_article, make_author, make_category, make_user
+from .factories import change_form_data, make_article, make_author, make_category, make_user
 
 # The lane's thread has a database connection of its own: it must see committed rows.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -38,23 +38,7 @@ def test_desk_requests_run_on_the_lane_at_a_lower_priority(client, ran_on, setti
     client.force_login(make_user("chief", superuser=True))
     url = reverse("admin:articles_article_change", args=[article.pk])
     assert client.get(url).status_code == 200
-    data = {
-        "headline": "Saved on the lane",
-        "slug": article.slug,
-        "standfirst": "Fresh standfirst.",
-        "body_format": "markdown",
-        "body": "Body.",
-        "status": "published",
-        "published_at_0": article.published_at.strftime("%Y-%m-%d"),
-        "published_at_1": article.published_at.strftime("%H:%M:%S"),
-        "category": category.pk,
-        "bylines-TOTAL_FORMS": "1",
-        "bylines-INITIAL_FORMS": "1",
-        "bylines-0-id": article.bylines.get().pk,
-        "bylines-0-article": article.pk,
-        "bylines-0-author": author.pk,
-        "bylines-0-position": "0",
-    }
+    data = change_form_data(article, headline="Saved on the lane")
     response = client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:2000]
     article.refresh_from_db()
