@@ -279,3 +279,29 @@ def test_loadtest_refuses_a_size_below_one(option):
 
     with pytest.raises(CommandError, match="must be positive"):
         call_command("loadtest", option, "0")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_desk_client_saves_each_time_from_the_form_its_last_save_returned(live_server):
+    from django.contrib.auth import get_user_model
+
+    from articles.bench import server
+    from articles.models import Article
+
+    from .factories import make_article
+
+    get_user_model().objects.create_superuser(server.DESK_USER, "", server.DESK_PASSWORD)
+    draft = make_article(status=Article.Status.DRAFT, body="Opening line.")
+    desk = server.Desk(live_server.url)
+    desk.login()
+    opened = []
+    form = desk._form
+    desk._form = lambda path: opened.append(path) or form(path)
+    for tick in range(3):
+        desk.save(draft.pk, tick=tick)
+    assert (desk.saves, desk.failures, desk.last_failure) == (3, 0, "")
+    assert opened == [f"/admin/articles/article/{draft.pk}/change/"]  # once, like a browser tab
+    draft.refresh_from_db()
+    # Each save went in on the version the one before it left: none was refused as stale.
+    assert draft.body == "Opening line.\n\nDesk note 2."
+    assert draft.version >= 3
