@@ -182,10 +182,12 @@ def enqueue(
     """One message per active webhook that wants `event`, and one hub ping per feed."""
     now = timezone.now()
     occurred_at = occurred_at or now
-    # A message for later gets its body when it falls due, from the story as it is then.
-    body = _envelope(article, event, occurred_at) if occurred_at <= now else None
     common = {"event": event, "article_id": article.pk, "occurred_at": occurred_at,
               "deliver_after": occurred_at}  # fmt: skip
+    hooks = [hook for hook in Webhook.objects.filter(active=True) if hook.wants(event)]
+    # A message for later gets its body when it falls due, from the story as it is then. With
+    # no webhook wanting the event, no body is built (the story's ninjs, its body rendered).
+    body = _envelope(article, event, occurred_at) if hooks and occurred_at <= now else None
     messages = [
         OutboxMessage(
             kind=OutboxMessage.Kind.WEBHOOK,
@@ -195,8 +197,7 @@ def enqueue(
             body=body,
             **common,
         )
-        for hook in Webhook.objects.filter(active=True)
-        if hook.wants(event)
+        for hook in hooks
     ]
     hub = settings.NEWSDESK_WEBSUB_HUB
     if hub:

@@ -3,6 +3,7 @@ the desk clients that save through the admin while readers are measured."""
 
 import hashlib
 import http.client
+import itertools
 import json
 import os
 import re
@@ -443,11 +444,16 @@ class Desk:
         self.last_failure = reason
 
     def login(self):
+        self.forms.clear()  # signing in rotates the CSRF token the open forms carry
         fields = dict(self._form("/admin/login/"))
         fields.update(username=DESK_USER, password=DESK_PASSWORD, next="/admin/")
         page = self._open("/admin/login/?next=/admin/", fields)
         if "errornote" in page:
             raise RuntimeError("the desk user could not log in")
+
+    def open(self, pk):
+        """Open the change form of article `pk`, as the next save's form."""
+        self.forms[pk] = self._form(f"/admin/articles/article/{pk}/change/")
 
     def change_list(self):
         self._open("/admin/articles/article/")
@@ -484,21 +490,24 @@ def in_background(work):
 
 
 def live_desk(base, info):
-    """A draft saved every second, an old published story edited every 5 s."""
+    """A draft saved every second, an old published story edited every 5 s: ([the desk], [its
+    work]). The editor is signed in with both forms open before the readers are measured."""
     desk = Desk(base)
     desk.login()
+    for pk in (info["drafts"][0], info["old_published"]):
+        desk.open(pk)
+
+    ticks = itertools.count()  # one count through every run of the work
 
     def work(stop):
-        tick = 0
         while not stop.is_set():
-            started = time.monotonic()
+            started, tick = time.monotonic(), next(ticks)
             desk.save(info["drafts"][0], tick=tick)
             if tick % 5 == 0:
                 desk.save(info["old_published"], tick=tick)
-            tick += 1
             stop.wait(max(0.0, 1 - (time.monotonic() - started)))
 
-    return desk, work
+    return [desk], [work]
 
 
 def busy_desk(base, info, clients=3):
@@ -507,10 +516,14 @@ def busy_desk(base, info, clients=3):
     for desk in desks:
         desk.login()
 
-    def work_for(desk, draft):
+    def work_for(desk, draft, first):
+        # One count through every run of the work, starting apart: three sign-ins at the same
+        # instant would be more than one worker takes at once (a 429, by design).
+        ticks = itertools.count(first)
+
         def work(stop):
-            tick = 0
             while not stop.is_set():
+                tick = next(ticks)
                 try:
                     desk.change_list()
                     if tick % 3 == 0:
@@ -518,13 +531,12 @@ def busy_desk(base, info, clients=3):
                 except (OSError, RuntimeError) as error:
                     desk.failed(str(error))
                 desk.save(draft, tick=tick)
-                tick += 1
 
         return work
 
     # Each editor saves a draft of her own (the same draft from two forms would be a conflict).
     drafts = info["drafts"][1:] or info["drafts"]
-    return desks, [work_for(desk, drafts[i % len(drafts)]) for i, desk in enumerate(desks)]
+    return desks, [work_for(desk, drafts[i % len(drafts)], i) for i, desk in enumerate(desks)]
 
 
 def varnish(backend_port):

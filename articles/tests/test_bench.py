@@ -300,8 +300,29 @@ def test_the_desk_client_saves_each_time_from_the_form_its_last_save_returned(li
     for tick in range(3):
         desk.save(draft.pk, tick=tick)
     assert (desk.saves, desk.failures, desk.last_failure) == (3, 0, "")
-    assert opened == [f"/admin/articles/article/{draft.pk}/change/"]  # once, like a browser tab
+    path = f"/admin/articles/article/{draft.pk}/change/"
+    assert opened == [path]  # once, like a browser tab
     draft.refresh_from_db()
     # Each save went in on the version the one before it left: none was refused as stale.
     assert draft.body == "Opening line.\n\nDesk note 2."
     assert draft.version >= 3
+    # Signing in again rotates the CSRF token: the form is opened afresh, and the save goes in.
+    desk.login()
+    desk.save(draft.pk, tick=3)
+    assert (desk.saves, desk.failures) == (4, 0)
+    assert opened == [path, "/admin/login/", path]
+
+
+def test_combined_runs_average_the_rate_and_keep_the_worst_tail():
+    runs = [
+        {"rps": 100.0, "p50": 3.0, "p99": 9.0, "requests": 500, "errors": 0},
+        {"rps": 80.0, "p50": 5.0, "p99": 30.0, "requests": 400, "errors": 1},
+        {"rps": 90.0, "p50": 4.0, "p99": None, "requests": 450, "errors": 0},
+    ]
+    assert report.combined(runs) == {
+        "rps": 90.0,
+        "p50": 4.0,
+        "p99": 30.0,
+        "requests": 1350,
+        "errors": 1,
+    }

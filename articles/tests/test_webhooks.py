@@ -507,3 +507,23 @@ def test_unpublish_restore_and_expiry_are_told(client, chief, receiver):
     assert json.loads(receiver.requests[-1]["body"])["article"]["headlines"][0]["value"] == (
         "Expires"
     )
+
+
+def test_an_edit_builds_the_ninjs_body_only_when_a_webhook_wants_it(
+    client, chief, receiver, monkeypatch
+):
+    built = []
+    real = webhooks.to_ninjs
+    monkeypatch.setattr(
+        webhooks, "to_ninjs", lambda article: built.append(article.pk) or real(article)
+    )
+    story = make_live_article()
+    edited = change_form_data(story, body="A new paragraph.")
+    assert client.post(change_url(story), edited).status_code == 302
+    assert built == [] and not OutboxMessage.objects.exists()
+    hook_for(receiver)
+    story.refresh_from_db()
+    assert client.post(change_url(story), change_form_data(story, body="Again.")).status_code == 302
+    assert built == [story.pk]
+    deliver()
+    assert receiver.events == ["updated"]
