@@ -459,7 +459,8 @@ class Desk:
         self._open("/admin/articles/article/")
 
     def save(self, pk, *, tick):
-        """Open the change form, add a line to the body and press the first workflow button."""
+        """Add a line to the body of the open form of `pk` (opened first if none is) and press
+        Save; the form the save returns is the next save's."""
         path = f"/admin/articles/article/{pk}/change/"
         try:
             fields = self.forms.pop(pk, None) or self._form(path)
