@@ -71,7 +71,7 @@ def describe():
     }
 
 
-ALONE_SECONDS = 2  # the one-connection latency run of each uncached page
+ALONE_SECONDS, ALONE_ROUNDS = 1, 3  # the one-connection latency runs of each uncached page
 DESK_ROUNDS = 3  # alternating quiet and desk runs of each page (`desk_run`)
 
 
@@ -105,6 +105,8 @@ class Command(BaseCommand):
             databases[size] = {"url": url, "built": built, "articles": info["articles"]}
             largest = size == sizes[-1]
             results[size], memory[size] = self.measure(url, info, cache_url, full=largest)
+        if len(sizes) > 1:
+            self.alone_runs(databases, results, sizes[0], sizes[-1], cache_url)
         inprocess = self.in_process(databases[sizes[-1]]["url"], sizes[-1])
         rows = report.build_rows(results, sizes[-1], sizes[0])
         table = report.render_table(
@@ -175,7 +177,7 @@ class Command(BaseCommand):
         try:
             pages["sitemap page"] = server.sitemap_page(uncached.url) or "/sitemap.xml"
             memory["uncached"] = {"before": uncached.worker_rss_mb()}
-            figures["uncached"] = self.run_pages(uncached.url, pages, alone=True)
+            figures["uncached"] = self.run_pages(uncached.url, pages)
             memory["uncached"]["after"] = uncached.worker_rss_mb()
         finally:
             uncached.stop()
@@ -191,23 +193,53 @@ class Command(BaseCommand):
             cached.stop()
         return figures, memory
 
-    def run_pages(self, base, pages, *, alone=False):
-        """Each page under load; with `alone`, also its latency with one connection (the time
-        one request takes, without the queueing of 16 connections on 2 cores, which makes the
-        loaded p50 swing with the run)."""
+    def run_pages(self, base, pages):
+        """Each page under load."""
         figures = {}
         for name, path in pages.items():
             status, _ = server.fetch(base + path)  # warm (and, when cached, stored)
             _, headers = server.fetch(base + path)
             figures[name] = {"path": path, "status": status, **self.load(base, path)}
             figures[name]["x_cache"] = headers.get("X-Cache")
-            if alone:
-                one = server.load(
-                    base + path, seconds=ALONE_SECONDS, connections=1, use_wrk=self.use_wrk
-                )
-                figures[name]["p50_alone"] = one["p50"]
             server.log(f"  {name:<20} {status} {figures[name]['rps']:>8.1f} req/s")
         return figures
+
+    def alone_runs(self, databases, results, small, large, cache_url):
+        """Each uncached page's latency with one connection (`p50_alone`, the time one request
+        takes, without the queueing of 16 connections on 2 cores that makes the loaded p50 swing
+        with the run), at the smallest and the largest size: both served at once and read in
+        turn, ALONE_ROUNDS times each, so the flatness ratio compares runs seconds apart rather
+        than minutes (a page's time here drifts by a third over minutes)."""
+        servers = {}
+        try:
+            for size in (small, large):
+                servers[size] = server.Server(
+                    databases[size]["url"], cache_seconds=0, cache_url=cache_url
+                )
+            server.log("One-connection runs, both sizes in turn…")
+            for name in results[large]["uncached"]:
+                p50s = {small: [], large: []}
+                for size in (small, large):  # warm: each worker compiles and prepares once
+                    for _ in range(4):
+                        server.fetch(servers[size].url + results[size]["uncached"][name]["path"])
+                for _ in range(ALONE_ROUNDS):
+                    for size in (small, large):
+                        page = results[size]["uncached"][name]["path"]
+                        one = server.load(
+                            servers[size].url + page,
+                            seconds=ALONE_SECONDS,
+                            connections=1,
+                            use_wrk=self.use_wrk,
+                        )
+                        if one["p50"] is not None:
+                            p50s[size].append(one["p50"])
+                for size in (small, large):
+                    found = sorted(p50s[size])
+                    figure = found[len(found) // 2] if found else None
+                    results[size]["uncached"][name]["p50_alone"] = figure
+        finally:
+            for running in servers.values():
+                running.stop()
 
     def edge_runs(self, cached, pages, info):
         figures = {"304": {}, "live desk": {}, "busy desk": {}, "varnish": {}}
