@@ -39,14 +39,19 @@ def parse_wrk(output):
     return result
 
 
+def median(values):
+    """The middle of the values that were measured (None for none), the upper one of two."""
+    found = sorted(v for v in values if v is not None)
+    return found[len(found) // 2] if found else None
+
+
 def combined(runs):
     """One figure for several runs of a page: the mean rate, the median p50, the worst p99, and
     the requests and errors of all of them."""
-    p50s = sorted(r["p50"] for r in runs if r.get("p50") is not None)
     p99s = [r["p99"] for r in runs if r.get("p99") is not None]
     return {
         "rps": sum(r["rps"] for r in runs) / len(runs),
-        "p50": p50s[len(p50s) // 2] if p50s else None,
+        "p50": median(r.get("p50") for r in runs),
         "p99": max(p99s) if p99s else None,
         "requests": sum(r["requests"] for r in runs),
         "errors": sum(r["errors"] for r in runs),

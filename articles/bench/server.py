@@ -1,6 +1,7 @@
 """The real-server parts of `make bench`: databases, gunicorn, wrk (or a Python fallback), and
 the desk clients that save through the admin while readers are measured."""
 
+import functools
 import hashlib
 import http.client
 import itertools
@@ -186,6 +187,7 @@ def flush(url):
     redis.Redis.from_url(url, socket_connect_timeout=1).flushdb()
 
 
+@functools.cache
 def deployed_worker_class() -> str:
     """The worker class gunicorn.conf.py deploys: the benchmark and the load test measure it."""
     return runpy.run_path(str(BASE_DIR / "gunicorn.conf.py"))["worker_class"]
@@ -417,6 +419,13 @@ class FormParser(HTMLParser):
             self._textarea[1] += data
 
 
+def form_fields(page):
+    """What a browser would post back from the form on `page` (`FormParser`)."""
+    parser = FormParser()
+    parser.feed(page)
+    return parser.fields
+
+
 class Desk:
     """One editor in the admin: logs in, opens change forms and saves them over HTTP. Like a
     browser tab, the editor goes on from the form a save returns (the admin redirects back to
@@ -435,9 +444,7 @@ class Desk:
             return response.read().decode()
 
     def _form(self, path):
-        parser = FormParser()
-        parser.feed(self._open(path))
-        return parser.fields
+        return form_fields(self._open(path))
 
     def failed(self, reason):
         self.failures += 1
@@ -476,10 +483,9 @@ class Desk:
             self.failed(f"{pk}: refused: {found[1] if found else 'errornote'}")
             return
         self.saves += 1
-        parser = FormParser()
-        parser.feed(page)
-        if any(name == "loaded_version" for name, _ in parser.fields):
-            self.forms[pk] = parser.fields
+        fields = form_fields(page)
+        if any(name == "loaded_version" for name, _ in fields):
+            self.forms[pk] = fields
 
 
 def in_background(work):

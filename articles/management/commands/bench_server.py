@@ -218,25 +218,19 @@ class Command(BaseCommand):
                 )
             server.log("One-connection runs, both sizes in turn…")
             for name in results[large]["uncached"]:
-                p50s = {small: [], large: []}
-                for size in (small, large):  # warm: each worker compiles and prepares once
+                urls = {s: servers[s].url + results[s]["uncached"][name]["path"] for s in servers}
+                for url in urls.values():  # warm: each worker compiles and prepares once
                     for _ in range(4):
-                        server.fetch(servers[size].url + results[size]["uncached"][name]["path"])
+                        server.fetch(url)
+                p50s = {size: [] for size in urls}
                 for _ in range(ALONE_ROUNDS):
-                    for size in (small, large):
-                        page = results[size]["uncached"][name]["path"]
+                    for size, url in urls.items():
                         one = server.load(
-                            servers[size].url + page,
-                            seconds=ALONE_SECONDS,
-                            connections=1,
-                            use_wrk=self.use_wrk,
+                            url, seconds=ALONE_SECONDS, connections=1, use_wrk=self.use_wrk
                         )
-                        if one["p50"] is not None:
-                            p50s[size].append(one["p50"])
-                for size in (small, large):
-                    found = sorted(p50s[size])
-                    figure = found[len(found) // 2] if found else None
-                    results[size]["uncached"][name]["p50_alone"] = figure
+                        p50s[size].append(one["p50"])
+                for size, found in p50s.items():
+                    results[size]["uncached"][name]["p50_alone"] = report.median(found)
         finally:
             for running in servers.values():
                 running.stop()
