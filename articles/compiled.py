@@ -7,7 +7,7 @@ long) with sentinel values, its SQL and parameters are kept, and each call puts 
 values where the sentinels were. The queryset still comes from the models' own rules
 (`Article.objects.published()` and friends): only the compiling is saved.
 
-On PostgreSQL the kept SQL is also a prepared statement on each pooled connection (`_cursor`):
+On PostgreSQL the kept SQL is also a prepared statement on each pooled connection (`kept_cursor`):
 the server parses and plans it once per connection instead of on every page, which was a
 third of the server's time on an article page.
 
@@ -18,6 +18,7 @@ wrong.
 """
 
 import datetime as dt
+import functools
 import threading
 from contextlib import contextmanager
 
@@ -66,7 +67,7 @@ class Compiled:
         """The rows, with values as the ORM gives them (aware datetimes, booleans, ...)."""
         connection = connections[using]
         sql, params, converters = self.bound(connection, values, fixed)
-        with _cursor(connection) as cursor:
+        with kept_cursor(connection) as cursor:
             cursor.execute(sql, params)
             return _converted(cursor.fetchall(), converters, connection)
 
@@ -79,7 +80,7 @@ class Compiled:
         with no column to return, PostgreSQL counts from a covering index alone."""
         connection = connections[using]
         sql, params, _ = self.bound(connection, values, fixed)
-        with _cursor(connection) as cursor:
+        with kept_cursor(connection) as cursor:
             cursor.execute(f"SELECT COUNT(*) FROM ({sql}) AS counted", params)
             return cursor.fetchone()[0]
 
@@ -155,15 +156,36 @@ def union_column(parts, *, using="default"):
         sql, bound, converters = compiled.bound(connection, values)
         sqls.append(f"SELECT * FROM ({sql}) AS part{i}")
         params.extend(bound)
-    with _cursor(connection) as cursor:
+    with kept_cursor(connection) as cursor:
         cursor.execute(" UNION ALL ".join(sqls), params)
         return [row[0] for row in _converted(cursor.fetchall(), converters, connection)]
 
 
 if psycopg is not None:
+    from psycopg import _queries
+
+    # psycopg converts a query's `%s` placeholders to `$n` with a regular expression on every
+    # run, remembering the result only for statements under 4 KiB and 50 parameters: the kept
+    # SQL of an article's row (45 columns) or of a padded list of ids is past both, and its
+    # conversion cost more than the database spent running it. The kept statements are few
+    # (their shapes, at most `_PREPARED_MAX`), so each is converted once per process.
+    _query_parts = functools.lru_cache(maxsize=1024)(_queries._query2pg_nocache)
+
+    class _KeptQuery(_queries.PostgresQuery):
+        __slots__ = ()
+
+        def convert(self, query, vars):
+            if vars is None or not isinstance(query, str):
+                return super().convert(query, vars)
+            parts = _query_parts(query.encode(self._tx.encoding), self._tx.encoding)
+            self.query, self._want_formats, self._order, self._parts = parts
+            self.dump(vars)
+            return None
 
     class _PreparedCursor(psycopg.Cursor):
         """A server-binding cursor whose statements are prepared on their first run."""
+
+        _query_cls = _KeptQuery
 
         def execute(self, query, params=None, *, prepare=None, binary=None):
             return super().execute(query, params, prepare=prepare is not False, binary=binary)
@@ -184,7 +206,7 @@ class _PreparedDebugCursor(CursorDebugWrapper):
 
 
 @contextmanager
-def _cursor(connection):
+def kept_cursor(connection):
     """A cursor for kept SQL: Django's own, except on PostgreSQL with prepared statements on
     (`OPTIONS["prepare_threshold"]` set, as `DATABASE_URL` does unless it says `?prepare=0`),
     where it binds on the server and prepares. Django's wrapper is kept, so errors, query

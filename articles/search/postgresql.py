@@ -5,6 +5,7 @@ Migration 0003 carries its own copy of the column and index SQL below.
 
 from django.db import connection
 
+from ..compiled import kept_cursor
 from .query import (
     ANGLE_STANDINS,
     HIGHLIGHT_END,
@@ -84,7 +85,7 @@ def ranked_page(
     """(id, rank, marked headline) for one page of the matches among the ids `among` (the
     window's published articles, all from `floor` up), best first: a primary key lookup per
     candidate, where `a.id IN (published ids)` hashed every published id."""
-    with connection.cursor() as cursor:
+    with kept_cursor(connection) as cursor:
         # Headlines are computed on the page's rows only (the inner query is limited).
         cursor.execute(
             """

@@ -99,7 +99,7 @@ def ranked_page(
             SELECT rowid, {rank} AS rank,
               highlight({FTS_TABLE}, 0, %s, %s)
             FROM {FTS_TABLE}
-            WHERE {FTS_TABLE} MATCH %s AND +rowid IN (
+            WHERE {FTS_TABLE} MATCH %s AND rowid >= %s AND +rowid IN (
               SELECT rowid FROM {FTS_TABLE}
               WHERE {FTS_TABLE} MATCH %s AND rowid >= %s AND +rowid IN ({listed})
               ORDER BY {rank}, rowid DESC
@@ -111,6 +111,7 @@ def ranked_page(
                 HIGHLIGHT_START,
                 HIGHLIGHT_END,
                 expression,
+                floor,
                 expression,
                 floor,
                 *among,

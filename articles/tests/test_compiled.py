@@ -328,3 +328,34 @@ def test_on_postgresql_the_kept_sql_is_prepared_once_per_connection(
         cursor.execute("DEALLOCATE ALL")
     assert client.get(url).status_code == 200
     assert _prepared_statements() == []
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="psycopg's placeholder conversion is PostgreSQL's; .ci/run's second pass runs this on it",
+)
+def test_on_postgresql_kept_sql_past_psycopgs_own_cache_is_converted_once(archive):
+    from articles import compiled
+
+    # 64 padded ids: past the 50 parameters under which psycopg remembers a conversion itself.
+    ids = compiled.padded([a.pk for a in archive["made"]] + [0] * 40)
+    assert len(ids) == 64
+    before = compiled._query_parts.cache_info()
+    first = views.NEWEST_PUBLISHED.column(now=archive["now"], ids=ids)
+    again = views.NEWEST_PUBLISHED.column(now=archive["now"], ids=ids)
+    after = compiled._query_parts.cache_info()
+    assert first == again == fresh(views.NEWEST_PUBLISHED, now=archive["now"], ids=ids)
+    assert after.misses - before.misses <= 1  # converted at most once (never, if seen before)
+    assert after.hits - before.hits >= 1
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="prepared statements are PostgreSQL's; .ci/run's second pass runs this on it",
+)
+def test_on_postgresql_the_ranked_search_page_is_prepared(archive, client, settings):
+    settings.CACHE_SECONDS = 0
+    response = client.get("/search/?q=headline")
+    assert response.status_code == 200
+    assert b"<mark>" in response.content  # the page was ranked and marked
+    assert any("ts_rank" in sql for sql in _prepared_statements())
