@@ -185,6 +185,16 @@ def embargo_condition(now) -> Q:
     return Q(embargo_until__gt=now)
 
 
+NOW = object()  # the moment `q_matches` is asked about, in conditions built once
+
+
+@cache
+def _state_conditions_for_python() -> dict:
+    """`state_conditions` built once with `NOW` for the moment: an instance's state is asked
+    dozens of times per desk request, and building the conditions cost more than testing them."""
+    return state_conditions(NOW)
+
+
 _COMPARE = {
     "exact": lambda a, b: a == b,
     "lte": lambda a, b: a is not None and a <= b,
@@ -195,15 +205,18 @@ _COMPARE = {
 }
 
 
-def q_matches(q: Q, obj) -> bool:
+def q_matches(q: Q, obj, now=None) -> bool:
     """Evaluate a Q of plain field lookups (exact, lt/lte/gt/gte, isnull) against an instance,
-    with SQL's meaning (a comparison with NULL is false). Used for the state conditions only."""
+    with SQL's meaning (a comparison with NULL is false), `NOW` standing for `now`. Used for the
+    state conditions only."""
     results = []
     for child in q.children:
         if isinstance(child, Q):
-            results.append(q_matches(child, obj))
+            results.append(q_matches(child, obj, now))
             continue
         lookup, expected = child
+        if expected is NOW:
+            expected = now
         field, _, op = lookup.partition("__")
         results.append(_COMPARE[op or "exact"](getattr(obj, field), expected))
     matched = all(results) if q.connector == Q.AND else any(results)
@@ -620,8 +633,8 @@ class Article(models.Model):
         return slug_url(self.URL_NAME, self.slug)
 
     def state_at(self, now) -> "Article.State":
-        for state, condition in state_conditions(now).items():
-            if q_matches(condition, self):
+        for state, condition in _state_conditions_for_python().items():
+            if q_matches(condition, self, now):
                 return state
         raise AssertionError("state_conditions must cover every article")  # pragma: no cover
 
@@ -638,7 +651,7 @@ class Article(models.Model):
         return self.state == Article.State.SCHEDULED
 
     def is_embargoed_at(self, now) -> bool:
-        return q_matches(embargo_condition(now), self)
+        return q_matches(embargo_condition(NOW), self, now)
 
     @property
     def is_embargoed(self):

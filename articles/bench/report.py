@@ -68,7 +68,8 @@ def fmt(value, spec=".0f", suffix=""):
 
 def build_rows(size_results, largest, smallest):
     """One row per page (figures at `largest`) plus the 304, live-desk, busy-desk and Varnish
-    rows, every req/s also as a ratio to the bare view measured in the same run."""
+    rows, every req/s also as a ratio to the bare view measured in the same run: to the run of
+    it right before the page (`bare_rps`) when there is one, else to the bare view's row."""
     big = size_results[largest]
     small = size_results.get(smallest) if smallest != largest else None
     bare = big["uncached"]["bare view"]["rps"]
@@ -87,9 +88,11 @@ def build_rows(size_results, largest, smallest):
                 "page": page,
                 "run": "",
                 "uncached": uncached,
-                "uncached_x": ratio(uncached["rps"], bare),
+                "uncached_x": ratio(uncached["rps"], uncached.get("bare_rps") or bare),
                 "cached": cached,
-                "cached_x": ratio(cached["rps"], bare) if cached else None,
+                "cached_x": ratio(cached["rps"], cached.get("bare_rps") or bare)
+                if cached
+                else None,
                 "flat": flat,
                 "note": "the reference (page cache off)" if page == "bare view" else "",
             }
@@ -112,7 +115,7 @@ def build_rows(size_results, largest, smallest):
                     "uncached": None,
                     "uncached_x": None,
                     "cached": figures,
-                    "cached_x": ratio(figures["rps"], bare),
+                    "cached_x": ratio(figures["rps"], figures.get("bare_rps") or bare),
                     "flat": None,
                     "against": against,
                     "note": f"{against:.2f}{label}" if against is not None else "",

@@ -87,6 +87,16 @@ def test_rows_are_ratios_to_the_bare_view_and_the_quiet_cached_rate():
     assert rows[("article", "busy desk")]["note"] == "0.27× quiet cached"
 
 
+def test_pages_compare_with_the_bare_run_right_before_them_when_there_is_one():
+    data = results()
+    data[100000]["uncached"]["article"]["bare_rps"] = 800
+    data[100000]["cached"]["article"]["bare_rps"] = 1250
+    rows = {(r["page"], r["run"]): r for r in report.build_rows(data, 100000, 1000)}
+    assert rows[("article", "")]["uncached_x"] == pytest.approx(200 / 800)
+    assert rows[("article", "")]["cached_x"] == pytest.approx(1100 / 1250)
+    assert rows[("search", "")]["uncached_x"] == pytest.approx(40 / 1000)  # none: the bare row
+
+
 def test_runs_compare_with_the_quiet_rate_measured_right_before_them():
     data = results()
     data[100000]["304"]["article"]["quiet_rps"] = 1500

@@ -73,6 +73,10 @@ def describe():
 
 ALONE_SECONDS, ALONE_ROUNDS = 1, 3  # the one-connection latency runs of each uncached page
 DESK_ROUNDS = 3  # alternating quiet and desk runs of each page (`desk_run`)
+# At the largest size each page's rate is compared with a run of the bare view right before it,
+# on the uncached server (its own seconds): rates drift by up to a third over the minutes of a
+# run on a shared machine, and one bare run at the start skewed the pages read last.
+BARE_SECONDS = 2
 
 
 class Command(BaseCommand):
@@ -172,34 +176,58 @@ class Command(BaseCommand):
 
     def measure(self, url, info, cache_url, *, full):
         pages = dict(info["pages"])
+        bare_path = pages["bare view"]
         figures, memory = {}, {}
+        # The uncached server runs to the end: the bare view (which the cached one would answer
+        # from its cache) is read on it beside each page when `full`.
         uncached = server.Server(url, cache_seconds=0, cache_url=cache_url)
         try:
+            bare = self.bare_runs(uncached.url + bare_path) if full else None
             pages["sitemap page"] = server.sitemap_page(uncached.url) or "/sitemap.xml"
             memory["uncached"] = {"before": uncached.worker_rss_mb()}
-            figures["uncached"] = self.run_pages(uncached.url, pages)
+            figures["uncached"] = self.run_pages(uncached.url, pages, bare)
             memory["uncached"]["after"] = uncached.worker_rss_mb()
+            cached = server.Server(url, cache_seconds=300, cache_url=cache_url)
+            try:
+                memory["cached"] = {"before": cached.worker_rss_mb()}
+                del pages["bare view"]  # it would be a cache hit: the bare view is the uncached one
+                figures["cached"] = self.run_pages(cached.url, pages, bare)
+                if full:
+                    figures.update(self.edge_runs(cached, pages, info, bare))
+                memory["cached"]["after"] = cached.worker_rss_mb()
+            finally:
+                cached.stop()
         finally:
             uncached.stop()
-        cached = server.Server(url, cache_seconds=300, cache_url=cache_url)
-        try:
-            memory["cached"] = {"before": cached.worker_rss_mb()}
-            del pages["bare view"]  # it would be a cache hit: the bare view is the uncached one
-            figures["cached"] = self.run_pages(cached.url, pages)
-            if full:
-                figures.update(self.edge_runs(cached, pages, info))
-            memory["cached"]["after"] = cached.worker_rss_mb()
-        finally:
-            cached.stop()
+        if bare is not None and bare.runs:
+            # The bare view's row: every run of it, each page's ratio its own run's.
+            figures["uncached"]["bare view"].update(report.combined(bare.runs))
         return figures, memory
 
-    def run_pages(self, base, pages):
-        """Each page under load."""
+    def bare_runs(self, url):
+        """A callable that reads the bare view for BARE_SECONDS and keeps the run."""
+        runs = []
+
+        def run():
+            found = server.load(
+                url, seconds=BARE_SECONDS, connections=self.connections, use_wrk=self.use_wrk
+            )
+            runs.append(found)
+            return found["rps"]
+
+        run.runs = runs
+        return run
+
+    def run_pages(self, base, pages, bare=None):
+        """Each page under load; with `bare`, after a run of the bare view (`bare_rps`)."""
         figures = {}
         for name, path in pages.items():
             status, _ = server.fetch(base + path)  # warm (and, when cached, stored)
             _, headers = server.fetch(base + path)
+            beside = bare() if bare is not None and name != "bare view" else None
             figures[name] = {"path": path, "status": status, **self.load(base, path)}
+            if beside is not None:
+                figures[name]["bare_rps"] = beside
             figures[name]["x_cache"] = headers.get("X-Cache")
             server.log(f"  {name:<20} {status} {figures[name]['rps']:>8.1f} req/s")
         return figures
@@ -235,7 +263,7 @@ class Command(BaseCommand):
             for running in servers.values():
                 running.stop()
 
-    def edge_runs(self, cached, pages, info):
+    def edge_runs(self, cached, pages, info, bare=None):
         figures = {"304": {}, "live desk": {}, "busy desk": {}, "varnish": {}}
         for name in EDGE_PAGES:
             _, headers = server.fetch(cached.url + pages[name])
@@ -264,7 +292,10 @@ class Command(BaseCommand):
             process, base, workdir = edge
             try:
                 server.fetch(base + "/")
+                beside = bare() if bare is not None else None
                 figures["varnish"]["front page"] = self.load(base, "/")
+                if beside is not None:
+                    figures["varnish"]["front page"]["bare_rps"] = beside
             finally:
                 process.terminate()
                 process.wait()
