@@ -148,3 +148,29 @@ def test_front_page_has_one_lead_card_and_one_eager_image(client):
     assert page.count("card--lead") == 1
     assert page.count('fetchpriority="high"') <= 1
     assert page.count('<article class="card">') >= 4
+
+
+@pytest.mark.django_db
+def test_the_section_menu_lists_every_section_in_order_escaped_and_follows_a_rename(client, settings):
+    from .factories import make_category
+
+    settings.CACHE_SECONDS = 0
+    make_category("World").__class__.objects.filter(name="World").update(order=2)
+    sport = make_category("Sport & <Games>")
+    sport.order = 1
+    sport.save()
+
+    def menu():
+        html = client.get("/").content.decode()
+        nav = re.search(r'<nav class="sections".*?</nav>', html, re.S)[0]
+        return re.findall(r'<li><a href="([^"]+)">([^<]*)</a></li>', nav)
+
+    assert menu() == [
+        ("/", "Front page"),
+        ("/articles/", "Latest"),
+        (sport.get_absolute_url(), "Sport &amp; &lt;Games&gt;"),
+        ("/categories/world/", "World"),
+    ]
+    sport.name = "Sport"
+    sport.save()
+    assert menu()[2] == (sport.get_absolute_url(), "Sport")
