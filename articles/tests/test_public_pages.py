@@ -151,7 +151,9 @@ def test_front_page_has_one_lead_card_and_one_eager_image(client):
 
 
 @pytest.mark.django_db
-def test_the_section_menu_lists_every_section_in_order_escaped_and_follows_a_rename(client, settings):
+def test_the_section_menu_lists_every_section_in_order_escaped_and_follows_a_rename(
+    client, settings
+):
     from .factories import make_category
 
     settings.CACHE_SECONDS = 0
