@@ -218,16 +218,22 @@ class Command(BaseCommand):
         run.runs = runs
         return run
 
+    def load_beside(self, base, path, bare, headers=None):
+        """`load`, after a run of the bare view (its rate as `bare_rps`) when `bare` is given."""
+        beside = bare() if bare is not None else None
+        found = self.load(base, path, headers)
+        if beside is not None:
+            found["bare_rps"] = beside
+        return found
+
     def run_pages(self, base, pages, bare=None):
         """Each page under load; with `bare`, after a run of the bare view (`bare_rps`)."""
         figures = {}
         for name, path in pages.items():
             status, _ = server.fetch(base + path)  # warm (and, when cached, stored)
             _, headers = server.fetch(base + path)
-            beside = bare() if bare is not None and name != "bare view" else None
-            figures[name] = {"path": path, "status": status, **self.load(base, path)}
-            if beside is not None:
-                figures[name]["bare_rps"] = beside
+            found = self.load_beside(base, path, bare if name != "bare view" else None)
+            figures[name] = {"path": path, "status": status, **found}
             figures[name]["x_cache"] = headers.get("X-Cache")
             server.log(f"  {name:<20} {status} {figures[name]['rps']:>8.1f} req/s")
         return figures
@@ -292,10 +298,7 @@ class Command(BaseCommand):
             process, base, workdir = edge
             try:
                 server.fetch(base + "/")
-                beside = bare() if bare is not None else None
-                figures["varnish"]["front page"] = self.load(base, "/")
-                if beside is not None:
-                    figures["varnish"]["front page"]["bare_rps"] = beside
+                figures["varnish"]["front page"] = self.load_beside(base, "/", bare)
             finally:
                 process.terminate()
                 process.wait()
