@@ -8,9 +8,10 @@ interpreter lock between threads every 5 ms by default, so a reader's short requ
 that long behind a desk render for each step it takes; 1 ms lets readers through sooner at a
 cost of a few percent to the long request.
 
-The worker is `gthread` with one change (`newsdesk/gunicorn_worker.py`): a request is read whole
+The worker is `gthread` with two changes (`newsdesk/gunicorn_worker.py`): a request is read whole
 by the worker's event loop before a thread sees it, so a client that trickles its headers or its
-body holds no thread, and one that runs out of time gets a 408 instead of a stalled site.
+body holds no thread, and one that runs out of time gets a 408 instead of a stalled site; and a
+revalidation the worker can answer from its copies of the ETags gets its 304 from the loop itself.
 Gunicorn's own `timeout` never fires for a blocked gthread thread (the loop keeps the worker's
 heartbeat), so it cannot be the guard.
 """

@@ -261,6 +261,14 @@ def _debt_check_due():
     )
 
 
+_looked_in_process = [float("-inf")]  # when a thread of this process last looked (monotonic)
+
+
+def _looked(mark):
+    cache.purge_debt_seen = mark
+    _looked_in_process[0] = mark[1]
+
+
 def _settle(found):
     """Look for lost purges and replay them; the hit in `found` (if any) stands only if there
     were none."""
@@ -271,13 +279,13 @@ def _settle(found):
         # The database is down: no purge can have been recorded since it went, and readers keep
         # the cached pages (rendering would fail too). Look again in DEBT_CHECK_SECONDS.
         logger.warning("page cache: could not look for lost purges (database unavailable)")
-        cache.purge_debt_seen = mark
+        _looked(mark)
         return
     except Exception:  # noqa: BLE001 - the cache is down: do not trust the hit
         logger.warning("page cache: could not look for lost purges", exc_info=True)
         found.answer = None
         return
-    cache.purge_debt_seen = mark
+    _looked(mark)
     if replayed:
         found.answer = None
 
@@ -343,8 +351,9 @@ def next_scheduled_change() -> float | None:
     return when.timestamp() if when else None
 
 
-def _declaration(request):
-    """The view's `public()` declaration, or None when the page is not cacheable."""
+def _declaration(request, urlconf=None):
+    """The view's `public()` declaration, or None when the page is not cacheable. `urlconf`:
+    the request's URL configuration when it is not this thread's (`get_urlconf()`)."""
     if (
         request.method not in ("GET", "HEAD")
         or request.path.startswith(EXCLUDED_PREFIXES)
@@ -355,7 +364,7 @@ def _declaration(request):
         or len(request.path) + len(request.META.get("QUERY_STRING", "")) > 2000
     ):
         return None
-    return _declared(request.path_info, get_urlconf())
+    return _declared(request.path_info, urlconf or get_urlconf())
 
 
 def _has_session_cookie(environ):
@@ -479,8 +488,7 @@ def _lookup(request):
     found = Lookup(fixed, canonical_query(request, params))
     if settings.CACHE_SECONDS <= 0:  # off here and at the edge
         return found
-    digest = _digest(request, found.query)
-    page_key, etag_key = f"page:{STORE_FORMAT}:{digest}", f"etag:{STORE_FORMAT}:{digest}"
+    page_key, etag_key = _entry_keys(request, found.query)
     conditional = "HTTP_IF_NONE_MATCH" in request.META
     wanted = etag_key if conditional else page_key
     try:
@@ -508,6 +516,38 @@ def _lookup(request):
     found.entry_keys, found.purged = (page_key, etag_key), entries.get(PURGED_KEY)
     _hit(found, entries.get(page_key))
     return found
+
+
+def _entry_keys(request, query):
+    """The names of the page's two entries: (the page, its ETag)."""
+    digest = _digest(request, query)
+    return f"page:{STORE_FORMAT}:{digest}", f"etag:{STORE_FORMAT}:{digest}"
+
+
+def revalidated_from_memory(environ):
+    """(status, headers) of a 304 for a conditional request this worker can answer from its
+    ETag copies alone, or None. It reads no socket, cache or database, so the worker's event
+    loop may ask it before handing the request to a thread (`newsdesk.gunicorn_worker`); any
+    doubt is None, and the request takes the usual way. The copies are trusted here only while
+    a thread of this process has looked for lost purges within DEBT_CHECK_SECONDS (the loop
+    has no cache connection of its own to look with)."""
+    if "HTTP_IF_NONE_MATCH" not in environ or settings.CACHE_SECONDS <= 0:
+        return None
+    if time.monotonic() - _looked_in_process[0] >= DEBT_CHECK_SECONDS:
+        return None
+    copies = _etag_copies(start=False)
+    if copies is None:
+        return None
+    from django.core.handlers.wsgi import WSGIRequest
+
+    request = WSGIRequest(environ)
+    declared = _declaration(request, settings.ROOT_URLCONF)  # the loop sets no other
+    if declared is None:
+        return None
+    params, fixed = declared
+    found = Lookup(fixed, canonical_query(request, params))
+    kept = copies.get(cache.make_key(_entry_keys(request, found.query)[1]))
+    return found.answer[:2] if _revalidated(request, found, kept) else None
 
 
 def _hit(found, entry) -> bool:
@@ -542,8 +582,23 @@ class FrontDoor:
         if found is None or found.answer is None or found.settle:
             return self.application(environ, start_response)
         status, headers, body = found.answer
-        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+        start_response(_status_line(status), headers)
         return [b"" if environ["REQUEST_METHOD"] == "HEAD" else body]
+
+    def answer_in_loop(self, environ):
+        """(status line, headers) when the request can be answered without a thread (a
+        revalidation from this worker's memory: `revalidated_from_memory`), else None. Asked by
+        the worker's event loop; never raises."""
+        try:
+            answer = revalidated_from_memory(environ)
+        except Exception:  # noqa: BLE001 - the thread's way answers it, errors included
+            return None
+        return None if answer is None else (_status_line(answer[0]), answer[1])
+
+
+@functools.cache
+def _status_line(status):
+    return f"{status} {HTTPStatus(status).phrase}"
 
 
 class PublicPageCacheMiddleware:

@@ -17,6 +17,13 @@ which then parses it from memory. What a client cannot do in time is answered by
 - 431 when the headers exceed 64 KiB; 503 when the bodies being collected would hold more than
   `NEWSDESK_BUFFERED_BYTES` (64 MiB) of one worker's memory.
 
+A whole request the application can answer from memory is answered by the loop too, with no
+thread: the application says so through `answer_in_loop(environ)` (Newsdesk's front door answers
+a revalidation whose ETag matches this worker's copy with a 304, `articles.cache`). The request,
+environ and response are gunicorn's own, so the answer is the one a thread would send; a kept-
+alive connection's next request is read as soon as the poller reports it, on the registration
+its socket already has.
+
 TLS, the PROXY protocol and cleartext HTTP/2 read bytes before the HTTP parser does; with any of
 them on, the worker behaves exactly like `gthread` (put a proxy that buffers requests in front).
 """
@@ -26,8 +33,11 @@ import re
 import selectors
 import socket
 import time
+from datetime import timedelta
 from functools import partial
 
+from gunicorn import http, util
+from gunicorn.http import wsgi
 from gunicorn.workers.gthread import ThreadWorker
 
 REQUEST_TIMEOUT = float(os.environ.get("NEWSDESK_REQUEST_TIMEOUT", "10"))
@@ -86,15 +96,32 @@ class BufferingThreadWorker(ThreadWorker):
         self.lingering = {}  # answered connection -> when to close it
         self.buffered = 0
         self._last_sweep = 0.0
+        self._through = None
 
     def _passthrough(self):
-        cfg = self.cfg
-        return bool(
-            cfg.is_ssl
-            or getattr(cfg, "proxy_protocol", False) not in (False, "off", None)
-            or getattr(cfg, "http2_cleartext", "off") in ("prior-knowledge", "both")
-            or getattr(cfg, "protocol", "http") != "http"
-        )
+        if self._through is None:  # the settings stay as they are for the worker's life
+            cfg = self.cfg
+            self._through = bool(
+                cfg.is_ssl
+                or getattr(cfg, "proxy_protocol", False) not in (False, "off", None)
+                or getattr(cfg, "http2_cleartext", "off") in ("prior-knowledge", "both")
+                or getattr(cfg, "protocol", "http") != "http"
+            )
+        return self._through
+
+    def on_client_socket_readable(self, conn, client):
+        """A kept-alive connection's next request is arriving: read it now, on the registration
+        the socket has. (gunicorn unregisters the socket and hands the connection on, and the
+        collecting below registered it again to wait for the same bytes: two system calls and
+        one more trip through the poller for every request.)"""
+        if self._passthrough():
+            return super().on_client_socket_readable(conn, client)
+        self.keepalived_conns.remove(conn)
+        leftover = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
+        self.collecting[conn] = _Pending(leftover)
+        self.poller.modify(client, selectors.EVENT_READ, partial(self._readable, conn))
+        self._readable(conn, client)
+        return None
 
     def enqueue_req(self, conn):
         """Every way a request reaches a thread (new, kept-alive, pipelined) passes here, on the
@@ -158,6 +185,8 @@ class BufferingThreadWorker(ThreadWorker):
                 pending.continued = True
         if len(data) < pending.need:
             return False
+        if not pending.reserved and len(data) == pending.need and self._answered_here(conn, data):
+            return True
         if pending.continued:
             head_end = data.find(b"\r\n\r\n")
             head = _EXPECT_CONTINUE.sub(b"", bytes(data[: head_end + 2]))
@@ -170,6 +199,93 @@ class BufferingThreadWorker(ThreadWorker):
         conn.sock.setblocking(True)
         super().enqueue_req(conn)
         return True
+
+    def _answered_here(self, conn, data):
+        """Answer a whole request without a body in the loop when the application can from
+        memory (its `answer_in_loop(environ)`: a revalidation's 304, head only): no thread
+        hand-off, no wake-up of the loop when the thread is done. Parsed and answered by
+        gunicorn's own request, environ and response, so what goes out is what a thread would
+        send; anything the application declines goes to a thread as usual."""
+        answer_in_loop = getattr(self.wsgi, "answer_in_loop", None)
+        if (
+            answer_in_loop is None
+            or not data.startswith((b"GET ", b"HEAD "))
+            or b"if-none-match:" not in data.lower()
+        ):
+            return False
+        started = time.monotonic()
+        try:
+            req = next(http.get_parser(self.cfg, [bytes(data)], conn.client))
+            resp, environ = wsgi.create(req, conn.sock, conn.client, conn.server, self.cfg)
+        except Exception:  # noqa: BLE001 - malformed: the thread's parser answers it
+            return False
+        environ["wsgi.multithread"] = True
+        answer = answer_in_loop(environ)
+        if answer is None:
+            return False
+        self.cfg.pre_request(self, req)  # once the loop has taken it: a thread would again
+        self.nr += 1
+        if self.nr >= self.max_requests and self.alive:
+            self.log.info("Autorestarting worker after current request.")
+            self.alive = False
+        if (
+            not self.alive
+            or not self.cfg.keepalive
+            or len(self.keepalived_conns) >= self.max_keepalived
+        ):
+            resp.force_close()
+        resp.start_response(*answer)
+        keep = not resp.should_close()
+        # The head as gunicorn's `Response.default_headers` and `send_headers` write it (no
+        # upgrade, no body), with the date formatted once a second.
+        head = [
+            f"HTTP/{req.version[0]}.{req.version[1]} {resp.status}\r\n",
+            f"Server: {resp.version}\r\nDate: {_http_date()}\r\n",
+            f"Connection: {'keep-alive' if keep else 'close'}\r\n",
+            *(f"{k}: {v}\r\n" for k, v in resp.headers),
+            "\r\n",
+        ]
+        resp.headers_sent = True
+        self._release(conn)
+        conn.sock.setblocking(False)
+        self.log.access(resp, req, environ, timedelta(seconds=time.monotonic() - started))
+        try:
+            self.cfg.post_request(self, req, environ, resp)
+        except Exception:  # noqa: BLE001 - as gunicorn's own threads do
+            self.log.exception("Exception in post_request hook")
+        self._write(conn, "".join(head).encode("latin-1"), keep=keep)
+        return True
+
+    def _write(self, conn, payload, _sock=None, *, keep):
+        """Send `payload` without blocking the loop (the rest when the socket is writable
+        again), then keep the connection for its next request or close it."""
+        try:
+            sent = conn.sock.send(payload)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self._close(conn)
+            return
+        if sent < len(payload):
+            self._watch(
+                conn, selectors.EVENT_WRITE, partial(self._write, conn, payload[sent:], keep=keep)
+            )
+            return
+        if not keep:
+            self._close(conn)
+            return
+        # As gunicorn's `finish_request` keeps a connection after a thread's answer.
+        conn.set_timeout()
+        self.keepalived_conns.append(conn)
+        self._watch(conn, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn))
+
+    def _watch(self, conn, events, callback):
+        """Have the poller call `callback` on `events` of the connection's socket (changing
+        what a registered socket waits for costs no system call when `events` stay the same)."""
+        if _registered(self.poller, conn.sock):
+            self.poller.modify(conn.sock, events, callback)
+        else:
+            self.poller.register(conn.sock, events, callback)
 
     def _release(self, conn):
         pending = self.collecting.pop(conn, None)
@@ -241,6 +357,17 @@ class BufferingThreadWorker(ThreadWorker):
         for conn, deadline in list(self.lingering.items()):
             if now > deadline:
                 self._close(conn)
+
+
+_date = [0, ""]
+
+
+def _http_date():
+    """gunicorn's `util.http_date()`, formatted once a second."""
+    now = int(time.time())
+    if _date[0] != now:
+        _date[:] = [now, util.http_date(now)]
+    return _date[1]
 
 
 def _registered(poller, sock):
