@@ -32,14 +32,29 @@ from .report import parse_wrk, size_label
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 BENCH_DIR = BASE_DIR / "var" / "bench"
 DESK_USER, DESK_PASSWORD = "bench-desk", "bench-desk-password-1"
-# Gunicorn: 2 workers × 4 threads (gthread). With sync workers one slow desk request (a change
-# list at 100k articles) holds a whole worker and cached readers queue behind it; threads let
-# short cache hits interleave with it. Four threads, not more: on 2 cores the renders are
-# CPU-bound under the GIL, and 2×4 stays under the database pool (DATABASE_POOL_SIZE=10).
-WORKERS, THREADS = (
-    int(os.environ.get("BENCH_WORKERS", "2")),
-    int(os.environ.get("BENCH_THREADS", "4")),
-)
+
+
+@functools.cache
+def deployed(name):
+    """A setting of gunicorn.conf.py (the worker class, workers, threads): the benchmark and the
+    load test measure what is deployed. The file sets defaults in os.environ for gunicorn's
+    workers; they are not left in this process's."""
+    saved = dict(os.environ)
+    try:
+        return runpy.run_path(str(BASE_DIR / "gunicorn.conf.py"))[name]
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def deployed_worker_class() -> str:
+    return deployed("worker_class")
+
+
+# Gunicorn as deployed (gunicorn.conf.py: cores + 1 workers × 3 threads of its gthread worker),
+# unless BENCH_WORKERS / BENCH_THREADS say otherwise.
+WORKERS = int(os.environ.get("BENCH_WORKERS") or deployed("workers"))
+THREADS = int(os.environ.get("BENCH_THREADS") or deployed("threads"))
 # gthread keeps each keep-alive connection on the worker that accepted it, and one worker often
 # accepts all of wrk's connections at once: the other core then idles and a figure halves from
 # one run to the next. A cap per worker spreads them (wrk's connections over the workers, plus
@@ -185,12 +200,6 @@ def flush(url):
     import redis
 
     redis.Redis.from_url(url, socket_connect_timeout=1).flushdb()
-
-
-@functools.cache
-def deployed_worker_class() -> str:
-    """The worker class gunicorn.conf.py deploys: the benchmark and the load test measure it."""
-    return runpy.run_path(str(BASE_DIR / "gunicorn.conf.py"))["worker_class"]
 
 
 class Server:

@@ -95,6 +95,45 @@ def test_a_revalidation_needs_no_round_trip_to_redis(client, redis_cache, count_
     assert count_reads == []
 
 
+def _environ(url, **headers):
+    """The WSGI environ gunicorn's event loop would hand to the front door."""
+    from django.test import RequestFactory
+
+    return RequestFactory().get(url, **headers).environ
+
+
+def test_the_loop_answers_a_revalidation_from_the_copies_only_while_lost_purges_were_looked_for(
+    client, redis_cache, count_reads, monkeypatch
+):
+    """`FrontDoor.answer_in_loop` (asked by the worker's event loop, which has no cache
+    connection of its own) gives the 304 a thread would, from the copies alone, and declines
+    once no thread of the process has looked for lost purges within DEBT_CHECK_SECONDS."""
+    from newsdesk.wsgi import application
+
+    article = make_article("Answered by the loop")
+    url = article.get_absolute_url()
+    etag = _revalidate(client, url)
+    count_reads.clear()
+    status, headers = application.answer_in_loop(_environ(url, HTTP_IF_NONE_MATCH=etag))
+    assert status == "304 Not Modified" and count_reads == []
+    thread = client.get(url, HTTP_IF_NONE_MATCH=etag)
+    # The same answer as the thread's (whose s-maxage may be a second less by now).
+    same = lambda items: {k: v for k, v in items if k not in ("Content-Type", "Cache-Control")}  # noqa: E731
+    assert same(headers) == same(thread.items()) and "xkey" in same(headers)
+    assert "s-maxage=" in dict(headers)["Cache-Control"]
+    for declined in (
+        _environ(url, HTTP_IF_NONE_MATCH='"another"'),
+        _environ(url),
+        _environ(url, HTTP_IF_NONE_MATCH=etag, HTTP_COOKIE=f"{settings.SESSION_COOKIE_NAME}=x"),
+        _environ("/admin/login/", HTTP_IF_NONE_MATCH=etag),
+    ):
+        assert application.answer_in_loop(declined) is None
+    stale = time.monotonic() - page_cache.DEBT_CHECK_SECONDS
+    monkeypatch.setattr(page_cache, "_looked_in_process", [stale])
+    assert application.answer_in_loop(_environ(url, HTTP_IF_NONE_MATCH=etag)) is None
+    assert count_reads == []
+
+
 def test_a_change_made_by_another_worker_reaches_the_copies(client, redis_cache):
     """Redis tells the listener of every change under the prefix: the copy goes, and the
     next revalidation reads Redis again (here the entry is gone, so the page is rendered)."""
