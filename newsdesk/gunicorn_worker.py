@@ -223,7 +223,11 @@ class BufferingThreadWorker(ThreadWorker):
         answer = answer_in_loop(environ)
         if answer is None:
             return False
-        self.cfg.pre_request(self, req)  # once the loop has taken it: a thread would again
+        try:  # once the loop has taken the request (a thread would run it again)
+            self.cfg.pre_request(self, req)
+        except Exception:  # noqa: BLE001 - a thread runs it again and answers as gunicorn does
+            self.log.exception("Exception in pre_request hook")
+            return False
         self.nr += 1
         if self.nr >= self.max_requests and self.alive:
             self.log.info("Autorestarting worker after current request.")
@@ -267,10 +271,13 @@ class BufferingThreadWorker(ThreadWorker):
             self._close(conn)
             return
         if sent < len(payload):
+            # A client that reads nothing more is closed by the sweep of `lingering`.
+            self.lingering.setdefault(conn, time.monotonic() + REQUEST_TIMEOUT)
             self._watch(
                 conn, selectors.EVENT_WRITE, partial(self._write, conn, payload[sent:], keep=keep)
             )
             return
+        self.lingering.pop(conn, None)
         if not keep:
             self._close(conn)
             return
