@@ -480,12 +480,20 @@ def lookup(request) -> Lookup | None:
     return found
 
 
-def _lookup(request):
-    declared = _declaration(request)
+def _reading(request, urlconf=None):
+    """A new `Lookup` of the request (its declaration and canonical query), or None when the
+    page is not cacheable."""
+    declared = _declaration(request, urlconf)
     if declared is None:
         return None
     params, fixed = declared
-    found = Lookup(fixed, canonical_query(request, params))
+    return Lookup(fixed, canonical_query(request, params))
+
+
+def _lookup(request):
+    found = _reading(request)
+    if found is None:
+        return None
     if settings.CACHE_SECONDS <= 0:  # off here and at the edge
         return found
     page_key, etag_key = _entry_keys(request, found.query)
@@ -541,11 +549,9 @@ def revalidated_from_memory(environ):
     from django.core.handlers.wsgi import WSGIRequest
 
     request = WSGIRequest(environ)
-    declared = _declaration(request, settings.ROOT_URLCONF)  # the loop sets no other
-    if declared is None:
+    found = _reading(request, settings.ROOT_URLCONF)  # the loop sets no other
+    if found is None:
         return None
-    params, fixed = declared
-    found = Lookup(fixed, canonical_query(request, params))
     kept = copies.get(cache.make_key(_entry_keys(request, found.query)[1]))
     return found.answer[:2] if _revalidated(request, found, kept) else None
 

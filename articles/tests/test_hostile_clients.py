@@ -1,7 +1,6 @@
 """Slow and broken clients against the real gunicorn (`gunicorn.conf.py`): readers keep getting
 their pages, and every hostile request ends in a 4xx or a closed connection, never a 500."""
 
-import os
 import shutil
 import socket
 import subprocess
@@ -14,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from .served import ROOT, free_port, prepared_site
+
 # A real gunicorn on its own SQLite file, whatever DATABASE_URL says: CI runs it once.
 pytestmark = pytest.mark.own_stack
 
-ROOT = Path(__file__).resolve().parents[2]
 WORKERS, THREADS = 2, 4
 ARTICLE = "/articles/us-experts-libyan-officials-hold-security-meetings/"
 # A form post Django reads the body of: the CSRF cookie is there, so it looks for the token in
@@ -29,35 +29,12 @@ SLOW_BODY_HEAD = (
 )
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def site():
     """gunicorn as deployed (read from gunicorn.conf.py) on a seeded SQLite database."""
     workdir = Path(tempfile.mkdtemp(prefix="newsdesk-hostile-"))
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{workdir / 'site.sqlite3'}",
-        "DJANGO_DEBUG": "0",
-        "DJANGO_HTTPS": "0",
-        "DJANGO_SECRET_KEY": "hostile-clients-test-key-" + "x" * 40,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_DATA_DIR": str(workdir / "data"),
-        "DJANGO_STATIC_ROOT": str(workdir / "static"),
-        "GUNICORN_WORKERS": str(WORKERS),
-        "GUNICORN_THREADS": str(THREADS),
-        "PYTHONPATH": str(ROOT),
-    }
-    for name in ("DJANGO_SETTINGS_MODULE", "REDIS_URL", "PYTEST_XDIST_WORKER"):
-        env.pop(name, None)
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    for args in (["collectstatic", "--noinput"], ["migrate", "--noinput"], ["loaddata", "seed"]):
-        subprocess.run([*manage, *args, "-v0"], env=env, check=True, cwd=ROOT, timeout=180)
+    env = prepared_site(workdir, GUNICORN_WORKERS=str(WORKERS), GUNICORN_THREADS=str(THREADS))
     log = open(workdir / "server.log", "w+b")  # noqa: SIM115 - read after the server stops
     gunicorn = Path(sys.executable).with_name("gunicorn")
     server = subprocess.Popen(

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import redis
 
+from .served import ROOT, free_port, prepared_site
+
 # A real gunicorn on its own SQLite file and Redis database, whatever DATABASE_URL says.
 pytestmark = pytest.mark.own_stack
 
-ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/{}".format(os.environ.get("NEWSDESK_LOOP_TEST_REDIS_DB", "14"))
 # The deployed settings, plus a hook that writes down which thread began each request.
 CONFIG = """
@@ -29,12 +30,6 @@ def pre_request(worker, req):
     with open({record!r}, "a") as f:
         f.write(f"{{req.method}} {{req.path}} {{where}}\\n")
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -49,27 +44,14 @@ def site():
     config = workdir / "gunicorn_test.conf.py"
     config.write_text(CONFIG.format(deployed=str(ROOT / "gunicorn.conf.py"), record=str(record)))
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{workdir / 'site.sqlite3'}",
-        "REDIS_URL": REDIS_URL,
-        "NEWSDESK_CACHE_SECONDS": "300",
-        "DJANGO_DEBUG": "0",
-        "DJANGO_HTTPS": "0",
-        "DJANGO_SECRET_KEY": "loop-revalidation-test-key-" + "x" * 40,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_DATA_DIR": str(workdir / "data"),
-        "DJANGO_STATIC_ROOT": str(workdir / "static"),
+    env = prepared_site(
+        workdir,
+        REDIS_URL=REDIS_URL,
+        NEWSDESK_CACHE_SECONDS="300",
         # One worker with one thread: each request meets the same copies and the same thread.
-        "GUNICORN_WORKERS": "1",
-        "GUNICORN_THREADS": "1",
-        "PYTHONPATH": str(ROOT),
-    }
-    for name in ("DJANGO_SETTINGS_MODULE", "PYTEST_XDIST_WORKER"):
-        env.pop(name, None)
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    for args in (["collectstatic", "--noinput"], ["migrate", "--noinput"], ["loaddata", "seed"]):
-        subprocess.run([*manage, *args, "-v0"], env=env, check=True, cwd=ROOT, timeout=180)
+        GUNICORN_WORKERS="1",
+        GUNICORN_THREADS="1",
+    )
     gunicorn = Path(sys.executable).with_name("gunicorn")
     server = subprocess.Popen(
         [str(gunicorn), "-c", str(config), "newsdesk.wsgi", "-b", f"127.0.0.1:{port}"],

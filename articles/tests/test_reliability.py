@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from .served import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 REDIS = shutil.which("redis-server")
@@ -31,12 +33,6 @@ pytestmark = [
         reason="needs PostgreSQL's initdb/pg_ctl and redis-server installed to start throwaway instances",
     ),
 ]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def as_postgres(args):
