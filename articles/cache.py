@@ -64,7 +64,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, transaction
-from django.http import HttpResponse, QueryDict
+from django.http import HttpResponse, HttpResponseNotModified, QueryDict
 from django.http.cookie import parse_cookie
 from django.urls import Resolver404, get_urlconf, resolve
 from django.utils.cache import set_response_etag
@@ -390,9 +390,11 @@ def canonical_query(request, params) -> str:
 
 
 def _digest(request, query):
+    """The page's name in the store. A HEAD shares its GET's entries: a view renders both
+    alike (the server drops a HEAD's body, and the front door sends none), so a HEAD is
+    answered, and revalidated, from the page a GET stored, and the other way round."""
     secure = request.is_secure()  # an http request must still meet SecurityMiddleware's redirect
-    path = f"{request.method == 'HEAD'}:{secure}:{request.path}?{query}"
-    return hashlib.sha256(path.encode()).hexdigest()
+    return hashlib.sha256(f"{secure}:{request.path}?{query}".encode()).hexdigest()
 
 
 def key_header(keys) -> str:
@@ -626,6 +628,8 @@ class PublicPageCacheMiddleware:
             _settle(found)
         if found.answer is not None:
             status, headers, body = found.answer
+            if status == 304:  # as the front door's: no Content-Type for a body it has not
+                return HttpResponseNotModified(headers=headers)
             return HttpResponse(body, status=status, headers=headers)
         request.GET = QueryDict(found.query)
         request.META["QUERY_STRING"] = found.query

@@ -256,6 +256,25 @@ def test_304_from_the_stored_etag_without_queries(client, site, django_assert_nu
     assert response.status_code == 304 and response["X-Cache"] == "hit"
     assert response["ETag"] == etag and "s-maxage=" in response["Cache-Control"]
     assert client.get(url, HTTP_IF_NONE_MATCH='"other"').status_code == 200
+    # Like the front door's 304, it names no type for the body it does not have.
+    assert "Content-Type" not in response
+
+
+def test_head_and_get_share_one_entry(client, site, django_assert_num_queries):
+    """A HEAD first (a link checker, a crawler) stores the page a GET is then served from, and a
+    HEAD after a GET is a hit: one render for both, one ETag, and a conditional HEAD gets 304."""
+    url = site["pages"]["story"]
+    head = client.head(url)
+    assert head.status_code == 200 and head["X-Cache"] == "miss" and head.content == b""
+    with django_assert_num_queries(0):
+        page = client.get(url)
+        again = client.head(url)
+        revalidated = client.head(url, HTTP_IF_NONE_MATCH=head["ETag"])
+    assert page["X-Cache"] == "hit" and page["ETag"] == head["ETag"]
+    assert site["story"].headline in page.content.decode()
+    assert again["X-Cache"] == "hit" and again.content == b""
+    assert again["Content-Length"] == page["Content-Length"]
+    assert revalidated.status_code == 304
 
 
 def test_a_hit_answers_before_sessions_and_auth(client, site, django_assert_num_queries):
@@ -416,10 +435,10 @@ def test_the_wsgi_front_door_answers_hits_before_django(site, settings):
         assert headers["Surrogate-Key"] == first["Surrogate-Key"]
         status, headers, empty = get(url, HTTP_IF_NONE_MATCH=first["ETag"])
         assert status == "304 Not Modified" and empty == b"" and len(started) == 1
-        get(url, REQUEST_METHOD="HEAD")  # stored as its own entry
+        # A HEAD is answered from the GET's entry, without a body.
         status, headers, empty = get(url, REQUEST_METHOD="HEAD")
-        assert headers["X-Cache"] == "hit" and empty == b"" and len(started) == 2
-        started.pop()
+        assert status == "200 OK" and headers["X-Cache"] == "hit" and empty == b""
+        assert headers["ETag"] == first["ETag"] and len(started) == 1
         # An https request is another entry (SecurityMiddleware's redirect must still run).
         status, headers, _ = get(url, **{"wsgi.url_scheme": "https"})
         assert headers["X-Cache"] == "miss" and len(started) == 2
