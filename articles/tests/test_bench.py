@@ -63,7 +63,7 @@ def results():
         },
         "cached": {"article": figures(1100), "search": figures(900)},
         "304": {"article": figures(1800)},
-        "live desk": {"article": figures(1045)},
+        "live desk": {"article": {**figures(1045), "desk_saves": 35, "desk_due": 36.0}},
         "busy desk": {"article": figures(300)},
     }
     small = {
@@ -137,6 +137,7 @@ def test_targets_pass_and_fail_by_the_issue_thresholds():
             "cached ≥ 1.0× bare": False,  # search 0.9
             "304 ≥ 1.5× cached 200": True,
             "live desk ≥ 0.9× quiet cached": True,
+            "live desk on schedule: ≥ 0.9 of its saves (1 draft a second, 1 old story every 5 s)": True,
             "busy desk ≥ 0.5× quiet cached": False,
         }
     )
@@ -144,6 +145,27 @@ def test_targets_pass_and_fail_by_the_issue_thresholds():
         report.check_targets(report.build_rows(results(), 100000, 1000))
     )
     assert printed.splitlines()[0] == "PASS  article uncached ≥ 0.15× bare: article 0.2"
+
+
+def test_a_live_desk_that_fell_behind_its_schedule_fails_its_target():
+    """Readers keeping their rate proves nothing if the desk's lower priority let the editor
+    make only half her saves: the run reports the share and fails the schedule's target."""
+    data = results()
+    data[100000]["live desk"]["article"].update(desk_saves=18, desk_due=36.0)
+    rows = report.build_rows(data, 100000, 1000)
+    row = next(r for r in rows if r["run"] == "live desk")
+    assert row["desk_kept"] == 0.5
+    assert row["note"] == "0.95× quiet cached; the desk made 50% of its saves"
+    checked = {t["target"]: t for t in report.check_targets(rows)}
+    assert checked["live desk ≥ 0.9× quiet cached"]["passed"] is True
+    schedule = checked[
+        "live desk on schedule: ≥ 0.9 of its saves (1 draft a second, 1 old story every 5 s)"
+    ]
+    assert schedule["passed"] is False and schedule["values"] == "article 0.5"
+    # A run that did not count its saves has not shown the desk kept its schedule.
+    del data[100000]["live desk"]["article"]["desk_due"]
+    rows = report.build_rows(data, 100000, 1000)
+    assert not any(t["passed"] for t in report.check_targets(rows) if "schedule" in t["target"])
 
 
 def test_a_target_with_nothing_measured_fails():

@@ -288,7 +288,9 @@ class Command(BaseCommand):
                 }
             else:
                 server.log(f"  304: {name} gave {status} with its ETag {etag!r}: skipped")
-        figures["live desk"] = self.desk_run(cached.url, pages, server.live_desk(cached.url, info))
+        figures["live desk"] = self.desk_run(
+            cached.url, pages, server.live_desk(cached.url, info), server.LIVE_DESK_SAVES_PER_SECOND
+        )
         figures["busy desk"] = self.desk_run(cached.url, pages, server.busy_desk(cached.url, info))
         try:
             edge = server.varnish(cached.port)
@@ -307,17 +309,21 @@ class Command(BaseCommand):
         server.log(f"  desk saves: {figures['desk']}")
         return figures
 
-    def desk_run(self, base, pages, desk):
+    def desk_run(self, base, pages, desk, schedule=None):
         """Each EDGE_PAGE read with the `desk` (its desks and their work) at work, against the
         same page read alone. A page's cached rate drifts by about a tenth from one run to the
         next on a shared two-core machine, as much as the desk's own effect: the quiet and busy
-        runs alternate, DESK_ROUNDS times, and the ratio compares their sums."""
+        runs alternate, DESK_ROUNDS times, and the ratio compares their sums. With `schedule`
+        (the saves a second the desk's work asks for), each page also records the saves made
+        and due while the desk worked."""
         desks, works = desk
         figures = {}
         for name in EDGE_PAGES:
             quiet, busy = [], []
+            saves, seconds = sum(d.saves for d in desks), 0.0
             for _ in range(DESK_ROUNDS):
                 quiet.append(self.load(base, pages[name]))
+                started = time.monotonic()
                 running = [server.in_background(work) for work in works]
                 try:
                     busy.append(self.load(base, pages[name]))
@@ -326,10 +332,15 @@ class Command(BaseCommand):
                         stop.set()
                     for thread, _stop in running:
                         thread.join()
+                    seconds += time.monotonic() - started
             figures[name] = {
                 **report.combined(busy),
                 "quiet_rps": report.combined(quiet)["rps"],
+                "desk_saves": sum(d.saves for d in desks) - saves,
+                "desk_seconds": round(seconds, 1),
             }
+            if schedule:
+                figures[name]["desk_due"] = round(seconds * schedule, 1)
         figures["desk"] = {
             "saves": sum(d.saves for d in desks),
             "failures": sum(d.failures for d in desks),
