@@ -168,6 +168,20 @@ def test_a_live_desk_that_fell_behind_its_schedule_fails_its_target():
     assert not any(t["passed"] for t in report.check_targets(rows) if "schedule" in t["target"])
 
 
+def test_a_figure_under_its_threshold_never_reads_as_meeting_it():
+    """A 304 at 1.4966× a cached 200 fails the 1.5× target; rounded to "1.5" the report read
+    as if it contradicted itself."""
+    data = results()
+    data[100000]["304"]["article"]["rps"] = 1100 * 1.4966  # the cached article serves 1100
+    checked = {t["target"]: t for t in report.check_targets(report.build_rows(data, 100000, 1000))}
+    revalidation = checked["304 ≥ 1.5× cached 200"]
+    assert revalidation["passed"] is False
+    assert "article 1.49" in revalidation["values"]
+    assert [report.figure(v) for v in (0.05234, 0.0999, 12.96, 0, None)] == [
+        "0.0523", "0.0999", "12.9", "0", "—",
+    ]  # fmt: skip
+
+
 def test_a_target_with_nothing_measured_fails():
     rows = report.build_rows({1000: {"uncached": {"bare view": figures(1000)}}}, 1000, 1000)
     checked = {t["target"]: t["passed"] for t in report.check_targets(rows)}
