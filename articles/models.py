@@ -769,10 +769,15 @@ def _loaded(model, names, row):
     return instance
 
 
+def as_card_rows(articles, skip=CARD_DEFERRED):
+    """The queryset `articles` as the rows a card is loaded from (`cards_from`): the article's
+    columns but `skip`, then its section's. A compiled query that chooses articles can so load
+    them too, in the same statement."""
+    return articles.values_list(*columns(Article, skip), *_related("category", Category))
+
+
 def _card_rows(*, ids, skip=CARD_DEFERRED):
-    return Article.objects.filter(pk__in=ids).values_list(
-        *columns(Article, skip), *_related("category", Category)
-    )
+    return as_card_rows(Article.objects.filter(pk__in=ids), skip)
 
 
 def _card_rows_with_html(*, ids):
@@ -921,16 +926,34 @@ def _prefetched(instance, name, objects):
     instance.__dict__.setdefault("_prefetched_objects_cache", {})[name] = queryset
 
 
-def load_article(slug, *, now=None):
+def cards_from(rows, *, bylines=True) -> list:
+    """The articles of `rows` (an `as_card_rows` query's), in their order, as `load_cards`
+    gives them; with `bylines=False` the caller attaches them (`attach_bylines`), with other
+    articles' in the same query."""
+    cards = _articles_from(rows, columns(Article, CARD_DEFERRED))
+    if bylines:
+        _attach_bylines(cards)
+    return list(cards.values())
+
+
+def attach_bylines(*articles) -> None:
+    """Each of `articles`' byline authors (`byline_authors`), in one compiled query."""
+    _attach_bylines({article.pk: article for article in articles})
+
+
+def load_article(slug, *, now=None, bylines=True):
     """The article published at `slug` (None if none is), with what its page shows: section,
     byline authors, topics and corrections. Four compiled queries: building the querysets of
-    `published().for_listing()` and its prefetches cost more than running them."""
+    `published().for_listing()` and its prefetches cost more than running them. With
+    `bylines=False` the caller attaches the byline (`attach_bylines`), with the related
+    articles' in the same query."""
     found = _articles_from(
         ARTICLE_ROWS.rows(now=now or timezone.now(), slug=slug), columns(Article)
     )
     if not found:
         return None
-    _attach_bylines(found)
+    if bylines:
+        _attach_bylines(found)
     (article,) = found.values()
     _prefetched(article, "tags", _topics_of(found)[article.pk])
     corrections = [

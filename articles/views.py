@@ -40,6 +40,9 @@ from .models import (
     ShareLinkOpen,
     SlugRedirect,
     Tag,
+    as_card_rows,
+    attach_bylines,
+    cards_from,
     load_article,
     load_cards,
 )
@@ -181,9 +184,10 @@ def related_on_topic(*, article, tag):
 
 
 def newest_published(*, now, ids):
-    """The newest RELATED_SIZE published articles among `ids`."""
+    """The newest RELATED_SIZE published articles among `ids`, as card rows: choosing them and
+    loading them is one statement."""
     published = Article.objects.published(now=now).filter(pk__in=ids)
-    return published.newest_first().values_list("pk", flat=True)[:RELATED_SIZE]
+    return as_card_rows(published.newest_first())[:RELATED_SIZE]
 
 
 RELATED_IN_SECTION = Compiled(related_in_section)
@@ -191,19 +195,19 @@ RELATED_ON_TOPIC = Compiled(related_on_topic)
 NEWEST_PUBLISHED = Compiled(newest_published)
 
 
-def related_ids(*, now, article, tags, category=None) -> list[int]:
-    """The newest RELATED_SIZE published articles (ids) from section `category` or on one of
-    the topics `tags`, `article` itself aside. The small candidate lists come first (one
-    UNION ALL), then the newest published among them: one OR over the whole archive can use
-    no index, and PostgreSQL, given the lists as subqueries, walked the published index
-    backwards through thousands of rows to find four."""
+def related_rows(*, now, article, tags, category=None) -> list[tuple]:
+    """The newest RELATED_SIZE published articles (card rows, `cards_from`) from section
+    `category` or on one of the topics `tags`, `article` itself aside. The small candidate
+    lists come first (one UNION ALL), then the newest published among them, loaded in the same
+    query: one OR over the whole archive can use no index, and PostgreSQL, given the lists as
+    subqueries, walked the published index backwards through thousands of rows to find four."""
     parts = [(RELATED_ON_TOPIC, {"article": article, "tag": tag}) for tag in tags]
     if category is not None:
         parts.append((RELATED_IN_SECTION, {"now": now, "article": article, "category": category}))
     candidates = sorted(set(union_column(parts)))
     if not candidates:
         return []
-    return NEWEST_PUBLISHED.column(now=now, ids=padded(candidates))
+    return NEWEST_PUBLISHED.rows(now=now, ids=padded(candidates))
 
 
 @cache.public(keys=("front",))
@@ -430,7 +434,9 @@ class ArticleDetailView(DetailView):
     context_object_name = "article"
 
     def get_object(self, queryset=None):
-        article = load_article(self.kwargs["slug"])
+        article = load_article(
+            self.kwargs["slug"], bylines=False
+        )  # read with the related articles'
         if article is None:
             raise Http404("No published article at this address")
         return article
@@ -476,16 +482,17 @@ class ArticleDetailView(DetailView):
         return context
 
     def related(self, article):
-        """Up to four published articles from the same section or on the same topics."""
+        """Up to four published articles from the same section or on the same topics; the
+        article's byline and theirs are read here, in one query."""
         tag_ids = [t.pk for t in article.tags.all()]
-        if not article.category_id and not tag_ids:
-            return []
-        values = {"now": timezone.now(), "article": article.pk, "tags": tag_ids}
-        if article.category_id:
-            values["category"] = article.category_id
-        ids = related_ids(**values)
-        cards = load_cards(ids)
-        return [cards[pk] for pk in ids if pk in cards]
+        cards = []
+        if article.category_id or tag_ids:
+            values = {"now": timezone.now(), "article": article.pk, "tags": tag_ids}
+            if article.category_id:
+                values["category"] = article.category_id
+            cards = cards_from(related_rows(**values), bylines=False)
+        attach_bylines(article, *cards)
+        return cards
 
     def redirect_target(self, slug):
         old = SlugRedirect.objects.filter(old_slug=slug).select_related("article").first()

@@ -24,7 +24,7 @@ def fresh(compiled, **values):
 
 
 def related_by_one_query(*, now, article, tags, category=None):
-    """What `views.related_ids` means, as one ORM query: the newest four published articles of
+    """What `views.related_rows` means, as one ORM query: the newest four published articles of
     the section or on a topic (among each topic's newest 20 links), the article aside."""
     published = Article.objects.published(now=now).exclude(pk=article)
     candidates = Q()
@@ -104,7 +104,10 @@ def test_every_compiled_query_of_the_views_binds_instead_of_recompiling(archive)
         name = compiled.build.__name__
         # A shape that cannot be bound would be compiled on every call: correct, but slow.
         assert compiled._plan(connection, values, fixed) is not None, name
-        assert compiled.column(fixed=fixed, **values) == fresh(compiled, **values, **fixed), name
+        expected = [
+            row if type(row) is tuple else (row,) for row in fresh(compiled, **values, **fixed)
+        ]
+        assert [tuple(row) for row in compiled.rows(fixed=fixed, **values)] == expected, name
     # The lists' compiled pages are the ORM's own pages of the same list.
     for listing, values in lists:
         everything = list(listing.rows(**values).newest_first().values_list("pk", flat=True))
@@ -167,7 +170,7 @@ def test_bound_values_change_the_answer_like_a_fresh_compile(archive):
         values = {"now": now, "article": article.pk, "tags": [t.pk for t in article.tags.all()]}
         if article.category_id:
             values["category"] = article.category_id
-        ids = views.related_ids(**values)
+        ids = [row[0] for row in views.related_rows(**values)]
         assert ids == related_by_one_query(**values)
         assert article.pk not in ids
         assert (
@@ -341,10 +344,11 @@ def test_on_postgresql_kept_sql_past_psycopgs_own_cache_is_converted_once(archiv
     ids = compiled.padded([a.pk for a in archive["made"]] + [0] * 40)
     assert len(ids) == 64
     before = compiled._query_parts.cache_info()
-    first = views.NEWEST_PUBLISHED.column(now=archive["now"], ids=ids)
-    again = views.NEWEST_PUBLISHED.column(now=archive["now"], ids=ids)
+    first = views.NEWEST_PUBLISHED.rows(now=archive["now"], ids=ids)
+    again = views.NEWEST_PUBLISHED.rows(now=archive["now"], ids=ids)
     after = compiled._query_parts.cache_info()
-    assert first == again == fresh(views.NEWEST_PUBLISHED, now=archive["now"], ids=ids)
+    expected = fresh(views.NEWEST_PUBLISHED, now=archive["now"], ids=ids)
+    assert [tuple(row) for row in first] == [tuple(row) for row in again] == expected
     assert after.misses - before.misses <= 1  # converted at most once (never, if seen before)
     assert after.hits - before.hits >= 1
 

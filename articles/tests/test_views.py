@@ -300,9 +300,10 @@ def test_query_counts_are_fixed(client, django_assert_num_queries, settings, n):
         # every card at once and their bylines
         # + the section, author and topic choices of the filter form
         "/articles/": 8,  # + the page's ids first (deep pages read the index, not rows)
-        # + related articles: their candidates (one UNION ALL), the newest published among
-        # them, their cards and bylines; + the prefetched corrections
-        article.get_absolute_url(): 9,
+        # the article, its topics and corrections, the sections; the related articles'
+        # candidates (one UNION ALL), the newest published among them loaded as cards, and
+        # the bylines of the article and the related ones together
+        article.get_absolute_url(): 7,
         category.get_absolute_url(): 6,
         author.get_absolute_url(): 6,
         tag.get_absolute_url(): 6,
