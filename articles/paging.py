@@ -48,6 +48,22 @@ class CompiledList:
         )
 
 
+class LazyRows:
+    """A list's queryset, built only when a page needs it (`build()` returns it, in
+    `order`): with a CompiledList the counted pages and the cursor pages never do, and
+    building the queryset of a topic's list (its EXISTS) cost a third of a millisecond a page."""
+
+    ordered = True  # for Paginator's check: `order` is the queryset's order
+
+    def __init__(self, build, order=NEWEST_FIRST):
+        self.build = build
+        self.order = tuple(order)
+
+    @cached_property
+    def queryset(self):
+        return self.build().order_by(*self.order)
+
+
 class IdFirstPaginator(Paginator):
     """Pages a queryset by its ids first: a deep page's OFFSET walks the covering index instead
     of whole rows, then only that page's rows are read (one query more, at any depth).
@@ -72,12 +88,22 @@ class IdFirstPaginator(Paginator):
         self.compiled = compiled  # (CompiledList, values): the same list, compiled
 
     @property
+    def listed(self) -> bool:
+        """A list of the database's rows (a queryset, or one built on demand), paged by ids."""
+        return isinstance(self.object_list, QuerySet | LazyRows)
+
+    @property
+    def queryset(self):
+        rows = self.object_list
+        return rows.queryset if isinstance(rows, LazyRows) else rows
+
+    @property
     def limit(self):
         return COUNT_LIMIT if self.count_limit is None else self.count_limit
 
     @cached_property
     def count(self):
-        if not isinstance(self.object_list, QuerySet):
+        if not self.listed:
             found = super().count
             self.counted = getattr(self.object_list, "complete", True)  # search's window
             return found
@@ -85,12 +111,12 @@ class IdFirstPaginator(Paginator):
             queries, values = self.compiled
             found = queries.counted.count(fixed={"limit": self.limit + 1}, **values)
         else:
-            found = self.object_list.order_by().values("pk")[: self.limit + 1].count()
+            found = self.queryset.order_by().values("pk")[: self.limit + 1].count()
         self.counted = found <= self.limit
         return min(found, self.limit)
 
     def validate_number(self, number):
-        if self.count and not self.counted and isinstance(self.object_list, QuerySet):
+        if self.count and not self.counted and self.listed:
             return self._positive(number)
         return super().validate_number(number)
 
@@ -107,7 +133,7 @@ class IdFirstPaginator(Paginator):
 
     def page(self, number):
         number = self.validate_number(number)
-        if not isinstance(self.object_list, QuerySet):
+        if not self.listed:
             return super().page(number)
         bottom = (number - 1) * self.per_page
         ids = self._following()
@@ -119,7 +145,7 @@ class IdFirstPaginator(Paginator):
             ids = queries.ids.column(fixed=span, **values)
         elif ids is None:
             ids = list(
-                self.object_list.values_list("pk", flat=True)[bottom : bottom + self.per_page + 1]
+                self.queryset.values_list("pk", flat=True)[bottom : bottom + self.per_page + 1]
             )
         if not self.counted:
             if not ids:
@@ -131,13 +157,15 @@ class IdFirstPaginator(Paginator):
         if self.rows is not None:
             rows = {obj.pk: obj for obj in self.rows(ids)}
         else:
-            rows = {obj.pk: obj for obj in self.object_list.order_by().filter(pk__in=ids)}
+            rows = {obj.pk: obj for obj in self.queryset.order_by().filter(pk__in=ids)}
         page = self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
         deep = bottom + self.per_page >= self.limit
         page.next_after = ids[-1] if more and deep and self._ordered_newest_first() else None
         return page
 
     def _ordered_newest_first(self):
+        if isinstance(self.object_list, LazyRows):
+            return self.object_list.order == NEWEST_FIRST
         return isinstance(self.object_list, QuerySet) and (
             tuple(self.object_list.query.order_by) == NEWEST_FIRST
         )
@@ -155,12 +183,10 @@ class IdFirstPaginator(Paginator):
             if not when:
                 return None
             return queries.following.column(fixed={"top": top}, when=when[0], after=after, **values)
-        when = list(cursor_time(self.object_list, after))
+        when = list(cursor_time(self.queryset, after))
         if not when:
             return None
-        return list(
-            after_cursor(self.object_list, when[0], after).values_list("pk", flat=True)[:top]
-        )
+        return list(after_cursor(self.queryset, when[0], after).values_list("pk", flat=True)[:top])
 
 
 def cursor_time(rows, after):

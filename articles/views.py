@@ -46,7 +46,7 @@ from .models import (
     load_article,
     load_cards,
 )
-from .paging import CompiledList, IdFirstPaginator
+from .paging import CompiledList, IdFirstPaginator, LazyRows
 from .search import SearchQueryError, search_articles
 from .sitemaps import news_articles, sitemaps
 
@@ -368,8 +368,8 @@ class _ArticlesOfView(ListView):
 
     def get_queryset(self):
         self.object = get_object_or_404(self.model, slug=self.kwargs["slug"])
-        self.values = {"now": timezone.now(), "of": self.object.pk}
-        return self.listing.rows(**self.values).newest_first()
+        self.values = values = {"now": timezone.now(), "of": self.object.pk}
+        return LazyRows(lambda: self.listing.rows(**values))  # the compiled pages need none
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
