@@ -49,19 +49,18 @@ class CompiledList:
 
 
 class LazyRows:
-    """A list's queryset, built only when a page needs it (`build()` returns it, in
-    `order`): with a CompiledList the counted pages and the cursor pages never do, and
+    """A list's queryset in NEWEST_FIRST order, built only when a page needs it (`build()`
+    returns it): with a CompiledList the counted pages and the cursor pages never do, and
     building the queryset of a topic's list (its EXISTS) cost a third of a millisecond a page."""
 
-    ordered = True  # for Paginator's check: `order` is the queryset's order
+    ordered = True  # for Paginator's check
 
-    def __init__(self, build, order=NEWEST_FIRST):
+    def __init__(self, build):
         self.build = build
-        self.order = tuple(order)
 
     @cached_property
     def queryset(self):
-        return self.build().order_by(*self.order)
+        return self.build().order_by(*NEWEST_FIRST)
 
 
 class IdFirstPaginator(Paginator):
@@ -165,7 +164,7 @@ class IdFirstPaginator(Paginator):
 
     def _ordered_newest_first(self):
         if isinstance(self.object_list, LazyRows):
-            return self.object_list.order == NEWEST_FIRST
+            return True
         return isinstance(self.object_list, QuerySet) and (
             tuple(self.object_list.query.order_by) == NEWEST_FIRST
         )

@@ -138,11 +138,9 @@ def test_archive_is_newest_first_and_paginated(client, settings):
         assert "pages run from 1 to 3" in response.content.decode(), page
 
 
-def test_large_lists_count_only_up_to_a_limit_and_every_page_still_opens(
-    client, settings, monkeypatch, django_assert_num_queries
-):
-    """Past COUNT_LIMIT the total is not counted (so a page costs the same on any archive):
-    the page says "more than", every page with articles opens and the one after the end is 404."""
+def _seven_stories_past_a_count_limit_of_four(settings, monkeypatch):
+    """Section "World" with 7 stories a day apart (Story 0 newest), pages of 2, uncached, and
+    lists counted up to 4: pages 3 and 4 lie past the counted ones."""
     from articles import paging
 
     monkeypatch.setattr(paging, "COUNT_LIMIT", 4)
@@ -151,6 +149,15 @@ def test_large_lists_count_only_up_to_a_limit_and_every_page_still_opens(
     world = make_category("World")
     for i in range(7):
         make_article(f"Story {i}", category=world, ago=dt.timedelta(days=i))
+    return world
+
+
+def test_large_lists_count_only_up_to_a_limit_and_every_page_still_opens(
+    client, settings, monkeypatch, django_assert_num_queries
+):
+    """Past COUNT_LIMIT the total is not counted (so a page costs the same on any archive):
+    the page says "more than", every page with articles opens and the one after the end is 404."""
+    world = _seven_stories_past_a_count_limit_of_four(settings, monkeypatch)
     page1 = client.get("/articles/").content.decode()
     assert "More than 4 articles" in page1 and "Page 1</span>" in page1
     assert 'rel="next" href="?page=2"' in page1
@@ -212,14 +219,9 @@ def test_a_list_page_builds_its_queryset_only_when_a_page_needs_it(client, setti
     """A section, author or topic page is read by compiled queries; building the list's
     queryset as well cost a third of a millisecond a page (a topic's EXISTS). A page past the
     counted ones by number alone still reads it, and lists what it should."""
-    from articles import paging, views
+    from articles import views
 
-    monkeypatch.setattr(paging, "COUNT_LIMIT", 4)
-    settings.ARTICLES_PER_PAGE = 2
-    settings.CACHE_SECONDS = 0
-    world = make_category("World")
-    for i in range(7):
-        make_article(f"Story {i}", category=world, ago=dt.timedelta(days=i))
+    world = _seven_stories_past_a_count_limit_of_four(settings, monkeypatch)
     client.get(world.get_absolute_url())  # compiles the list's queries once per shape
     built = []
     build = views.SECTION.rows
