@@ -7,14 +7,14 @@ from functools import cache, lru_cache, reduce
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, models
-from django.db.models import F, Max, Min, Prefetch, Q, Subquery
+from django.db.models import Exists, F, Max, Min, OuterRef, Prefetch, Q, Subquery
 from django.db.models.base import ModelState
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 
-from .compiled import Compiled
+from .compiled import Compiled, union_column
 from .images import validate_image_upload
 from .rendering import html_to_text, render_body
 
@@ -185,6 +185,36 @@ def embargo_condition(now) -> Q:
     return Q(embargo_until__gt=now)
 
 
+def _soonest(column, state, *extra) -> Compiled:
+    """The first time after `now` in `column`'s own index whose row is in state `state` (an
+    `Article.State` name; checked by id): an index range read in order that stops at the first match. Given the state's
+    conditions on the same rows, SQLite chose the published rule's index instead and sorted
+    every published article to find the one expiring soonest (35 ms at 100,000 articles, on
+    every page cache miss); compiled once, as building the three conditions cost ~1 ms a call."""
+
+    def build(*, now):
+        in_state = Article.objects.filter(
+            state_conditions(now)[Article.State[state]], *extra, pk=OuterRef("pk")
+        )
+        return (
+            Article.objects.filter(**{f"{column}__gt": now})
+            .filter(Exists(in_state))
+            .order_by(column)
+            .values_list(column, flat=True)[:1]
+        )
+
+    return Compiled(build)
+
+
+# `next_scheduled_change`: a publication, an expiry, and an embargo ending after the publication
+# time (when its story appears), asked in one statement.
+_NEXT_CHANGES = (
+    _soonest("published_at", "SCHEDULED"),
+    _soonest("unpublish_at", "PUBLISHED"),
+    _soonest("embargo_until", "SCHEDULED", Q(published_at__lte=F("embargo_until"))),
+)
+
+
 NOW = object()  # the moment `q_matches` is asked about, in conditions built once
 
 
@@ -259,33 +289,8 @@ class ArticleQuerySet(models.QuerySet):
         """When the next scheduled publication or expiry happens (None if none is due): pages
         that list articles stay true until then."""
         now = now or timezone.now()
-        conditions = state_conditions(now)
-        # Two index range lookups (publication time, expiry time), not an aggregate over every
-        # article: every page cache miss asks this.
-        publish = (
-            self.filter(conditions[Article.State.SCHEDULED], published_at__gt=now)
-            .order_by("published_at")
-            .values_list("published_at", flat=True)
-            .first()
-        )
-        expire = (
-            self.filter(conditions[Article.State.PUBLISHED], unpublish_at__gt=now)
-            .order_by("unpublish_at")
-            .values_list("unpublish_at", flat=True)
-            .first()
-        )
-        # An embargo ending after the publication time is when its story appears.
-        release = (
-            self.filter(
-                conditions[Article.State.SCHEDULED],
-                embargo_until__gt=now,
-                published_at__lte=F("embargo_until"),
-            )
-            .order_by("embargo_until")
-            .values_list("embargo_until", flat=True)
-            .first()
-        )
-        times = [t for t in (publish, expire, release) if t is not None]
+        found = union_column([(query, {"now": now}) for query in _NEXT_CHANGES])
+        times = [t for t in found if t is not None]
         return min(times) if times else None
 
     def embargoed(self, *, now=None):
