@@ -1,0 +1,91 @@
+"""Newsdesk's form renderer writes what Django's own writes, with a widget's attributes and
+empty error lists done in Python (`articles.form_rendering`)."""
+
+import re
+
+import pytest
+from django.forms import CharField, Form, TextInput
+from django.forms.renderers import DjangoTemplates, get_default_renderer
+from django.test.signals import template_rendered
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy
+
+from articles.form_rendering import FormRenderer
+
+from .factories import make_article, make_author, make_category, make_tag
+
+pytestmark = pytest.mark.django_db
+
+ODD_ATTRS = {
+    "required": True,
+    "disabled": False,
+    "maxlength": 0,
+    "data-quote": 'say "hi" & <go>',
+    "data-safe": mark_safe("<b>kept</b>"),
+    "placeholder": gettext_lazy("Headline"),
+    "data-number": 3.5,
+    "data-none": None,
+}
+
+
+class OddForm(Form):
+    title = CharField(widget=TextInput(attrs=ODD_ATTRS), label='Title "of" <it>')
+    other = CharField(required=True)
+
+
+def test_attributes_and_error_lists_render_as_djangos_templates_do():
+    for data in (None, {"title": "x"}):  # unbound, then bound with an error on `other`
+        ours = OddForm(data, renderer=FormRenderer()).as_div()
+        django = OddForm(data, renderer=DjangoTemplates()).as_div()
+        assert ours == django
+    assert "This field is required." in ours and 'data-quote="say &quot;hi&quot;' in ours
+
+
+@pytest.fixture
+def rendered_with(settings):
+    """The HTML of a GET of `url` by `client` with form renderer `renderer`, CSRF tokens masked
+    (they differ on every request)."""
+
+    def render(client, url, renderer):
+        settings.FORM_RENDERER = renderer
+        get_default_renderer.cache_clear()
+        html = client.get(url).content.decode()
+        get_default_renderer.cache_clear()
+        return re.sub(r'(csrfmiddlewaretoken" value="|csrfToken: ")[^"]+', r"\1…", html)
+
+    return render
+
+
+def test_the_article_change_form_is_what_djangos_renderer_writes(client, editor, rendered_with):
+    author, section = make_author("Ann Lee"), make_category("World")
+    article = make_article("Harbour reopens", authors=[author], tags=[make_tag("Ports")])
+    article.category = section
+    article.save()
+    client.force_login(editor)
+    for url, shows in (
+        (reverse("admin:articles_article_change", args=[article.pk]), 'value="Harbour reopens"'),
+        (reverse("admin:articles_article_add"), 'name="headline"'),
+        (reverse("admin:articles_article_changelist"), 'name="action"'),
+    ):
+        ours = rendered_with(client, url, "articles.form_rendering.FormRenderer")
+        django = rendered_with(client, url, "django.forms.renderers.DjangoTemplates")
+        assert ours == django, url
+        assert shows in ours, url
+
+
+def test_a_change_form_renders_no_template_for_an_empty_error_list(client, editor):
+    article = make_article("Harbour reopens")
+    client.force_login(editor)
+    names = []
+
+    def seen(sender, template, **kwargs):
+        names.append(template.name)
+
+    template_rendered.connect(seen)
+    try:
+        response = client.get(reverse("admin:articles_article_change", args=[article.pk]))
+    finally:
+        template_rendered.disconnect(seen)
+    assert response.status_code == 200 and "django/forms/widgets/attrs.html" in names
+    assert not [name for name in names if name.startswith("django/forms/errors/")]
