@@ -3,7 +3,9 @@
 import datetime as dt
 
 import pytest
+from django.db import connection
 from django.test import RequestFactory, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -11,7 +13,14 @@ from articles import cache as page_cache
 from articles import services
 from articles.models import Article
 
-from .factories import change_form_data, make_article, make_editor, make_user
+from .factories import (
+    change_form_data,
+    make_article,
+    make_category,
+    make_editor,
+    make_tag,
+    make_user,
+)
 
 # Real COMMITs: invalidation runs after commit, which a test wrapped in a transaction never sees.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,6 +62,23 @@ def test_second_view_is_a_hit_without_queries(client, django_assert_num_queries)
     assert second["X-Cache"] == "hit"
     assert second.content == first.content
     assert not second.cookies
+
+
+def test_a_miss_costs_one_query_more_than_the_render(client, settings):
+    """The first reader after a change waits for the page's own queries (pinned in test_views)
+    and one more: when the next scheduled change is due, the time the page is kept until."""
+    section, topic = make_category("World"), make_tag("Ports")
+    article = make_article(category=section, tags=[topic])
+    make_article(category=section, tags=[topic])
+    client.get("/corrections/")  # the worker's first miss also looks for lost purges (its own test)
+    for url in (article.get_absolute_url(), "/", section.get_absolute_url()):
+        settings.CACHE_SECONDS = 0
+        with CaptureQueriesContext(connection) as rendered:
+            client.get(url)
+        settings.CACHE_SECONDS = 300
+        with CaptureQueriesContext(connection) as missed:
+            assert client.get(url)["X-Cache"] == "miss"
+        assert len(missed) == len(rendered) + 1, url
 
 
 def test_conditional_get_answers_304(client):
