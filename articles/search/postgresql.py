@@ -84,7 +84,10 @@ def ranked_page(
 ) -> list[tuple]:
     """(id, rank, marked headline) for one page of the matches among the ids `among` (the
     window's published articles, all from `floor` up), best first: a primary key lookup per
-    candidate, where `a.id IN (published ids)` hashed every published id."""
+    candidate, where `a.id IN (published ids)` hashed every published id. The ids matched when
+    the window was read, and the match is not asked again: each row's search vector was then
+    read twice (for the match and for the rank), a third of the query at 100,000 articles, and
+    the page now always ranks exactly what the count counted."""
     with kept_cursor(connection) as cursor:
         # Headlines are computed on the page's rows only (the inner query is limited).
         cursor.execute(
@@ -96,7 +99,7 @@ def ranked_page(
                      ts_rank(a.search_vector, q.q) AS rank
               FROM articles_article a,
                    websearch_to_tsquery(%s::regconfig, %s) AS q(q)
-              WHERE a.search_vector @@ q.q AND a.id >= %s AND a.id = ANY(%s)
+              WHERE a.id >= %s AND a.id = ANY(%s)
               ORDER BY rank DESC, a.published_at DESC, a.id DESC
               LIMIT %s OFFSET %s
             ) r

@@ -111,6 +111,20 @@ def test_edits_and_deletes_reach_the_index():
     assert headlines("fresh") == []
 
 
+@postgres_only
+def test_a_page_ranks_exactly_the_matches_it_counted():
+    """The count and the page come from one read of the window: an article edited out of the
+    matches in between is still on the page it was counted for (the next search drops it),
+    rather than a page one short of what it says."""
+    kept = make_article("Harbour reopens", body="The harbour reopens.")
+    edited = make_article("Harbour closes", body="The harbour closes.")
+    results = search_articles("harbour")
+    assert results.count() == 2
+    Article.objects.filter(pk=edited.pk).update(headline="Quay closes", body="The quay closes.")
+    assert {a.pk for a in results[0:20]} == {kept.pk, edited.pk}
+    assert [a.pk for a in search_articles("harbour")[0:20]] == [kept.pk]
+
+
 def test_bulk_created_articles_are_indexed():
     now = timezone.now()
     Article.objects.bulk_create(
