@@ -28,6 +28,8 @@ def html_attrs(attrs):
     """` name="value"` for each of a widget's `attrs`, as Django's `attrs.html` writes them: a
     value of True is the bare name, False leaves the attribute out, anything else is written
     as a string and escaped unless it is marked safe."""
+    if not hasattr(attrs, "items"):  # None (a label with no attributes) renders nothing
+        return ""
     out = []
     for name, value in attrs.items():
         if value is False:

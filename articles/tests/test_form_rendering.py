@@ -40,24 +40,36 @@ def test_attributes_and_error_lists_render_as_djangos_templates_do():
         django = OddForm(data, renderer=DjangoTemplates()).as_div()
         assert ours == django
     assert "This field is required." in ours and 'data-quote="say &quot;hi&quot;' in ours
+    # Labels, with and without attributes of their own.
+    for renderer in (FormRenderer(), DjangoTemplates()):
+        form = OddForm(renderer=renderer)
+        labels = [form["other"].label_tag(), form["other"].label_tag(attrs={"class": "x"})]
+        assert labels == [
+            '<label for="id_other">Other:</label>',
+            '<label class="x" for="id_other">Other:</label>',
+        ]
 
 
 @pytest.fixture
 def rendered_with(settings):
-    """The HTML of a GET of `url` by `client` with form renderer `renderer`, CSRF tokens masked
-    (they differ on every request)."""
+    """The HTML of a GET of `url` by `client` with form renderer `renderer`, CSRF tokens and
+    the times of day in fields masked (they differ from one request to the next)."""
 
     def render(client, url, renderer):
         settings.FORM_RENDERER = renderer
         get_default_renderer.cache_clear()
         html = client.get(url).content.decode()
         get_default_renderer.cache_clear()
-        return re.sub(r'(csrfmiddlewaretoken" value="|csrfToken: ")[^"]+', r"\1…", html)
+        html = re.sub(r'(csrfmiddlewaretoken" value="|csrfToken: ")[^"]+', r"\1…", html)
+        # An empty inline form's "now" (the correction's time) moves between the two GETs.
+        return re.sub(r'value="\d\d:\d\d:\d\d"', 'value="…"', html)
 
     return render
 
 
-def test_the_article_change_form_is_what_djangos_renderer_writes(client, editor, rendered_with):
+def test_the_desks_forms_are_what_djangos_renderer_writes(
+    client, editor, admin_client, admin_user, rendered_with
+):
     author, section = make_author("Ann Lee"), make_category("World")
     article = make_article("Harbour reopens", authors=[author], tags=[make_tag("Ports")])
     article.category = section
@@ -72,6 +84,11 @@ def test_the_article_change_form_is_what_djangos_renderer_writes(client, editor,
         django = rendered_with(client, url, "django.forms.renderers.DjangoTemplates")
         assert ours == django, url
         assert shows in ours, url
+    # A form whose widgets include the attributes template with no attributes at all (None).
+    url = reverse("admin:auth_user_password_change", args=[admin_user.pk])
+    ours = rendered_with(admin_client, url, "articles.form_rendering.FormRenderer")
+    assert ours == rendered_with(admin_client, url, "django.forms.renderers.DjangoTemplates")
+    assert 'name="password1"' in ours
 
 
 def test_a_change_form_renders_no_template_for_an_empty_error_list(client, editor):
