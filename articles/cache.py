@@ -355,16 +355,23 @@ def _declaration(request, urlconf=None):
     """The view's `public()` declaration, or None when the page is not cacheable. `urlconf`:
     the request's URL configuration when it is not this thread's (`get_urlconf()`)."""
     if (
-        request.method not in ("GET", "HEAD")
+        not _anyones(request.META)
         or request.path.startswith(EXCLUDED_PREFIXES)
-        or _has_session_cookie(request.META)
-        # An API key's answers are its own (drafts for read-drafts keys): never stored, never
-        # answered from the store.
-        or "HTTP_AUTHORIZATION" in request.META
         or len(request.path) + len(request.META.get("QUERY_STRING", "")) > 2000
     ):
         return None
     return _declared(request.path_info, urlconf or get_urlconf())
+
+
+def _anyones(environ):
+    """Whether the request is one whose answer may be anyone's: a GET or HEAD without a session
+    cookie, and not an API key's (its answers are its own: drafts for read-drafts keys; never
+    stored, never answered from the store)."""
+    return (
+        environ.get("REQUEST_METHOD", "").upper() in ("GET", "HEAD")
+        and "HTTP_AUTHORIZATION" not in environ
+        and not _has_session_cookie(environ)
+    )
 
 
 def _has_session_cookie(environ):
@@ -421,14 +428,23 @@ def _edge_headers(header, valid_until):
 
 def _revalidated(request, found, entry) -> bool:
     """Answer 304 from a stored `(valid_until, etag, key header)` entry when it matches."""
-    if entry is None:
-        return False
+    found.answer = _not_modified_answer(request.META.get("HTTP_IF_NONE_MATCH"), entry)
+    return found.answer is not None
+
+
+def _not_modified_answer(wanted, entry):
+    """(304, headers, b"") when the stored `(valid_until, etag, key header)` entry is valid and
+    the If-None-Match value `wanted` names its ETag, else None."""
+    if entry is None or not wanted:
+        return None
     valid_until, etag, header = entry
-    if time.time() < valid_until and etag and _not_modified(request, etag):
-        headers = [("ETag", etag), *_edge_headers(header, valid_until), ("X-Cache", "hit")]
-        found.answer = (304, headers, b"")
-        return True
-    return False
+    if (
+        time.time() < valid_until
+        and etag
+        and (etag in parse_etags(wanted) or wanted.strip() == "*")
+    ):
+        return 304, [("ETag", etag), *_edge_headers(header, valid_until), ("X-Cache", "hit")], b""
+    return None
 
 
 def _etag_copies(*, start=True):
@@ -449,11 +465,6 @@ def _page_copies(*, start=True):
     if tracked is None or settings.PAGE_COPIES <= 0:
         return None
     return tracked(f"page:{STORE_FORMAT}:", start=start, limit=settings.PAGE_COPIES)
-
-
-def _not_modified(request, etag):
-    wanted = request.META.get("HTTP_IF_NONE_MATCH")
-    return bool(wanted) and (etag in parse_etags(wanted) or wanted.strip() == "*")
 
 
 EDGE_HEADERS = {"cache-control", "surrogate-key", "xkey", "x-cache"}
@@ -548,14 +559,47 @@ def revalidated_from_memory(environ):
     copies = _etag_copies(start=False)
     if copies is None:
         return None
+    name = _etag_entry_of(environ)
+    if name is None:
+        return None
+    answer = _not_modified_answer(environ["HTTP_IF_NONE_MATCH"], copies.get(cache.make_key(name)))
+    return None if answer is None else answer[:2]
+
+
+_ETAG_ENTRIES = {}  # what `_etag_entry_of` found for each address this process was asked for
+
+
+def _etag_entry_of(environ):
+    """The name of the ETag entry of the page a request from the loop asks for, or None when it
+    is not a cacheable public page. What depends on the address alone (its declaration, the
+    canonical query, the digest) is remembered per address, as `_declared` remembers a path's
+    view: a revalidation then builds no request, parses no query and hashes nothing. What
+    depends on the rest of the request (its method, a session cookie, an API key) is asked
+    every time."""
+    if not _anyones(environ):
+        return None
+    proxy = settings.SECURE_PROXY_SSL_HEADER
+    address = (
+        settings.ROOT_URLCONF,  # the loop sets no other
+        environ.get("wsgi.url_scheme"),
+        environ.get(proxy[0]) if proxy else None,  # with the scheme: `request.is_secure()`
+        environ.get("SCRIPT_NAME", ""),
+        environ.get("PATH_INFO", ""),
+        environ.get("QUERY_STRING", ""),
+    )
+    try:
+        return _ETAG_ENTRIES[address]
+    except KeyError:
+        pass
     from django.core.handlers.wsgi import WSGIRequest
 
     request = WSGIRequest(environ)
-    found = _reading(request, settings.ROOT_URLCONF)  # the loop sets no other
-    if found is None:
-        return None
-    kept = copies.get(cache.make_key(_entry_keys(request, found.query)[1]))
-    return found.answer[:2] if _revalidated(request, found, kept) else None
+    found = _reading(request, settings.ROOT_URLCONF)
+    name = None if found is None else _entry_keys(request, found.query)[1]
+    if len(_ETAG_ENTRIES) >= 4096:  # bounded: junk addresses only evict each other
+        _ETAG_ENTRIES.clear()
+    _ETAG_ENTRIES[address] = name
+    return name
 
 
 def _hit(found, entry) -> bool:

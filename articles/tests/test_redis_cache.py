@@ -134,6 +134,55 @@ def test_the_loop_answers_a_revalidation_from_the_copies_only_while_lost_purges_
     assert count_reads == []
 
 
+def test_the_loop_remembers_each_address_but_asks_who_is_asking_every_time(
+    client, redis_cache, monkeypatch, settings
+):
+    """What the loop finds from an address alone (its declaration, canonical query, digest) is
+    remembered: a second revalidation reads nothing of it again. A session cookie, an API key or
+    another method is declined at a remembered address, and an address is its scheme and
+    query too (an https page is not the http one's; a junk parameter is the same page)."""
+    from newsdesk.wsgi import application
+
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    monkeypatch.setattr(page_cache, "_ETAG_ENTRIES", {})
+    article = make_article("Remembered address")
+    url = article.get_absolute_url()
+    etag = _revalidate(client, url)
+    built, original = [], page_cache._reading
+
+    def counted(request, urlconf=None):
+        built.append(request.path)
+        return original(request, urlconf)
+
+    monkeypatch.setattr(page_cache, "_reading", counted)
+    assert application.answer_in_loop(_environ(url, HTTP_IF_NONE_MATCH=etag))[0].startswith("304")
+    assert built == [url]
+    for _ in range(3):
+        status, _headers = application.answer_in_loop(_environ(url, HTTP_IF_NONE_MATCH=etag))
+        assert status == "304 Not Modified"
+    assert built == [url]  # remembered
+    head = _environ(url, HTTP_IF_NONE_MATCH=etag)
+    head["REQUEST_METHOD"] = "HEAD"
+    assert application.answer_in_loop(head)[0] == "304 Not Modified"  # a HEAD shares its GET's
+    post = _environ(url, HTTP_IF_NONE_MATCH=etag)
+    post["REQUEST_METHOD"] = "POST"
+    cookie = f"{settings.SESSION_COOKIE_NAME}=x"
+    for declined in (
+        post,
+        _environ(url, HTTP_IF_NONE_MATCH=etag, HTTP_COOKIE=cookie),
+        _environ(url, HTTP_IF_NONE_MATCH=etag, HTTP_AUTHORIZATION="Bearer nd_x"),
+        _environ(url, HTTP_IF_NONE_MATCH=etag, HTTP_X_FORWARDED_PROTO="https"),
+    ):
+        assert application.answer_in_loop(declined) is None
+    # An article reads no parameter: with a junk one it is the same page, found anew once.
+    junk = _environ(url + "?utm_source=x", HTTP_IF_NONE_MATCH=etag)
+    assert application.answer_in_loop(junk)[0] == "304 Not Modified"
+    # Only the new addresses were read: the https one and the one with a query.
+    assert built == [url, url, url]
+    assert application.answer_in_loop(_environ(url, HTTP_IF_NONE_MATCH=etag)) is not None
+    assert len(built) == 3
+
+
 def test_a_change_made_by_another_worker_reaches_the_copies(client, redis_cache):
     """Redis tells the listener of every change under the prefix: the copy goes, and the
     next revalidation reads Redis again (here the entry is gone, so the page is rendered)."""
