@@ -4,7 +4,21 @@ empty error lists done in Python (`articles.form_rendering`)."""
 import re
 
 import pytest
-from django.forms import CharField, Form, TextInput
+from django.forms import (
+    BooleanField,
+    CharField,
+    DateField,
+    DateInput,
+    EmailField,
+    EmailInput,
+    FileField,
+    Form,
+    HiddenInput,
+    IntegerField,
+    PasswordInput,
+    TextInput,
+    URLField,
+)
 from django.forms.renderers import DjangoTemplates, get_default_renderer
 from django.test.signals import template_rendered
 from django.urls import reverse
@@ -32,13 +46,25 @@ ODD_ATTRS = {
 class OddForm(Form):
     title = CharField(widget=TextInput(attrs=ODD_ATTRS), label='Title "of" <it>')
     other = CharField(required=True)
+    # Each widget the renderer writes as one <input> in Python, with odd values.
+    secret = CharField(widget=HiddenInput, initial='a "quoted" & <tagged> value')
+    safe = CharField(widget=HiddenInput, initial=mark_safe("<b>safe</b>"))
+    count = IntegerField(initial=0, label=gettext_lazy("Count & <more>"))
+    agree = BooleanField(required=False, initial=True)
+    mail = EmailField(required=False, widget=EmailInput(attrs={"placeholder": "a@b"}))
+    link = URLField(required=False, assume_scheme="https")
+    key = CharField(required=False, widget=PasswordInput(render_value=True), initial="p<w>")
+    day = DateField(required=False, widget=DateInput(attrs={"type": "date"}))
+    upload = FileField(required=False)
 
 
 def test_attributes_and_error_lists_render_as_djangos_templates_do():
-    for data in (None, {"title": "x"}):  # unbound, then bound with an error on `other`
-        ours = OddForm(data, renderer=FormRenderer()).as_div()
-        django = OddForm(data, renderer=DjangoTemplates()).as_div()
-        assert ours == django
+    bound = {"title": "x", "count": "7", "key": 'p"w', "mail": "x<y"}
+    for data in (None, bound):  # unbound, then bound with errors on `other` and `mail`
+        for auto_id in ("id_%s", False):  # labels with and without their tag
+            ours = OddForm(data, auto_id=auto_id, renderer=FormRenderer()).as_div()
+            django = OddForm(data, auto_id=auto_id, renderer=DjangoTemplates()).as_div()
+            assert ours == django
     assert "This field is required." in ours and 'data-quote="say &quot;hi&quot;' in ours
     # Labels, with and without attributes of their own.
     for renderer in (FormRenderer(), DjangoTemplates()):
