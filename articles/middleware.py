@@ -99,7 +99,7 @@ def _is_cache_outage(exception):
 class DeskLaneMiddleware:
     """Readers first: each worker runs its desk requests (`/admin/`) on a lane of its own —
     `NEWSDESK_DESK_LANE` threads (gunicorn.conf.py sets 1; 0, the default elsewhere, turns the
-    lane off) at a lower CPU priority (`NEWSDESK_DESK_NICE`, 4). A change list at 100,000
+    lane off) at a lower CPU priority (`NEWSDESK_DESK_NICE`, 1). A change list at 100,000
     articles or a save is tens of milliseconds of Python; run on the request threads, two or
     three of them held the interpreter lock most of the time while the readers' cache hits,
     a tenth of a millisecond each, queued behind them. On the lane they take turns, and the
