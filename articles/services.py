@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import dateformat, timezone
 
 from . import cache, notifications, webhooks, workflow
@@ -754,9 +754,17 @@ def tag_merge(source: Tag, target: Tag, *, user) -> int:
 
 
 def edit_session_open(article: Article, *, user) -> list[EditSession]:
-    """Note that `user` opened the article; return the others who opened it recently."""
+    """Note that `user` opened the article; return the others who opened it recently. The desk
+    opens the form again after every save, so the note is one UPDATE; the row is created the
+    first time only (`update_or_create` read it in a transaction of its own every time)."""
     now = timezone.now()
-    EditSession.objects.update_or_create(article=article, user=user, defaults={"opened_at": now})
+    mine = EditSession.objects.filter(article=article, user=user)
+    if not mine.update(opened_at=now):
+        try:
+            with transaction.atomic():
+                EditSession.objects.create(article=article, user=user, opened_at=now)
+        except IntegrityError:  # another request of hers created it in between
+            mine.update(opened_at=now)
     return list(
         EditSession.objects.filter(article=article, opened_at__gte=now - PRESENCE_WINDOW)
         .exclude(user=user)

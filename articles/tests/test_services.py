@@ -8,7 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from articles import services
-from articles.models import Article, AuditEntry, Author, Category, Revision, Tag
+from articles.models import Article, AuditEntry, Author, Category, EditSession, Revision, Tag
 
 from .factories import (
     image_upload,
@@ -227,6 +227,37 @@ def test_bulk_update_bumps_versions_so_open_forms_are_refused():
     with pytest.raises(services.StaleVersionError):
         services.article_save(stale, expected_version=1, user=None)
     assert AuditEntry.objects.filter(action="state", article=article).count() == 1
+
+
+def test_reopening_a_form_notes_presence_in_one_update(django_assert_num_queries):
+    """The desk opens the form again after every save: noting it is one UPDATE, and listing
+    the others one SELECT."""
+    article = _published()
+    ann = make_editor("ann")
+    services.edit_session_open(article, user=ann)
+    before = article.edit_sessions.get(user=ann).opened_at
+    with django_assert_num_queries(2):
+        services.edit_session_open(article, user=ann)
+    assert article.edit_sessions.get(user=ann).opened_at > before
+    assert article.edit_sessions.count() == 1
+
+
+def test_presence_survives_a_row_created_between_its_update_and_its_insert(monkeypatch):
+    """Two requests of the same editor at once: the second's insert meets the first's row and
+    updates it instead of failing."""
+    article = _published()
+    ann = make_editor("ann")
+    EditSession.objects.create(article=article, user=ann, opened_at=timezone.now())
+    real_update = type(EditSession.objects.all()).update
+    calls = []
+
+    def update_missing_once(self, **kwargs):
+        calls.append(kwargs)
+        return 0 if len(calls) == 1 else real_update(self, **kwargs)  # as if not yet there
+
+    monkeypatch.setattr(type(EditSession.objects.all()), "update", update_missing_once)
+    assert services.edit_session_open(article, user=ann) == []
+    assert len(calls) == 2 and article.edit_sessions.filter(user=ann).count() == 1
 
 
 def test_presence_lists_others_who_opened_the_article_recently():
