@@ -21,8 +21,8 @@ import django.forms
 from django import template
 from django.forms.renderers import DjangoTemplates
 from django.utils.functional import cached_property
-from django.utils.html import conditional_escape, escape
-from django.utils.safestring import SafeData, mark_safe
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -38,12 +38,8 @@ def html_attrs(attrs):
     for name, value in attrs.items():
         if value is False:
             continue
-        name = name if isinstance(name, SafeData) else escape(name)
-        if value is True:
-            out.append(f" {name}")
-        else:
-            text = str(value)
-            out.append(f' {name}="{text if isinstance(value, SafeData) else escape(text)}"')
+        name = conditional_escape(name)
+        out.append(f" {name}" if value is True else f' {name}="{conditional_escape(value)}"')
     return mark_safe("".join(out))
 
 
@@ -83,29 +79,24 @@ INPUT_TEMPLATES = frozenset(
 )  # fmt: skip
 
 
-def _text(value):
-    """`{{ value }}` in an autoescaping template (what the form templates are)."""
-    return conditional_escape(value)
+# `conditional_escape` is `{{ value }}` in an autoescaping template (what the form templates
+# are), and `|stringformat:'s'` escaped unless the value is marked safe.
 
 
 def _input(widget):
     """What `django/forms/widgets/input.html` writes for `widget`."""
     value = widget["value"]
-    if value is None:
-        shown = ""
-    else:  # `|stringformat:'s'`, escaped unless the value is marked safe
-        text = str(value)
-        shown = f' value="{text if isinstance(value, SafeData) else escape(text)}"'
+    shown = "" if value is None else f' value="{conditional_escape(value)}"'
     return (
-        f'<input type="{_text(widget["type"])}" name="{_text(widget["name"])}"{shown}'
-        f"{html_attrs(widget['attrs'])}>"
+        f'<input type="{conditional_escape(widget["type"])}" '
+        f'name="{conditional_escape(widget["name"])}"{shown}{html_attrs(widget["attrs"])}>'
     )
 
 
 def _label(context):
     """What `django/forms/label.html` writes."""
-    label = _text(context["label"])
+    label = conditional_escape(context["label"])
     if not context.get("use_tag"):
         return label
-    tag = _text(context["tag"])
+    tag = conditional_escape(context["tag"])
     return f"<{tag}{html_attrs(context['attrs'])}>{label}</{tag}>"
