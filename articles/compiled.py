@@ -18,7 +18,9 @@ wrong.
 """
 
 import datetime as dt
+import enum
 import functools
+import re
 import threading
 from contextlib import contextmanager
 
@@ -27,6 +29,7 @@ from django.db.backends.utils import CursorDebugWrapper
 
 try:
     import psycopg
+    import psycopg.sql
 except ImportError:  # SQLite only; its module keeps compiled statements by itself
     psycopg = None
 
@@ -141,7 +144,46 @@ class Compiled:
                 seen.add(key)
         if seen != set(wanted) or any(str(s) in sql for s in wanted if type(s) in (int, str)):
             return None
+        if connection.vendor == "postgresql" and psycopg is not None:
+            sql, slots, params = _constants_written_in(sql, slots, params)
         return sql, tuple(slots), tuple(params), converters
+
+
+_PLACEHOLDER = re.compile(r"%%|%s")
+
+
+def _plain(value):
+    """A choice's own value (`Article.Status.PUBLISHED` is 'published'); any other as it is."""
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def _constants_written_in(sql, slots, params):
+    """PostgreSQL: the query's own constants (a state such as 'published', a flag) written into
+    the kept SQL as literals, so only the values bound per call stay parameters. A prepared
+    statement is planned once for any values (its generic plan): with the published state a
+    parameter, PostgreSQL guessed `status = $1` matched a tenth of the archive instead of nearly
+    all of it, and the author page's list hash-joined every published article (12 ms instead
+    of 1 at 100,000 articles)."""
+    bound = dict(slots)
+    kept_params, kept_slots, index = [], [], 0
+
+    def write(match):
+        nonlocal index
+        if match[0] == "%%":
+            return match[0]
+        i, index = index, index + 1
+        value = params[i]
+        if i in bound:
+            kept_slots.append((len(kept_params), bound[i]))
+        elif type(_plain(value)) in (str, int, bool):
+            return psycopg.sql.Literal(_plain(value)).as_string(None).replace("%", "%%")
+        kept_params.append(value)
+        return match[0]
+
+    kept_sql = _PLACEHOLDER.sub(write, sql)
+    if index != len(params):  # not Django's placeholders: leave the statement as it was
+        return sql, slots, params
+    return kept_sql, kept_slots, kept_params
 
 
 def union_column(parts, *, using="default"):
