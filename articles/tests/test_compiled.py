@@ -370,9 +370,11 @@ def test_a_constant_with_quotes_and_percent_signs_is_matched_as_written(archive)
     # driver, quotes doubled for SQL); the answer is the ORM's, whatever the plan.
     tricky = make_article("It's 50% off: a 100%% 'quoted' \\ story", ago=dt.timedelta(hours=1))
     found = Compiled(
-        lambda *, now: Article.objects.published(now=now)
-        .filter(headline__startswith="It's 50% off: a 100%% 'quoted' \\", featured=False)
-        .values_list("pk", flat=True)
+        lambda *, now: (
+            Article.objects.published(now=now)
+            .filter(headline__startswith="It's 50% off: a 100%% 'quoted' \\", featured=False)
+            .values_list("pk", flat=True)
+        )
     )
     assert found.column(now=archive["now"]) == [tricky.pk] == fresh(found, now=archive["now"])
     assert found.column(now=archive["now"] - dt.timedelta(hours=2)) == []
