@@ -175,7 +175,7 @@ def _constants_written_in(sql, slots, params):
         value = params[i]
         if i in bound:
             kept_slots.append((len(kept_params), bound[i]))
-        elif type(_plain(value)) in (str, int, bool):
+        elif isinstance(_plain(value), str | int):  # bool and psycopg's Int4 are ints
             return psycopg.sql.Literal(_plain(value)).as_string(None).replace("%", "%%")
         kept_params.append(value)
         return match[0]

@@ -355,6 +355,12 @@ def test_on_postgresql_a_prepared_list_carries_the_rules_constants_as_literals(
     for sql in lists:
         assert "\"status\" = 'published'" in sql, sql
         assert '"status" = $' not in sql, sql
+    # A topic's list asks EXISTS(SELECT 1 ...): Django's typed 1 (psycopg's Int4) is written too.
+    topic = archive["tags"][0]
+    for _ in range(6):
+        assert client.get(topic.get_absolute_url()).status_code == 200
+    walks = [sql for sql in _prepared_statements() if "EXISTS(SELECT" in sql]
+    assert walks and all('EXISTS(SELECT 1 AS "a"' in sql for sql in walks), walks
     with connection.cursor() as cursor:
         cursor.execute("SET plan_cache_mode = force_generic_plan")
         try:
