@@ -42,7 +42,10 @@ class Compiled:
 
     Values are ints, strings, aware datetimes or lists of them (each list length is its own
     shape). `fixed` values (a dict) are handed to `build` as they are and are part of the shape:
-    what Django writes into the SQL itself, such as a slice's LIMIT and OFFSET.
+    what Django writes into the SQL itself, such as a slice's LIMIT and OFFSET. Anything else the
+    queryset holds is a constant of the query and is written into the kept SQL on PostgreSQL
+    (`_constants_written_in`): a request's data goes in `values`, never in what `build` closes
+    over, or each distinct value would be a statement of its own.
     """
 
     def __init__(self, build):
