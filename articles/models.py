@@ -816,10 +816,14 @@ def _topic_rows(*, ids):
 
 
 def _article_rows(*, now, slug):
+    """The article's row, its section's, then whether it has corrections (most have none: the
+    page then reads none)."""
+    corrected = Exists(Correction.objects.filter(article_id=OuterRef("pk")))
     return (
         Article.objects.published(now=now)
         .filter(slug=slug)
-        .values_list(*columns(Article), *_related("category", Category))
+        .annotate(corrected=corrected)
+        .values_list(*columns(Article), *_related("category", Category), "corrected")
     )
 
 
@@ -958,13 +962,12 @@ def attach_bylines(*articles) -> None:
 
 def load_article(slug, *, now=None, bylines=True):
     """The article published at `slug` (None if none is), with what its page shows: section,
-    byline authors, topics and corrections. Four compiled queries: building the querysets of
-    `published().for_listing()` and its prefetches cost more than running them. With
-    `bylines=False` the caller attaches the byline (`attach_bylines`), with the related
-    articles' in the same query."""
-    found = _articles_from(
-        ARTICLE_ROWS.rows(now=now or timezone.now(), slug=slug), columns(Article)
-    )
+    byline authors, topics and corrections. Three compiled queries, four when the article has
+    corrections: building the querysets of `published().for_listing()` and its prefetches cost
+    more than running them. With `bylines=False` the caller attaches the byline
+    (`attach_bylines`), with the related articles' in the same query."""
+    rows = ARTICLE_ROWS.rows(now=now or timezone.now(), slug=slug)
+    found = _articles_from([row[:-1] for row in rows], columns(Article))
     if not found:
         return None
     if bylines:
@@ -973,7 +976,7 @@ def load_article(slug, *, now=None, bylines=True):
     _prefetched(article, "tags", _topics_of(found)[article.pk])
     corrections = [
         _loaded(Correction, columns(Correction), row)
-        for row in CORRECTION_ROWS.rows(article=article.pk)
+        for row in (CORRECTION_ROWS.rows(article=article.pk) if rows[0][-1] else ())
     ]
     set_article = Correction._meta.get_field("article").set_cached_value
     for correction in corrections:

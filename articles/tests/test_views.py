@@ -352,6 +352,27 @@ def test_query_counts_are_fixed(client, django_assert_num_queries, settings, n):
             assert client.get(url).status_code == 200
 
 
+def test_an_article_without_corrections_reads_none(client, django_assert_num_queries, settings):
+    """The article's row says whether it has corrections: most have none, and their page makes
+    one query fewer; a story with corrections still shows every one, pinned or not."""
+    settings.CACHE_SECONDS = 0
+    category, _, _ = _populate(6)
+    plain = Article.objects.published().filter(category=category).first()
+    corrected = Article.objects.published().exclude(pk=plain.pk).first()
+    make_correction(corrected, text="The vote was on Tuesday, not Monday.")
+    make_correction(corrected, text="A name was misspelt.", pinned_top=True)
+    with django_assert_num_queries(6):
+        page = client.get(plain.get_absolute_url()).content.decode()
+    assert 'class="corrections' not in page
+    with django_assert_num_queries(7):
+        page = client.get(corrected.get_absolute_url()).content.decode()
+    assert "The vote was on Tuesday, not Monday." in page and "A name was misspelt." in page
+    assert 'class="corrections corrections--top"' in page  # the pinned one above the story
+    # A correction added later is read on the next render (the flag is the row's, not kept).
+    make_correction(plain, text="A figure was wrong.")
+    assert "A figure was wrong." in client.get(plain.get_absolute_url()).content.decode()
+
+
 def test_healthz_answers(client):
     response = client.get("/healthz")
     assert response.status_code == 200
