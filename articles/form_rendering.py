@@ -79,12 +79,10 @@ INPUT_TEMPLATES = frozenset(
 )  # fmt: skip
 
 
-# `conditional_escape` is `{{ value }}` in an autoescaping template (what the form templates
-# are), and `|stringformat:'s'` escaped unless the value is marked safe.
-
-
 def _input(widget):
-    """What `django/forms/widgets/input.html` writes for `widget`."""
+    """What `django/forms/widgets/input.html` writes for `widget` (`conditional_escape` is
+    `{{ value }}` in an autoescaping template, and `|stringformat:'s'` escaped unless the value
+    is marked safe)."""
     value = widget["value"]
     shown = "" if value is None else f' value="{conditional_escape(value)}"'
     return (
