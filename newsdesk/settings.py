@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import secrets
 import sys
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -155,6 +156,14 @@ DATABASES = {
     if DATABASE_URL
     else sqlite_database(DATA_DIR / "newsdesk.sqlite3")
 }
+if TESTING and not DATABASE_URL:
+    # Tests on SQLite use a file, as production does, not Django's shared in-memory database:
+    # the browser tests' live server answers requests side by side (an autosave beside a
+    # save), and its threads sharing that one connection fail them with "table is locked".
+    # pytest-django adds each worker's suffix to the name.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"newsdesk-test-{os.getpid()}.sqlite3")
+    }
 
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 if REDIS_URL and TESTING:

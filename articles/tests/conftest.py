@@ -1,4 +1,6 @@
+import contextlib
 import functools
+import glob
 import os
 import shutil
 import tempfile
@@ -9,6 +11,17 @@ import pytest
 
 from .browser import chromium  # noqa: F401 - the shared browser fixture
 from .objectstore import bucket, seaweedfs  # noqa: F401 - a real SeaweedFS for media tests
+
+
+def pytest_sessionfinish(session):
+    """Django removes the SQLite test database's file but not the write-ahead log beside it."""
+    from django.conf import settings
+
+    name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if name and settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        for path in glob.glob(glob.escape(name) + "*"):
+            with contextlib.suppress(OSError):
+                os.remove(path)
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.db import connections
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from articles.models import Article, Correction
 
@@ -111,7 +112,8 @@ def _day(browser, base_server):
     page.goto(f"{base}/admin/")
     assert "Add a quote from the harbour master." in page.inner_text("#dash-sent-back")
     page.click("#dash-sent-back a:has-text('Harbour reopens')")
-    assert "Add a quote from the harbour master." in page.inner_text("#sent-back")
+    # The click returns once the form starts to load: the note is waited for, not read half-parsed.
+    expect(page.locator("#sent-back")).to_contain_text("Add a quote from the harbour master.")
     assert "Sent back by Ed Itor" in page.inner_text("#sent-back")
     DOCS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(DOCS / "desk-change-form.png"))

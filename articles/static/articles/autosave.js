@@ -85,6 +85,7 @@
           say("Not autosaved: " + (json.error || "the server refused it") + ".");
           return;
         }
+        confirmed = text;
         if (JSON.stringify(values()) === text) dropLocal();  // the server has all of it
         say("Saved " + hhmm(new Date(json.saved_at)));
       });
@@ -184,6 +185,8 @@
     writeLocal();
     lastSent = "";
   }
+  // The text the server is known to hold: the page as loaded, then each autosave it accepted.
+  var confirmed = lastSent;
 
   document.querySelectorAll("#autosave-notice time, .autosave-notice time").forEach(function (t) {
     t.textContent = when(Date.parse(t.getAttribute("datetime")));
@@ -200,8 +203,12 @@
     });
   }
 
+  // A field's change event also fires when the tab closes with it focused, after the server has
+  // the text: a local copy of what the server already holds would be offered over the server's.
   function typed(event) {
-    if (event.target.name && FIELDS.indexOf(event.target.name) >= 0) writeLocal();
+    if (!event.target.name || FIELDS.indexOf(event.target.name) < 0) return;
+    if (JSON.stringify(values()) === confirmed) dropLocal();
+    else writeLocal();
   }
   form.addEventListener("input", typed);
   form.addEventListener("change", typed);
