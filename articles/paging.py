@@ -4,7 +4,8 @@ desk's change list share this one paginator.
 - A page reads its ids first, over the covering index, then only that page's rows: a deep page's
   OFFSET walks ids instead of whole rows.
 - It counts at most `count_limit` rows (COUNT_LIMIT for readers): past that the total is unknown
-  (`counted` is False), the page says "more than", and any page that has rows opens.
+  (`counted` is False), the page says "more than", and any page that has rows opens. A list
+  that shows no total (`count=False`) counts nothing.
 - Lists in NEWEST_FIRST order link their deep pages with a cursor (below).
 """
 
@@ -22,14 +23,12 @@ class CompiledList:
     """A list whose count and page ids are compiled queries (`articles.compiled`), for the lists
     every reader meets (the archive, a section, an author, a topic): building and compiling the
     two querysets was most of the Python of those queries, and on PostgreSQL the kept SQL is a
-    prepared statement. `rows(**values)` is the list in NEWEST_FIRST order; `count_rows`, when
-    given, the same rows by a query that counts faster. A cursor page (`after`) is compiled too;
+    prepared statement. `rows(**values)` is the list in NEWEST_FIRST order. A cursor page (`after`) is compiled too;
     the paginator still gets the list's queryset, for its order and for pages past the counted
     ones."""
 
-    def __init__(self, rows, count_rows=None):
+    def __init__(self, rows):
         self.rows = rows
-        counted = count_rows or rows
         self.ids = Compiled(
             lambda *, bottom, top, **values: (
                 rows(**values).order_by(*NEWEST_FIRST).values_list("pk", flat=True)[bottom:top]
@@ -37,7 +36,7 @@ class CompiledList:
         )
         self.counted = Compiled(
             lambda *, limit, **values: (
-                counted(**values).order_by().values_list("pk", flat=True)[:limit]
+                rows(**values).order_by().values_list("pk", flat=True)[:limit]
             )
         )
         self.cursor_time = Compiled(lambda *, after, **values: cursor_time(rows(**values), after))
@@ -78,9 +77,13 @@ class IdFirstPaginator(Paginator):
     list (unpublished since) falls back to the page number; `?page=N` alone still works.
     """
 
-    def __init__(self, *args, after=None, count_limit=None, rows=None, compiled=None, **kwargs):
+    def __init__(
+        self, *args, after=None, count=True, count_limit=None, rows=None, compiled=None, **kwargs
+    ):
         super().__init__(*args, **kwargs)
-        self.counted = True
+        # `count=False`: the page says "Page N" and links the next one when it has one, and no
+        # query counts the list (a topic's or an author's count grew with the archive).
+        self.counts = self.counted = count
         self.after = after
         self.count_limit = count_limit  # None: COUNT_LIMIT
         self.rows = rows  # ids -> the page's objects; default: the list's own rows
@@ -115,7 +118,7 @@ class IdFirstPaginator(Paginator):
         return min(found, self.limit)
 
     def validate_number(self, number):
-        if self.count and not self.counted and self.listed:
+        if self.listed and (not self.counts or (self.count and not self.counted)):
             return self._positive(number)
         return super().validate_number(number)
 
@@ -147,7 +150,7 @@ class IdFirstPaginator(Paginator):
                 self.queryset.values_list("pk", flat=True)[bottom : bottom + self.per_page + 1]
             )
         if not self.counted:
-            if not ids:
+            if not ids and number > 1:  # page 1 of an empty list is that empty list
                 raise EmptyPage("That page contains no results")
             # Known so far: this page, and the next one if there is one.
             self.__dict__["num_pages"] = number + (len(ids) > self.per_page)

@@ -80,12 +80,13 @@ def not_found_page(request, reason):
     return TemplateResponse(request, "404.html", {"reason": reason}, status=404)
 
 
-def paginate(request, items, per_page, rows=None, compiled=None):
+def paginate(request, items, per_page, rows=None, compiled=None, count=True):
     """A page of `items`, or PageNotFound with a message a reader understands. `rows` reads
     the page's objects from its ids (default: the rows of `items`); `compiled` is `(a
-    CompiledList, its values)` for the same list."""
+    CompiledList, its values)` for the same list; `count=False` for a list that shows no total
+    (`IdFirstPaginator`)."""
     paginator = IdFirstPaginator(
-        items, per_page, after=request.GET.get("after"), rows=rows, compiled=compiled
+        items, per_page, after=request.GET.get("after"), count=count, rows=rows, compiled=compiled
     )
     number = request.GET.get("page") or 1
     try:
@@ -154,16 +155,10 @@ def on_topic(*, now, of):
     return Article.objects.published(now=now).filter(Exists(links))
 
 
-def tagged(*, now, of):
-    """The same articles as `on_topic`, counted from the topic's links: the count stops after
-    COUNT_LIMIT + 1 of them."""
-    return Article.objects.published(now=now).tagged(of)
-
-
 ARCHIVE = CompiledList(in_archive)
 SECTION = CompiledList(in_section)
 AUTHOR = CompiledList(by_author)
-TOPIC = CompiledList(on_topic, count_rows=tagged)
+TOPIC = CompiledList(on_topic)
 
 
 def related_in_section(*, now, article, category):
@@ -362,8 +357,12 @@ class _ArticlesOfView(ListView):
             return not_found_page(request, str(exc))
 
     def paginate_queryset(self, queryset, page_size):
+        # No total: "Page N" and a link to the next page. Counting a topic's or an author's
+        # articles (up to COUNT_LIMIT) was the part of these pages that grew with the archive.
         compiled = (self.listing, self.values)
-        page_obj = paginate(self.request, queryset, page_size, rows=card_rows, compiled=compiled)
+        page_obj = paginate(
+            self.request, queryset, page_size, rows=card_rows, compiled=compiled, count=False
+        )
         return page_obj.paginator, page_obj, page_obj.object_list, page_obj.has_other_pages()
 
     def get_queryset(self):
