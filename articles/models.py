@@ -816,14 +816,18 @@ def _topic_rows(*, ids):
 
 
 def _article_rows(*, now, slug):
-    """The article's row, its section's, then whether it has corrections (most have none: the
-    page then reads none)."""
+    """The article's row, its section's, whether it has corrections (most have none: the page
+    then reads none), then one of its topics: a row per topic by name (one row with NULLs when
+    it has none), so the topics cost no statement of their own."""
     corrected = Exists(Correction.objects.filter(article_id=OuterRef("pk")))
     return (
         Article.objects.published(now=now)
         .filter(slug=slug)
         .annotate(corrected=corrected)
-        .values_list(*columns(Article), *_related("category", Category), "corrected")
+        .order_by("tags__name", "tags__id")
+        .values_list(
+            *columns(Article), *_related("category", Category), "corrected", *_related("tags", Tag)
+        )
     )
 
 
@@ -962,21 +966,24 @@ def attach_bylines(*articles) -> None:
 
 def load_article(slug, *, now=None, bylines=True):
     """The article published at `slug` (None if none is), with what its page shows: section,
-    byline authors, topics and corrections. Three compiled queries, four when the article has
-    corrections: building the querysets of `published().for_listing()` and its prefetches cost
-    more than running them. With `bylines=False` the caller attaches the byline
-    (`attach_bylines`), with the related articles' in the same query."""
+    byline authors, topics and corrections. Two compiled queries (the article with its section
+    and topics, its byline), three when the article has corrections: building the querysets of
+    `published().for_listing()` and its prefetches cost more than running them. With
+    `bylines=False` the caller attaches the byline (`attach_bylines`), with the related
+    articles' in the same query."""
     rows = ARTICLE_ROWS.rows(now=now or timezone.now(), slug=slug)
-    found = _articles_from([row[:-1] for row in rows], columns(Article))
-    if not found:
+    if not rows:
         return None
+    corrected_at = len(columns(Article)) + len(columns(Category))
+    found = _articles_from([rows[0][:corrected_at]], columns(Article))
     if bylines:
         _attach_bylines(found)
     (article,) = found.values()
-    _prefetched(article, "tags", _topics_of(found)[article.pk])
+    topics = [row[corrected_at + 1 :] for row in rows if row[corrected_at + 1] is not None]
+    _prefetched(article, "tags", [_loaded(Tag, columns(Tag), row) for row in topics])
     corrections = [
         _loaded(Correction, columns(Correction), row)
-        for row in (CORRECTION_ROWS.rows(article=article.pk) if rows[0][-1] else ())
+        for row in (CORRECTION_ROWS.rows(article=article.pk) if rows[0][corrected_at] else ())
     ]
     set_article = Correction._meta.get_field("article").set_cached_value
     for correction in corrections:

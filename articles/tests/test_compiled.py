@@ -214,7 +214,7 @@ def test_the_article_page_reads_what_for_listing_reads(archive, django_assert_nu
     make_correction(story, text="First fix.")
     make_correction(story, text="Second fix.")
     now = timezone.now()
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3):  # the article with its section and topics, byline, fixes
         article = load_article(story.slug, now=now)
     ref = (
         Article.objects.published(now=now)
@@ -231,6 +231,11 @@ def test_the_article_page_reads_what_for_listing_reads(archive, django_assert_nu
         assert article.corrections.all()[0].article is article
     for field in Article._meta.concrete_fields:
         assert getattr(article, field.attname) == getattr(ref, field.attname), field.name
+    bare = make_article("A story on no topic", authors=[first])
+    with django_assert_num_queries(2):
+        plain = load_article(bare.slug, now=now)
+    assert list(plain.tags.all()) == [] and list(plain.corrections.all()) == []
+    assert plain.headline == "A story on no topic" and plain.byline_authors == [first]
     # Only what a reader may see: not a draft, not before its time.
     assert load_article(archive["soon"].slug, now=now) is None
     assert load_article(archive["soon"].slug, now=now + dt.timedelta(hours=2)) is not None
@@ -317,7 +322,7 @@ def test_on_postgresql_the_kept_sql_is_prepared_once_per_connection(
     prepared = _prepared_statements()
     assert any('"articles_article"' in sql for sql in prepared), prepared
     # Counted like any other query (test_views pins them); no corrections: none read.
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         assert client.get(url).status_code == 200
     assert _prepared_statements() == prepared  # the second page reuses every statement
     with CaptureQueriesContext(connection) as logged:

@@ -355,10 +355,10 @@ def test_query_counts_are_fixed(client, django_assert_num_queries, settings, n):
         # every card at once and their bylines
         # + the section, author and topic choices of the filter form
         "/articles/": 8,  # + the page's ids first (deep pages read the index, not rows)
-        # the article, its topics and corrections, the sections; the related articles'
+        # the article with its topics, its corrections, the sections; the related articles'
         # candidates (one UNION ALL), the newest published among them loaded as cards, and
         # the bylines of the article and the related ones together
-        article.get_absolute_url(): 7,
+        article.get_absolute_url(): 6,
         # the object, the page's ids, cards, bylines, the sections: no count (no total shown)
         category.get_absolute_url(): 5,
         author.get_absolute_url(): 5,
@@ -392,10 +392,10 @@ def test_an_article_without_corrections_reads_none(client, django_assert_num_que
     corrected = Article.objects.published().exclude(pk=plain.pk).first()
     make_correction(corrected, text="The vote was on Tuesday, not Monday.")
     make_correction(corrected, text="A name was misspelt.", pinned_top=True)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         page = client.get(plain.get_absolute_url()).content.decode()
     assert 'class="corrections' not in page
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(6):
         page = client.get(corrected.get_absolute_url()).content.decode()
     assert "The vote was on Tuesday, not Monday." in page and "A name was misspelt." in page
     assert 'class="corrections corrections--top"' in page  # the pinned one above the story

@@ -83,7 +83,7 @@ def test_article_page_query_count_does_not_grow_with_corrections(
     article = _published(authors=[make_author()], tags=[make_tag()])
     for i in range(n):
         make_correction(article, text=f"Note {i}", pinned_top=i % 2 == 0)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         assert client.get(article.get_absolute_url()).status_code == 200
 
 
