@@ -73,7 +73,7 @@ def database_from_url(url, *, base_dir, pool=None):
         if pooled and pool:
             options["pool"] = pool
         return {
-            "ENGINE": "django.db.backends.postgresql",
+            "ENGINE": "newsdesk.postgresql",
             "NAME": unquote(parts.path.lstrip("/")) or "postgres",
             "USER": unquote(parts.username or ""),
             "PASSWORD": unquote(parts.password or ""),
