@@ -92,10 +92,12 @@ def render_body(text: str, body_format: str = "markdown") -> str:
 def html_to_text(rendered: str) -> str:
     """A rendered body as plain text (search snippets): the sanitiser with no tags allowed, the
     entities it leaves decoded, whitespace collapsed."""
-    spaced = re.sub(
-        r"(</?(?:p|li|h[2-6]|blockquote|br|tr|td|th|figcaption|pre)\b)", r" \1", rendered or ""
-    )
+    # A function, not the template r" \1": expanding a template per match cost 2.5x as much.
+    spaced = _BLOCK_TAG.sub(lambda tag: " " + tag[1], rendered or "")
     return " ".join(html.unescape(nh3.clean(spaced, tags=set())).split())
+
+
+_BLOCK_TAG = re.compile(r"(</?(?:p|li|h[2-6]|blockquote|br|tr|td|th|figcaption|pre)\b)")
 
 
 def plain_text(value: str) -> str:

@@ -3,6 +3,7 @@
 Pure text handling: nothing here touches the database, so it can be read and tested alone.
 """
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -145,41 +146,55 @@ def _stem(word: str) -> str:
     return word
 
 
-def match_pattern(parsed: ParsedQuery) -> re.Pattern | None:
-    """Words that start with a stem of a searched term or phrase word (folded text)."""
+def _stems(parsed: ParsedQuery) -> tuple[str, ...]:
     stems = {_stem(w) for w in [*parsed.terms, *(w for p in parsed.phrases for w in p)]}
     stems.discard("")
+    return tuple(sorted(stems, key=len, reverse=True))
+
+
+def match_pattern(parsed: ParsedQuery) -> re.Pattern | None:
+    """Words that start with a stem of a searched term or phrase word (folded text)."""
+    stems = _stems(parsed)
     if not stems:
         return None
-    alternatives = "|".join(sorted(map(re.escape, stems), key=len, reverse=True))
-    return re.compile(rf"\b(?:{alternatives})\w*")
+    return re.compile(rf"\b(?:{'|'.join(map(re.escape, stems))})\w*")
 
 
-def mark_snippet(text: str, pattern: re.Pattern | None, words: int = 30, folded=None) -> str:
+def first_match(folded: str, stems) -> int | None:
+    """Where `match_pattern`'s first match in `folded` starts (None if nowhere), found with
+    `str.find` per stem: the pattern's leading word boundary keeps Python's regular
+    expressions from skipping ahead, and searching a result's whole body with it was a tenth
+    of a search page."""
+    best = None
+    for stem in stems:
+        at = folded.find(stem)
+        while at > 0 and (folded[at - 1].isalnum() or folded[at - 1] == "_"):  # not \b
+            at = folded.find(stem, at + 1)
+        if at != -1 and (best is None or at < best):
+            best = at
+    return best
+
+
+def mark_snippet(
+    text: str, pattern: re.Pattern | None, words: int = 30, folded=None, stems=None
+) -> str:
     """About `words` words of plain `text` around its first match of `pattern` (see
     `match_pattern`), matches wrapped in highlight markers for `highlight`; the opening of the
-    text when nothing matches. `folded` is `_fold(text)` when the caller has it."""
+    text when nothing matches. `folded` is `_fold(text)` and `stems` the pattern's stems
+    (`first_match`) when the caller has them."""
     if not text or not text.strip():
         return ""
     folded = _fold(text) if folded is None else folded
-    first = pattern.search(folded) if pattern else None
-    at = first.start() if first else 0
-    # Only the words near the match are split: splitting a whole body into words cost about
-    # 100 µs a result. `_SNIPPET_REACH` characters a word leave room for `words` words on
-    # either side; a word cut at either edge of the stretch is left out.
-    reach = _SNIPPET_REACH * words
-    low, high = max(0, at - reach), min(len(text), at + reach)
-    spans = [m.span() for m in _RUN_OF_NON_SPACE.finditer(text, low, high)]
-    if low and spans and not text[low - 1].isspace() and spans[0][0] == low:
-        spans.pop(0)
-    if high < len(text) and spans and not text[high].isspace() and spans[-1][1] == high:
-        spans.pop()
+    if pattern is None:
+        at = 0
+    elif stems is not None:
+        at = first_match(folded, stems) or 0
+    else:
+        first = pattern.search(folded)
+        at = first.start() if first else 0
+    start, end, spans = _words_around(text, at, words)
     if not spans:
         return ""
-    index = next((i for i, (_, end) in enumerate(spans) if end > at), len(spans) - 1)
-    start = max(0, index - words // 4)
-    end = min(len(spans), start + words)
-    start = max(0, end - words)
     lo, hi = spans[start][0], spans[end - 1][1]
     out, at = [], lo
     for match in pattern.finditer(folded, lo, hi) if pattern else ():
@@ -192,14 +207,43 @@ def mark_snippet(text: str, pattern: re.Pattern | None, words: int = 30, folded=
 
 
 _RUN_OF_NON_SPACE = re.compile(r"\S+")
-_SNIPPET_REACH = 40  # characters per word of a snippet searched on each side of the match
+
+
+def _words_around(text: str, at: int, words: int):
+    """(start, end, spans): the (start, end) offsets of the words of `text` in a stretch around
+    offset `at`, and the `words` of them a snippet shows, `spans[start:end]` (about a quarter
+    before `at`). Only the stretch is split into words (splitting a whole body cost about
+    100 µs a result); it grows until the snippet's words lie inside it, so they are the words
+    the whole text would give."""
+    reach = 12 * words  # characters on either side: enough for most text's words
+    while True:
+        low, high = max(0, at - reach), min(len(text), at + reach)
+        spans = [m.span() for m in _RUN_OF_NON_SPACE.finditer(text, low, high)]
+        if low and spans and spans[0][0] == low and not text[low - 1].isspace():
+            spans.pop(0)  # cut at the stretch's edge: not a word of its own
+        if high < len(text) and spans and spans[-1][1] == high and not text[high].isspace():
+            spans.pop()
+        index = next((i for i, (_, end) in enumerate(spans) if end > at), len(spans) - 1)
+        start = max(0, index - words // 4)
+        end = min(len(spans), start + words)
+        start = max(0, end - words)
+        if (start > 0 or low == 0) and (end < len(spans) or high == len(text)):
+            return start, end, spans
+        reach *= 4
+
+
+@functools.lru_cache(maxsize=64)
+def _matcher(terms: tuple, phrases: tuple):
+    """(`match_pattern`, its stems) for a query's words, made once for a page of results."""
+    parsed = ParsedQuery(terms=list(terms), phrases=[list(p) for p in phrases])
+    return match_pattern(parsed), _stems(parsed)
 
 
 def pick_snippet(lede: str, body: str, parsed: ParsedQuery) -> str:
     """The body's matches, else the standfirst's, else the opening of the body (plain text)."""
-    pattern = match_pattern(parsed)
+    pattern, stems = _matcher(tuple(parsed.terms), tuple(map(tuple, parsed.phrases)))
     for text in (body, lede):
         folded = _fold(text) if text and pattern else ""
-        if folded and pattern.search(folded):
-            return mark_snippet(text, pattern, folded=folded)
-    return mark_snippet(body or lede, pattern)
+        if folded and first_match(folded, stems) is not None:
+            return mark_snippet(text, pattern, folded=folded, stems=stems)
+    return mark_snippet(body or lede, pattern, stems=stems)

@@ -2,6 +2,7 @@
 
 import ast
 import datetime as dt
+import itertools
 import re
 import subprocess
 import sys
@@ -452,7 +453,8 @@ def test_the_newest_matches_are_found_through_any_number_of_spans(monkeypatch, s
 def test_a_snippet_deep_in_a_long_body_shows_the_words_around_the_match():
     """Only the words near the match are split (the whole body cost ~100 µs a result): the
     snippet is still the 30 words around the first match (7 before it), with an ellipsis on
-    each cut side, at the start, the middle and the end of a long body."""
+    each cut side, at the start, the middle and the end of a long body, whatever the words'
+    lengths."""
     from articles.search.query import (
         HIGHLIGHT_END,
         HIGHLIGHT_START,
@@ -462,8 +464,8 @@ def test_a_snippet_deep_in_a_long_body_shows_the_words_around_the_match():
     )
 
     pattern = match_pattern(parse_query("budget"))
-    for at in (0, 5, 1500, 2995, 3000):
-        tokens = [f"w{i}" for i in range(3000)]
+    for at, filler in itertools.product((0, 5, 1500, 2995, 3000), ("w", "w" + "o" * 40)):
+        tokens = [f"{filler}{i}" for i in range(3000)]
         tokens.insert(at, "Budgets")
         snippet = mark_snippet(" ".join(tokens), pattern)
         end = min(len(tokens), max(0, at - 7) + 30)
@@ -473,7 +475,23 @@ def test_a_snippet_deep_in_a_long_body_shows_the_words_around_the_match():
         assert snippet.removeprefix("… ").removesuffix(" …") == " ".join(expected), at
         assert snippet.startswith("… ") == (start > 0), at
         assert snippet.endswith(" …") == (end < len(tokens)), at
-    # A word longer than the stretch searched around the match is not cut in half.
+    # Words longer than the stretch first split around the match: the stretch grows to them.
     long_word = "x" * 5000
     snippet = mark_snippet(f"{long_word} budget {long_word}", pattern)
-    assert snippet == f"… {HIGHLIGHT_START}budget{HIGHLIGHT_END} …"
+    assert snippet == f"{long_word} {HIGHLIGHT_START}budget{HIGHLIGHT_END} {long_word}"
+
+
+@given(
+    st.text(alphabet="ab_ éÉ1-.\n", max_size=60),
+    st.lists(st.sampled_from(["ab", "ba", "é", "a1", "b_a"]), min_size=1, max_size=3),
+)
+@hyp_settings(max_examples=300, deadline=None)
+def test_first_match_finds_where_the_pattern_first_matches(text, words):
+    """`first_match` (str.find per stem) and the highlight pattern (a regular expression) agree
+    on where a text's first match starts, or that there is none."""
+    from articles.search.query import _fold, _stems, first_match, match_pattern, parse_query
+
+    parsed = parse_query(" ".join(words))
+    folded = _fold(text)
+    found = match_pattern(parsed).search(folded)
+    assert first_match(folded, _stems(parsed)) == (found.start() if found else None)
