@@ -23,9 +23,9 @@ class CompiledList:
     """A list whose count and page ids are compiled queries (`articles.compiled`), for the lists
     every reader meets (the archive, a section, an author, a topic): building and compiling the
     two querysets was most of the Python of those queries, and on PostgreSQL the kept SQL is a
-    prepared statement. `rows(**values)` is the list in NEWEST_FIRST order. A cursor page (`after`) is compiled too;
-    the paginator still gets the list's queryset, for its order and for pages past the counted
-    ones."""
+    prepared statement. `rows(**values)` is the list in NEWEST_FIRST order. A cursor page
+    (`after`) is compiled too; the paginator still gets the list's queryset, for its order and
+    for pages past the counted ones."""
 
     def __init__(self, rows):
         self.rows = rows
