@@ -176,21 +176,17 @@ def first_match(folded: str, stems) -> int | None:
 
 
 def mark_snippet(
-    text: str, pattern: re.Pattern | None, words: int = 30, folded=None, stems=None
+    text: str, pattern: re.Pattern | None, words: int = 30, folded=None, at=None
 ) -> str:
     """About `words` words of plain `text` around its first match of `pattern` (see
     `match_pattern`), matches wrapped in highlight markers for `highlight`; the opening of the
-    text when nothing matches. `folded` is `_fold(text)` and `stems` the pattern's stems
-    (`first_match`) when the caller has them."""
+    text when nothing matches. `folded` is `_fold(text)` and `at` where the first match starts
+    (0: none) when the caller knows them."""
     if not text or not text.strip():
         return ""
     folded = _fold(text) if folded is None else folded
-    if pattern is None:
-        at = 0
-    elif stems is not None:
-        at = first_match(folded, stems) or 0
-    else:
-        first = pattern.search(folded)
+    if at is None:
+        first = pattern.search(folded) if pattern else None
         at = first.start() if first else 0
     start, end, spans = _words_around(text, at, words)
     if not spans:
@@ -244,6 +240,7 @@ def pick_snippet(lede: str, body: str, parsed: ParsedQuery) -> str:
     pattern, stems = _matcher(tuple(parsed.terms), tuple(map(tuple, parsed.phrases)))
     for text in (body, lede):
         folded = _fold(text) if text and pattern else ""
-        if folded and first_match(folded, stems) is not None:
-            return mark_snippet(text, pattern, folded=folded, stems=stems)
-    return mark_snippet(body or lede, pattern, stems=stems)
+        at = first_match(folded, stems) if folded else None
+        if at is not None:
+            return mark_snippet(text, pattern, folded=folded, at=at)
+    return mark_snippet(body or lede, pattern, at=0)  # no match in either

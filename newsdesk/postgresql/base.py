@@ -46,7 +46,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         pool = super().pool
         # Django passes psycopg's own check when CONN_HEALTH_CHECKS is on; this backend's is
         # the same check after a look at the socket (module docstring). `_check` is where
-        # psycopg_pool keeps the callback: `test_settings` fails if that ever changes.
+        # psycopg_pool keeps the callback: `test_db_pool` fails if that ever changes.
         if pool is not None and pool._check is ConnectionPool.check_connection:
             pool._check = check_idle_connection
         return pool
